@@ -1,0 +1,71 @@
+/* future.h: the Future object's layout and the internals task.c builds on.
+ *
+ * pyasync.Future is asyncio.Future in C.  Task (task.c) extends this struct,
+ * so the fields below are shared by both.  The first done-callback is kept
+ * inline (callback0/context0) because most futures only ever get one. */
+#ifndef PYASYNC_FUTURE_H
+#define PYASYNC_FUTURE_H
+
+#include "pyasync.h"
+
+typedef enum {
+    FUTURE_PENDING = 0,
+    FUTURE_CANCELLED,
+    FUTURE_FINISHED,
+} future_state;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *loop;              /* owned; any asyncio-compatible loop */
+    PyObject *callback0;         /* first done-callback, or NULL */
+    PyObject *context0;          /* its context, owned when callback0 is set */
+    PyObject *callbacks;         /* list of (callback, context) tuples, or NULL */
+    PyObject *result;            /* owned, when FINISHED without exception */
+    PyObject *exception;         /* owned, when FINISHED with an exception */
+    PyObject *exception_tb;      /* its __traceback__, kept for re-raising */
+    PyObject *source_traceback;  /* extract_stack() in debug mode, or NULL */
+    PyObject *cancel_message;    /* cancel(msg=...) or NULL */
+    PyObject *cancelled_exc;     /* the CancelledError once made, or NULL */
+    PyObject *dict;              /* instance __dict__ (subclasses, attributes) */
+    PyObject *weakreflist;
+    future_state state;
+    char log_traceback;          /* exception set and not yet retrieved */
+    char blocking;               /* _asyncio_future_blocking */
+    char loop_is_pyasync;        /* loop is a pyasync loop: use the C queue */
+    pyasync_state *st;           /* borrowed: the module outlives its types' objects */
+} FutureObj;
+
+/* Initialise a freshly allocated future for loop (None: the current event
+ * loop, as asyncio.Future(loop=None) does).  0 or -1. */
+int future_init_fields(FutureObj *fut, PyObject *loop);
+
+/* The state transitions, with asyncio's errors (InvalidStateError when
+ * already done).  Each schedules the done-callbacks.  0 or -1. */
+int future_set_result(FutureObj *fut, PyObject *result);
+int future_set_exception(FutureObj *fut, PyObject *exc);
+/* cancel(msg): returns 1 if cancelled, 0 if already done, -1 on error. */
+int future_cancel(FutureObj *fut, PyObject *msg);
+
+/* The future's outcome as a new reference, raising its exception or
+ * CancelledError like result() does.  Clears log_traceback. */
+PyObject *future_get_result(FutureObj *fut);
+
+/* Add a done-callback run with context (NULL: copy the current context).
+ * When the future is done it is scheduled at once.  0 or -1. */
+int future_add_done_callback(FutureObj *fut, PyObject *callback,
+                             PyObject *context);
+
+/* The CancelledError that result() would raise: carries cancel_message. */
+PyObject *future_make_cancelled_error(FutureObj *fut);
+
+/* tp_traverse / tp_clear / finalize helpers shared with Task. */
+int future_traverse_fields(FutureObj *fut, visitproc visit, void *arg);
+void future_clear_fields(FutureObj *fut);
+/* Report "exception was never retrieved" through the loop's exception
+ * handler; called from tp_finalize of Future and Task. */
+void future_finalize(FutureObj *fut);
+
+/* Task's type is made with Future_Type as its base, so it inherits the
+ * Python-visible methods; task.c only adds and overrides. */
+
+#endif /* PYASYNC_FUTURE_H */

@@ -1,0 +1,119 @@
+/* module.c: pyasync._core, its state, and the asyncio objects it borrows.
+ *
+ * Exceptions, repr helpers and the task registry are asyncio's own, looked
+ * up once here, so that `except asyncio.CancelledError` catches ours and
+ * asyncio.all_tasks() sees our tasks. */
+#include "pyasync.h"
+
+static PyObject *
+import_attr(const char *module, const char *name)
+{
+    PyObject *mod = PyImport_ImportModule(module);
+    if (mod == NULL) {
+        return NULL;
+    }
+    PyObject *attr = PyObject_GetAttrString(mod, name);
+    Py_DECREF(mod);
+    return attr;
+}
+
+static int
+state_lookup_asyncio(pyasync_state *st)
+{
+#define LOOKUP(field, module, name) \
+    if ((st->field = import_attr(module, name)) == NULL) return -1
+    st->asyncio_mod = PyImport_ImportModule("asyncio");
+    if (st->asyncio_mod == NULL) {
+        return -1;
+    }
+    LOOKUP(CancelledError, "asyncio.exceptions", "CancelledError");
+    LOOKUP(InvalidStateError, "asyncio.exceptions", "InvalidStateError");
+    LOOKUP(get_event_loop, "asyncio.events", "get_event_loop");
+    LOOKUP(iscoroutine, "asyncio.coroutines", "iscoroutine");
+    LOOKUP(future_repr_info, "asyncio.base_futures", "_future_repr_info");
+    LOOKUP(task_repr_info, "asyncio.base_tasks", "_task_repr_info");
+    LOOKUP(task_get_stack, "asyncio.base_tasks", "_task_get_stack");
+    LOOKUP(task_print_stack, "asyncio.base_tasks", "_task_print_stack");
+    LOOKUP(current_tasks, "asyncio.tasks", "_current_tasks");
+    LOOKUP(all_tasks, "asyncio.tasks", "_all_tasks");
+    LOOKUP(extract_stack, "traceback", "extract_stack");
+    LOOKUP(format_callback_source, "asyncio.format_helpers",
+           "_format_callback_source");
+#undef LOOKUP
+    return 0;
+}
+
+/* Every object field of pyasync_state, for traverse and clear. */
+#define STATE_OBJECT_FIELDS(X) \
+    X(Loop_Type) X(Handle_Type) X(TimerHandle_Type) X(Future_Type) \
+    X(FutureIter_Type) X(Task_Type) X(TaskStep_Type) \
+    X(asyncio_mod) X(CancelledError) X(InvalidStateError) \
+    X(get_event_loop) X(iscoroutine) X(future_repr_info) \
+    X(task_repr_info) X(task_get_stack) X(task_print_stack) \
+    X(current_tasks) X(all_tasks) X(extract_stack) X(format_callback_source)
+
+static int
+module_traverse(PyObject *mod, visitproc visit, void *arg)
+{
+    pyasync_state *st = pyasync_state_from_module(mod);
+#define VISIT(field) Py_VISIT(st->field);
+    STATE_OBJECT_FIELDS(VISIT)
+#undef VISIT
+    return 0;
+}
+
+static int
+module_clear(PyObject *mod)
+{
+    pyasync_state *st = pyasync_state_from_module(mod);
+#define CLEAR(field) Py_CLEAR(st->field);
+    STATE_OBJECT_FIELDS(CLEAR)
+#undef CLEAR
+    return 0;
+}
+
+static void
+module_free(void *mod)
+{
+    (void)module_clear((PyObject *)mod);
+}
+
+static int
+module_exec(PyObject *mod)
+{
+    pyasync_state *st = pyasync_state_from_module(mod);
+    st->task_name_counter = 0;
+    if (state_lookup_asyncio(st) < 0) {
+        return -1;
+    }
+    /* Order matters: Task derives from Future; the loop makes both. */
+    if (pyasync_handle_init(mod, st) < 0
+        || pyasync_future_init(mod, st) < 0
+        || pyasync_task_init(mod, st) < 0
+        || pyasync_loop_init(mod, st) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+    {0, NULL},
+};
+
+PyModuleDef pyasync_module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "pyasync._core",
+    .m_doc = "pyasync's C core: the libuv event loop, Future and Task.",
+    .m_size = sizeof(pyasync_state),
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC
+PyInit__core(void)
+{
+    return PyModuleDef_Init(&pyasync_module_def);
+}

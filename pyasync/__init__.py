@@ -1,0 +1,2 @@
+"""pyasync: asyncio in C on libuv."""
+from . import _core
