@@ -1,2 +1,35 @@
-"""pyasync: asyncio in C on libuv."""
+"""pyasync: asyncio re-implemented in C on libuv.
+
+`import pyasync as asyncio` runs an asyncio program on pyasync's loop, Future
+and Task; `pyasync.install()` makes pyasync's loop the loop under unmodified
+asyncio code.  Exceptions are asyncio's own classes, so `except` clauses
+written for one catch the other.
+"""
+from asyncio.exceptions import (CancelledError, InvalidStateError,
+                                TimeoutError)
+from asyncio.coroutines import iscoroutine, iscoroutinefunction
+from asyncio.futures import isfuture
+
 from . import _core
+from .events import (get_event_loop, get_event_loop_policy, get_running_loop,
+                     new_event_loop, set_event_loop, set_event_loop_policy,
+                     _get_running_loop, _set_running_loop)
+from .loop import EventLoop
+from .policy import EventLoopPolicy, install
+from .runners import Runner, run
+from .tasks import (Future, Task, all_tasks, create_task, current_task,
+                    ensure_future, sleep)
+
+Handle = _core.Handle
+TimerHandle = _core.TimerHandle
+from asyncio.events import AbstractEventLoop
+
+__all__ = (
+    'AbstractEventLoop', 'CancelledError', 'EventLoop', 'EventLoopPolicy',
+    'Future', 'Handle', 'InvalidStateError', 'Runner', 'Task', 'TimeoutError',
+    'TimerHandle', 'all_tasks', 'create_task', 'current_task',
+    'ensure_future', 'get_event_loop', 'get_event_loop_policy',
+    'get_running_loop', 'install', 'iscoroutine', 'iscoroutinefunction',
+    'isfuture', 'new_event_loop', 'run', 'set_event_loop',
+    'set_event_loop_policy', 'sleep',
+)

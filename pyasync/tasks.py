@@ -1,0 +1,85 @@
+"""Module-level task functions: sleep, create_task, ensure_future.
+
+They are thin: the work happens in the C Task, Future and loop.
+"""
+import inspect
+import types
+
+from asyncio import coroutines as _coroutines
+from asyncio import futures as _futures
+from asyncio.tasks import all_tasks, current_task
+
+from . import _core
+from .events import get_event_loop, get_running_loop
+
+Future = _core.Future
+Task = _core.Task
+
+__all__ = ('sleep', 'create_task', 'ensure_future', 'current_task',
+           'all_tasks', 'Task', 'Future')
+
+
+@types.coroutine
+def _yield_once():
+    """A bare yield: the task is rescheduled without a future (sleep(0))."""
+    yield
+
+
+def _set_result_unless_cancelled(fut, result):
+    if not fut.cancelled():
+        fut.set_result(result)
+
+
+async def sleep(delay, result=None):
+    """Coroutine that completes after delay seconds, returning result."""
+    if delay <= 0:
+        await _yield_once()
+        return result
+    loop = get_running_loop()
+    future = loop.create_future()
+    timer = loop.call_later(delay, _set_result_unless_cancelled, future, result)
+    try:
+        return await future
+    finally:
+        timer.cancel()
+
+
+def create_task(coro, *, name=None, context=None):
+    """Schedule coro on the running loop as a Task and return it."""
+    loop = get_running_loop()
+    if context is None:
+        task = loop.create_task(coro)
+    else:
+        task = loop.create_task(coro, context=context)
+    if name is not None:
+        task.set_name(name)
+    return task
+
+
+@types.coroutine
+def _wrap_awaitable(awaitable):
+    return (yield from awaitable.__await__())
+
+
+def ensure_future(coro_or_future, *, loop=None):
+    """Return a future as is; wrap a coroutine or awaitable in a Task."""
+    if _futures.isfuture(coro_or_future):
+        if loop is not None and loop is not _futures._get_loop(coro_or_future):
+            raise ValueError('The future belongs to a different loop than '
+                             'the one specified as the loop argument')
+        return coro_or_future
+    wrapped = False
+    if not _coroutines.iscoroutine(coro_or_future):
+        if not inspect.isawaitable(coro_or_future):
+            raise TypeError('An asyncio.Future, a coroutine or an awaitable '
+                            'is required')
+        coro_or_future = _wrap_awaitable(coro_or_future)
+        wrapped = True
+    if loop is None:
+        loop = get_event_loop()
+    try:
+        return loop.create_task(coro_or_future)
+    except RuntimeError:
+        if not wrapped:
+            coro_or_future.close()
+        raise
