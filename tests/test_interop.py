@@ -95,17 +95,17 @@ def test_pyasync_task_on_stdlib_loop():
 
 
 def test_cancelling_stdlib_task_waiting_on_pyasync_future(loop):
+    async def wait(fut):
+        return await fut
+
     async def main():
         fut = loop.create_future()
-        task = asyncio.Task(asyncio.shield(fut) if False else _wait(fut))
+        task = asyncio.Task(wait(fut))
         await asyncio.sleep(0)
         task.cancel("stop")
         with pytest.raises(asyncio.CancelledError):
             await task
         return fut.cancelled()
-
-    async def _wait(fut):
-        return await fut
 
     assert loop.run_until_complete(main()) is True
 
