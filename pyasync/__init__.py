@@ -20,8 +20,8 @@ from .runners import Runner, run
 from .tasks import (Future, Task, all_tasks, create_task, current_task,
                     ensure_future, sleep)
 
-Handle = _core.Handle
-TimerHandle = _core.TimerHandle
+Handle = getattr(_core, "Handle", None)
+TimerHandle = getattr(_core, "TimerHandle", None)
 from asyncio.events import AbstractEventLoop
 
 __all__ = (
