@@ -1,0 +1,146 @@
+"""Benchmark cases.  Each case is `async def case(aio, n)`: it does n
+operations with the module `aio` (asyncio or pyasync: the functions and
+classes a program would call) on the running loop, and returns nothing.
+The runner times the whole case and divides by n."""
+
+
+async def call_soon(aio, n):
+    loop = aio.get_running_loop()
+    done = loop.create_future()
+    remaining = n
+
+    def tick():
+        nonlocal remaining
+        remaining -= 1
+        if remaining == 0:
+            done.set_result(None)
+
+    for _ in range(n):
+        loop.call_soon(tick)
+    await done
+
+
+async def timers_fired(aio, n):
+    loop = aio.get_running_loop()
+    done = loop.create_future()
+    remaining = n
+
+    def tick():
+        nonlocal remaining
+        remaining -= 1
+        if remaining == 0:
+            done.set_result(None)
+
+    for i in range(n):
+        loop.call_later(0.001 * (i % 10), tick)
+    await done
+
+
+async def timers_cancelled(aio, n):
+    loop = aio.get_running_loop()
+    handles = [loop.call_later(10 + i * 1e-6, print) for i in range(n)]
+    for handle in handles:
+        handle.cancel()
+    await aio.sleep(0)
+
+
+async def sleep0_switch(aio, n):
+    tasks_count = 100
+    rounds = max(1, n // tasks_count)
+
+    async def spinner():
+        for _ in range(rounds):
+            await aio.sleep(0)
+
+    await aio.gather(*[spinner() for _ in range(tasks_count)])
+
+
+async def gather_tasks(aio, n):
+    async def trivial():
+        return 1
+
+    await aio.gather(*[aio.create_task(trivial()) for _ in range(n)])
+
+
+async def future_roundtrip(aio, n):
+    loop = aio.get_running_loop()
+    for _ in range(n):
+        fut = loop.create_future()
+        loop.call_soon(fut.set_result, None)
+        await fut
+
+
+async def lock_counter(aio, n):
+    lock = aio.Lock()
+    counter = 0
+
+    async def increment():
+        nonlocal counter
+        async with lock:
+            current = counter
+            await aio.sleep(0)
+            counter = current + 1
+
+    await aio.gather(*[increment() for _ in range(n)])
+    assert counter == n
+
+
+async def event_fanout(aio, n):
+    waiters = 1000
+    rounds = max(1, n // waiters)
+    for _ in range(rounds):
+        event = aio.Event()
+        tasks = [aio.create_task(event.wait()) for _ in range(waiters)]
+        await aio.sleep(0)
+        event.set()
+        await aio.gather(*tasks)
+
+
+async def queue_pingpong(aio, n):
+    ping, pong = aio.Queue(maxsize=1), aio.Queue(maxsize=1)
+
+    async def echo():
+        for _ in range(n):
+            await pong.put(await ping.get())
+
+    server = aio.create_task(echo())
+    for i in range(n):
+        await ping.put(i)
+        await pong.get()
+    await server
+
+
+async def async_tree(aio, n, *, sleep=False):
+    depth, width = 6, 6
+
+    async def leaf():
+        if sleep:
+            await aio.sleep(0.0001)
+
+    async def node(level):
+        if level == depth:
+            await leaf()
+            return
+        await aio.gather(*[node(level + 1) for _ in range(width)])
+
+    await node(1)
+
+
+async def async_tree_sleep(aio, n):
+    await async_tree(aio, n, sleep=True)
+
+
+# name: (function, operations per run, what one operation is)
+CASES = {
+    "call_soon": (call_soon, 200_000, "callback"),
+    "timers_fired": (timers_fired, 100_000, "timer"),
+    "timers_cancelled": (timers_cancelled, 100_000, "timer"),
+    "sleep0_switch": (sleep0_switch, 200_000, "switch"),
+    "gather_tasks": (gather_tasks, 100_000, "task"),
+    "future_roundtrip": (future_roundtrip, 100_000, "round-trip"),
+    "lock_counter": (lock_counter, 10_000, "coroutine"),
+    "event_fanout": (event_fanout, 100_000, "wake-up"),
+    "queue_pingpong": (queue_pingpong, 50_000, "round-trip"),
+    "async_tree": (async_tree, 6 ** 5, "leaf"),
+    "async_tree_sleep": (async_tree_sleep, 6 ** 5, "leaf"),
+}

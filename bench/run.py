@@ -1,0 +1,158 @@
+"""Benchmark runner: every case on asyncio, uvloop and pyasync, interleaved.
+
+    python -m bench [--quick] [--reps N] [--cases a,b]
+
+Each measurement runs in a fresh process; repetitions interleave the three
+implementations so that machine noise hits all of them alike.  Prints a
+table (median time per operation, spread, ratios) and writes
+bench/RESULTS.md and bench/speedups.png.
+"""
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+from bench.cases import CASES
+
+IMPLEMENTATIONS = ("asyncio", "uvloop", "pyasync")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def available(impl):
+    module = {"asyncio": "asyncio", "uvloop": "uvloop", "pyasync": "pyasync"}[impl]
+    probe = subprocess.run([sys.executable, "-c", f"import {module}"],
+                           capture_output=True, cwd=os.path.dirname(HERE))
+    return probe.returncode == 0
+
+
+def run_one(impl, case, n):
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.worker", impl, case, str(n)],
+        capture_output=True, text=True, cwd=os.path.dirname(HERE), timeout=600)
+    if out.returncode != 0:
+        return None, out.stderr.strip().splitlines()[-1:] or ["failed"]
+    return float(out.stdout.strip()), None
+
+
+def collect(cases, impls, reps, scale):
+    per_op = {(c, i): [] for c in cases for i in impls}
+    errors = {}
+    for rep in range(reps):
+        for case in cases:
+            n = max(1, int(CASES[case][1] * scale))
+            for impl in impls:
+                if (case, impl) in errors:
+                    continue
+                seconds, err = run_one(impl, case, n)
+                if err:
+                    errors[(case, impl)] = err[0]
+                    continue
+                per_op[(case, impl)].append(seconds / n)
+        print(f"repetition {rep + 1}/{reps} done", file=sys.stderr, flush=True)
+    return per_op, errors
+
+
+def fmt_time(seconds):
+    for unit, factor in (("s", 1), ("ms", 1e3), ("us", 1e6), ("ns", 1e9)):
+        if seconds * factor >= 1:
+            return f"{seconds * factor:.3g} {unit}"
+    return f"{seconds * 1e9:.3g} ns"
+
+
+def table(cases, impls, per_op, errors):
+    head = ["case"] + [f"{i} median (spread)" for i in impls]
+    head += [f"pyasync speed-up vs {i}" for i in impls if i != "pyasync"]
+    rows = []
+    medians = {}
+    for case in cases:
+        row = [f"{case} (per {CASES[case][2]})"]
+        for impl in impls:
+            samples = per_op[(case, impl)]
+            if not samples:
+                row.append(f"failed: {errors.get((case, impl), '?')}"[:60])
+                continue
+            med = statistics.median(samples)
+            medians[(case, impl)] = med
+            spread = (max(samples) - min(samples)) / med * 100
+            row.append(f"{fmt_time(med)} (±{spread / 2:.0f}%)")
+        for impl in impls:
+            if impl == "pyasync":
+                continue
+            a, p = medians.get((case, impl)), medians.get((case, "pyasync"))
+            row.append(f"{a / p:.2f}x" if a and p else "-")
+        rows.append(row)
+    return head, rows, medians
+
+
+def markdown(head, rows):
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def chart(cases, impls, medians, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    peers = [i for i in impls if i != "pyasync"]
+    fig, ax = plt.subplots(figsize=(10, 0.5 * len(cases) + 1.5))
+    height = 0.8 / max(1, len(peers))
+    for k, peer in enumerate(peers):
+        ys = [j + k * height for j in range(len(cases))]
+        xs = [medians[(c, peer)] / medians[(c, "pyasync")]
+              if (c, peer) in medians and (c, "pyasync") in medians else 0
+              for c in cases]
+        ax.barh(ys, xs, height=height, label=f"vs {peer}")
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_yticks([j + height * (len(peers) - 1) / 2 for j in range(len(cases))])
+    ax.set_yticklabels(cases)
+    ax.invert_yaxis()
+    ax.set_xlabel("pyasync speed-up (x times faster; >1 is better)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return True
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes, 3 repetitions: under a minute")
+    parser.add_argument("--reps", type=int, default=None)
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+    cases = [c for c in args.cases.split(",") if c]
+    reps = args.reps or (3 if args.quick else 7)
+    scale = 0.05 if args.quick else 1.0
+    impls = [i for i in IMPLEMENTATIONS if available(i)]
+    started = time.time()
+    per_op, errors = collect(cases, impls, reps, scale)
+    head, rows, medians = table(cases, impls, per_op, errors)
+    text = markdown(head, rows)
+    print(text)
+    if args.no_write:
+        return
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores, "
+               f"{platform.platform()}, Python {platform.python_version()}")
+    with open(os.path.join(HERE, "RESULTS.md"), "w") as f:
+        f.write("# Benchmark results\n\n")
+        f.write(f"Machine: {machine}.  {reps} interleaved repetitions, each in "
+                f"a fresh process{' (--quick sizes)' if args.quick else ''}; "
+                f"{time.time() - started:.0f} s in all.  Median time per "
+                "operation, ± half the spread (max-min) in percent of the "
+                "median; speed-up = peer time / pyasync time.\n\n")
+        f.write(text + "\n")
+        if chart(cases, impls, medians, os.path.join(HERE, "speedups.png")):
+            f.write("\n![speed-ups](speedups.png)\n")
+    print(f"wrote {os.path.join(HERE, 'RESULTS.md')}")
+
+
+if __name__ == "__main__":
+    main()
