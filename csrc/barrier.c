@@ -447,7 +447,7 @@ static PyType_Slot barrier_slots[] = {
 };
 
 static PyType_Spec barrier_spec = {
-    .name = "Barrier",
+    .name = "pyasync.Barrier",
     .basicsize = sizeof(BarrierObj),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
     .slots = barrier_slots,

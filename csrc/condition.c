@@ -417,7 +417,7 @@ static PyType_Slot cond_slots[] = {
 };
 
 static PyType_Spec cond_spec = {
-    .name = "Condition",
+    .name = "pyasync.Condition",
     .basicsize = sizeof(CondObj),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
     .slots = cond_slots,

@@ -193,7 +193,7 @@ static PyType_Slot event_slots[] = {
 };
 
 static PyType_Spec event_spec = {
-    .name = "Event",
+    .name = "pyasync.Event",
     .basicsize = sizeof(EventObj),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
     .slots = event_slots,

@@ -247,7 +247,7 @@ static PyType_Slot lock_slots[] = {
 };
 
 static PyType_Spec lock_spec = {
-    .name = "Lock",
+    .name = "pyasync.Lock",
     .basicsize = sizeof(LockObj),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
     .slots = lock_slots,

@@ -869,7 +869,7 @@ static PyType_Slot queue_slots[] = {
 };
 
 static PyType_Spec queue_spec = {
-    .name = "Queue",
+    .name = "pyasync.Queue",
     .basicsize = sizeof(QueueObj),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
     .slots = queue_slots,
@@ -893,7 +893,7 @@ static PyType_Slot pqueue_slots[] = {
 };
 
 static PyType_Spec pqueue_spec = {
-    .name = "PriorityQueue",
+    .name = "pyasync.PriorityQueue",
     .basicsize = sizeof(QueueObj),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
     .slots = pqueue_slots,
@@ -917,7 +917,7 @@ static PyType_Slot lqueue_slots[] = {
 };
 
 static PyType_Spec lqueue_spec = {
-    .name = "LifoQueue",
+    .name = "pyasync.LifoQueue",
     .basicsize = sizeof(QueueObj),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
     .slots = lqueue_slots,

@@ -325,7 +325,7 @@ static PyType_Slot sem_slots[] = {
 };
 
 static PyType_Spec sem_spec = {
-    .name = "Semaphore",
+    .name = "pyasync.Semaphore",
     .basicsize = sizeof(SemObj),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
     .slots = sem_slots,
@@ -353,7 +353,7 @@ static PyType_Slot bsem_slots[] = {
 };
 
 static PyType_Spec bsem_spec = {
-    .name = "BoundedSemaphore",
+    .name = "pyasync.BoundedSemaphore",
     .basicsize = sizeof(SemObj),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
     .slots = bsem_slots,

@@ -275,9 +275,10 @@ sync_parse_init_arg(const char *cls, PyObject *args, PyObject *kwds,
     return 0;
 }
 
-/* Types are named like Python classes ("Lock", so that messages such as
- * "object Lock can't be used in 'await' expression" match asyncio's) and
- * live in the pyasync package. */
+/* Types are made as "pyasync.Lock" (so __module__ is "pyasync"), then
+ * tp_name is cut to the class name, as for a Python class, so messages
+ * such as "object Lock can't be used in 'await' expression" match
+ * asyncio's.  spec->name is static, so the suffix outlives the type. */
 PyObject *
 sync_add_type(PyObject *module, PyType_Spec *spec, PyObject *base)
 {
@@ -285,14 +286,10 @@ sync_add_type(PyObject *module, PyType_Spec *spec, PyObject *base)
     if (tp == NULL) {
         return NULL;
     }
-    PyObject *modname = PyUnicode_FromString("pyasync");
-    if (modname == NULL
-        || PyObject_SetAttrString(tp, "__module__", modname) < 0) {
-        Py_XDECREF(modname);
-        Py_DECREF(tp);
-        return NULL;
+    const char *dot = strrchr(spec->name, '.');
+    if (dot != NULL) {
+        ((PyTypeObject *)tp)->tp_name = dot + 1;
     }
-    Py_DECREF(modname);
     if (PyModule_AddType(module, (PyTypeObject *)tp) < 0) {
         Py_DECREF(tp);
         return NULL;
