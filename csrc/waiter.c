@@ -845,17 +845,27 @@ static void
 coro_finalize(PyObject *self)
 {
     sync_coro *c = (sync_coro *)self;
-    if (!c->started || c->finished) {
+    if (c->finished) {
         return;
     }
     PyObject *type, *val, *tb;
     PyErr_Fetch(&type, &val, &tb);
-    PyObject *res = coro_close(c, NULL);
-    if (res == NULL) {
-        PyErr_WriteUnraisable(self);
+    if (!c->started) {
+        /* As for an `async def` coroutine dropped without being awaited. */
+        if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
+                             "coroutine '%s' was never awaited",
+                             c->qualname) < 0) {
+            PyErr_WriteUnraisable(self);
+        }
     }
     else {
-        Py_DECREF(res);
+        PyObject *res = coro_close(c, NULL);
+        if (res == NULL) {
+            PyErr_WriteUnraisable(self);
+        }
+        else {
+            Py_DECREF(res);
+        }
     }
     PyErr_Restore(type, val, tb);
 }

@@ -533,7 +533,7 @@ def test_coroutine_protocol():
         except ValueError as exc:
             trace.exc("throw before start", exc)
         try:
-            await 1 if False else lock
+            await lock
         except TypeError as exc:
             trace.exc("await lock", exc)
     traces = run_both(scenario)
