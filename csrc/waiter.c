@@ -437,8 +437,9 @@ sync_fetch_exception(void)
 void
 sync_restore_exception(PyObject *exc)
 {
-    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-    Py_DECREF(exc);
+    /* A re-raise: PyErr_Restore, so no implicit __context__ is added. */
+    PyObject *type = Py_NewRef((PyObject *)Py_TYPE(exc));
+    PyErr_Restore(type, exc, PyException_GetTraceback(exc));
 }
 
 void
@@ -534,20 +535,22 @@ throw_into_sub(sync_coro *c, PyObject **out)
 {
     PyObject *sub = c->sub;
     *out = NULL;
+    if (PyErr_ExceptionMatches(PyExc_GeneratorExit)) {
+        /* `yield from` closes the delegate, then raises here. */
+        PyObject *exc = sync_fetch_exception();
+        if (close_sub(c) < 0) {
+            Py_XDECREF(exc);
+            return PYGEN_ERROR;
+        }
+        sync_restore_exception(exc);
+        return PYGEN_ERROR;
+    }
     if (Py_TYPE(sub) == (PyTypeObject *)c->st->SyncCoro_Type) {
         return coro_advance((sync_coro *)sub, NULL, out);
     }
     PyObject *exc = sync_fetch_exception();
     if (exc == NULL) {
         PyErr_SetString(PyExc_SystemError, "throw without an exception");
-        return PYGEN_ERROR;
-    }
-    if (PyErr_GivenExceptionMatches(exc, PyExc_GeneratorExit)) {
-        if (close_sub(c) < 0) {
-            Py_DECREF(exc);
-            return PYGEN_ERROR;
-        }
-        sync_restore_exception(exc);
         return PYGEN_ERROR;
     }
     PyObject *meth;

@@ -539,3 +539,51 @@ def test_coroutine_protocol():
     traces = run_both(scenario)
     # The await message names the class: Lock on both sides.
     assert traces["pyasync"] == traces["asyncio"]
+
+
+def test_condition_cancelled_during_reacquire_3_11_loop():
+    async def scenario(aio, trace):
+        cond = aio.Condition()
+
+        async def waiter():
+            async with cond:
+                try:
+                    await cond.wait()
+                except asyncio.CancelledError as exc:
+                    ctx = exc.__context__
+                    trace("raised", exc.args, type(ctx).__name__,
+                          ctx.args if ctx is not None else None, cond.locked())
+                    raise
+
+        t = aio.create_task(waiter())
+        await settle(aio)
+        async with cond:
+            cond.notify()
+            await settle(aio)       # the waiter now waits to re-acquire
+            trace("reacquiring", extras(cond), extras(cond._lock))
+            t.cancel("first")
+            await settle(aio)
+            t.cancel("second")
+            await settle(aio)
+            trace("still waiting", t.done(), extras(cond._lock))
+        await outcome(trace, "t", t)
+    assert_same(scenario)
+
+
+def test_cancel_messages_pass_through():
+    async def scenario(aio, trace):
+        lock = aio.Lock()
+        q = aio.Queue()
+        ev = aio.Event()
+        await lock.acquire()
+        for name, aw in (("lock", lock.acquire()), ("get", q.get()),
+                         ("event", ev.wait())):
+            t = aio.create_task(aw)
+            await aio.sleep(0)
+            t.cancel(f"stop {name}")
+            try:
+                await t
+            except asyncio.CancelledError as exc:
+                trace(name, exc.args)
+        trace("end", extras(lock), str(q), extras(ev))
+    assert_same(scenario)
