@@ -308,7 +308,7 @@ cond_notify(CondObj *self, PyObject *const *args, Py_ssize_t nargs,
         n_obj = args[0];
     }
     else if (nkw == 1) {
-        if (!_PyUnicode_EqualToASCIIString(PyTuple_GET_ITEM(kwnames, 0),
+        if (!sync_str_equal(PyTuple_GET_ITEM(kwnames, 0),
                                            names[0])) {
             PyErr_Format(PyExc_TypeError,
                          "notify() got an unexpected keyword argument '%U'",

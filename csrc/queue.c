@@ -759,30 +759,38 @@ queue_call_format(QueueObj *self)
     return PyObject_CallMethod((PyObject *)self, "_format", NULL);
 }
 
+/* "<Name at 0x... fmt>" (with_id) or "<Name fmt>", Name being
+ * type(self).__name__. */
 static PyObject *
-queue_repr(QueueObj *self)
+queue_describe(QueueObj *self, int with_id)
 {
-    PyObject *fmt = queue_call_format(self);
-    if (fmt == NULL) {
+    PyObject *name = PyType_GetName(Py_TYPE(self));
+    if (name == NULL) {
         return NULL;
     }
-    PyObject *res = PyUnicode_FromFormat("<%s at %p %U>",
-                                         _PyType_Name(Py_TYPE(self)), self, fmt);
+    PyObject *fmt = queue_call_format(self);
+    if (fmt == NULL) {
+        Py_DECREF(name);
+        return NULL;
+    }
+    PyObject *res = with_id
+        ? PyUnicode_FromFormat("<%U at %p %U>", name, self, fmt)
+        : PyUnicode_FromFormat("<%U %U>", name, fmt);
+    Py_DECREF(name);
     Py_DECREF(fmt);
     return res;
 }
 
 static PyObject *
+queue_repr(QueueObj *self)
+{
+    return queue_describe(self, 1);
+}
+
+static PyObject *
 queue_str(QueueObj *self)
 {
-    PyObject *fmt = queue_call_format(self);
-    if (fmt == NULL) {
-        return NULL;
-    }
-    PyObject *res = PyUnicode_FromFormat("<%s %U>",
-                                         _PyType_Name(Py_TYPE(self)), fmt);
-    Py_DECREF(fmt);
-    return res;
+    return queue_describe(self, 0);
 }
 
 static PyObject *

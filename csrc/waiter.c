@@ -254,7 +254,7 @@ sync_parse_init_arg(const char *cls, PyObject *args, PyObject *kwds,
         PyObject *key, *value;
         while (PyDict_Next(kwds, &pos, &key, &value)) {
             if (!PyUnicode_Check(key)
-                || !_PyUnicode_EqualToASCIIString(key, name)) {
+                || !sync_str_equal(key, name)) {
                 PyErr_Format(PyExc_TypeError, "%s.__init__() got an "
                              "unexpected keyword argument '%S'", cls, key);
                 return -1;
@@ -517,7 +517,7 @@ close_sub(sync_coro *c)
         return r == NULL ? -1 : 0;
     }
     PyObject *meth;
-    if (_PyObject_LookupAttr(sub, c->st->str_close, &meth) < 0) {
+    if (sync_lookup_attr(sub, c->st->str_close, &meth) < 0) {
         return -1;
     }
     if (meth == NULL) {
@@ -554,7 +554,7 @@ throw_into_sub(sync_coro *c, PyObject **out)
         return PYGEN_ERROR;
     }
     PyObject *meth;
-    if (_PyObject_LookupAttr(sub, c->st->str_throw, &meth) < 0) {
+    if (sync_lookup_attr(sub, c->st->str_throw, &meth) < 0) {
         Py_DECREF(exc);
         return PYGEN_ERROR;
     }

@@ -15,6 +15,30 @@
 #include "pyasync.h"
 #include <structmember.h>
 
+/* ---- version shims ----------------------------------------------------- */
+
+/* getattr(obj, name, None) without the AttributeError: 1 found, 0 not, -1. */
+static inline int
+sync_lookup_attr(PyObject *obj, PyObject *name, PyObject **res)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyObject_GetOptionalAttr(obj, name, res);
+#else
+    return _PyObject_LookupAttr(obj, name, res);
+#endif
+}
+
+/* str equality with an ASCII C string. */
+static inline int
+sync_str_equal(PyObject *str, const char *ascii)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyUnicode_EqualToUTF8(str, ascii);
+#else
+    return _PyUnicode_EqualToASCIIString(str, ascii);
+#endif
+}
+
 /* ---- SyncCoro ------------------------------------------------------- */
 
 typedef struct sync_coro sync_coro;
