@@ -381,12 +381,7 @@ barrier_repr(BarrierObj *self)
             "%s, waiters:%zd/%zd", state_values[self->state],
             self->state == B_FILLING ? self->count : 0, self->parties);
     }
-    if (extra == NULL) {
-        return NULL;
-    }
-    PyObject *res = sync_repr_extra((PyObject *)self, extra);
-    Py_DECREF(extra);
-    return res;
+    return sync_repr_extra((PyObject *)self, extra);
 }
 
 static int

@@ -160,19 +160,19 @@ sync_repr_extra(PyObject *self, PyObject *extra)
     if (extra == NULL) {
         return NULL;
     }
+    PyObject *res = NULL;
     /* object.__repr__ names the class by __module__ and __qualname__. */
     PyObject *base = PyBaseObject_Type.tp_repr(self);
-    if (base == NULL) {
-        return NULL;
+    if (base != NULL) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(base);
+        PyObject *head = PyUnicode_Substring(base, 0, n - 1);
+        Py_DECREF(base);
+        if (head != NULL) {
+            res = PyUnicode_FromFormat("%U [%U]>", head, extra);
+            Py_DECREF(head);
+        }
     }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(base);
-    PyObject *head = PyUnicode_Substring(base, 0, n - 1);
-    Py_DECREF(base);
-    if (head == NULL) {
-        return NULL;
-    }
-    PyObject *res = PyUnicode_FromFormat("%U [%U]>", head, extra);
-    Py_DECREF(head);
+    Py_DECREF(extra);
     return res;
 }
 

@@ -123,7 +123,8 @@ Py_ssize_t sync_waiters_len(PyObject *waiters);
 /* all(w.cancelled() for w in waiters): 1/0/-1 */
 int sync_waiters_all_cancelled(pyasync_state *st, PyObject *waiters);
 
-/* object.__repr__(self) with " [extra]" inserted before the '>'. */
+/* object.__repr__(self) with " [extra]" inserted before the '>'.
+ * Steals extra (NULL: an error is set). */
 PyObject *sync_repr_extra(PyObject *self, PyObject *extra);
 /* extra + ", waiters:N" when waiters is non-empty.  Steals extra. */
 PyObject *sync_extra_waiters(PyObject *extra, PyObject *waiters);
