@@ -136,3 +136,61 @@ def test_mixed_with_stdlib_and_subclasses():
         assert await waiter is True
         return CountingLock.count
     assert asyncio.run(main()) == 4
+
+
+def test_no_reference_leaks_in_steady_state():
+    import sys
+
+    async def round_trip():
+        lock = pyasync.Lock()
+        await lock.acquire()
+        t = asyncio.ensure_future(lock.acquire())
+        await asyncio.sleep(0)
+        repr(lock)
+        lock.release()
+        await t
+        q = pyasync.Queue(1)
+        t = asyncio.ensure_future(q.get())
+        await asyncio.sleep(0)
+        q.put_nowait(1)
+        str(q), repr(q)
+        await t
+        cond = pyasync.Condition()
+
+        async def waiter():
+            async with cond:
+                await cond.wait()
+
+        t = asyncio.ensure_future(waiter())
+        await asyncio.sleep(0)
+        async with cond:
+            cond.notify()
+        await t
+        t = asyncio.ensure_future(waiter())
+        await asyncio.sleep(0)
+        t.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await t
+        sem = pyasync.Semaphore(0)
+        t = asyncio.ensure_future(sem.acquire())
+        await asyncio.sleep(0)
+        sem.release()
+        t.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await t
+        repr(sem), repr(cond), repr(pyasync.Barrier(2)), repr(pyasync.Event())
+
+    loop = asyncio.new_event_loop()
+    try:
+        def run(n):
+            for _ in range(n):
+                loop.run_until_complete(round_trip())
+        run(300)
+        gc.collect()
+        before = sys.getallocatedblocks()
+        run(2000)
+        gc.collect()
+        # A leak of one object per round would show as thousands of blocks.
+        assert sys.getallocatedblocks() - before < 500
+    finally:
+        loop.close()
