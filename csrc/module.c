@@ -50,7 +50,8 @@ state_lookup_asyncio(pyasync_state *st)
     X(asyncio_mod) X(CancelledError) X(InvalidStateError) \
     X(get_event_loop) X(iscoroutine) X(future_repr_info) \
     X(task_repr_info) X(task_get_stack) X(task_print_stack) \
-    X(current_tasks) X(all_tasks) X(extract_stack) X(format_callback_source)
+    X(current_tasks) X(all_tasks) X(extract_stack) X(format_callback_source) \
+    PYASYNC_SYNC_FIELDS(X)
 
 static int
 module_traverse(PyObject *mod, visitproc visit, void *arg)
@@ -91,6 +92,17 @@ module_exec(PyObject *mod)
         || pyasync_future_init(mod, st) < 0
         || pyasync_task_init(mod, st) < 0
         || pyasync_loop_init(mod, st) < 0) {
+        return -1;
+    }
+    /* The primitives: the awaitable machinery first, Event before Queue
+     * (a queue's _finished is an Event), Lock before Condition. */
+    if (pyasync_sync_init(mod, st) < 0
+        || pyasync_lock_init(mod, st) < 0
+        || pyasync_event_init(mod, st) < 0
+        || pyasync_condition_init(mod, st) < 0
+        || pyasync_semaphore_init(mod, st) < 0
+        || pyasync_barrier_init(mod, st) < 0
+        || pyasync_queue_init(mod, st) < 0) {
         return -1;
     }
     return 0;

@@ -12,6 +12,23 @@
 
 /* ---- module.c ------------------------------------------------------- */
 
+/* The object fields of pyasync_state owned by the synchronization
+ * primitives (waiter.c): their types, the asyncio objects they use and
+ * interned method names.  module.c traverses and clears them. */
+#define PYASYNC_SYNC_FIELDS(X) \
+    X(SyncCoro_Type) X(Lock_Type) X(Event_Type) X(Condition_Type) \
+    X(Semaphore_Type) X(BoundedSemaphore_Type) X(Barrier_Type) \
+    X(Queue_Type) X(PriorityQueue_Type) X(LifoQueue_Type) \
+    X(sync_get_running_loop) X(sync_deque_type) X(sync_heappush) \
+    X(sync_heappop) X(BrokenBarrierError) X(QueueEmpty) X(QueueFull) \
+    X(sync_barrier_states) \
+    X(str_append) X(str_popleft) X(str_remove) X(str_create_future) \
+    X(str_set_result) X(str_done) X(str_cancelled) X(str_cancel) \
+    X(str_acquire) X(str_release) X(str_locked) X(str_throw) X(str_close) \
+    X(str_init_hook) X(str_put_hook) X(str_get_hook) X(str_qsize) \
+    X(str_full) X(str_empty) X(str_wait) X(str_value) X(str_clear) X(str_set) \
+    X(str_put_nowait) X(str_get_nowait)
+
 typedef struct {
     /* Types, created by each file's *_init function. */
     PyTypeObject *Loop_Type;          /* loop.c */
@@ -40,6 +57,11 @@ typedef struct {
     /* Counter behind the default task names Task-N; shared with asyncio's
      * counter when it can be (see task.c). */
     uint64_t task_name_counter;
+
+    /* Synchronization primitives and queues (waiter.c, lock.c, ...). */
+#define PYASYNC_SYNC_DECL(field) PyObject *field;
+    PYASYNC_SYNC_FIELDS(PYASYNC_SYNC_DECL)
+#undef PYASYNC_SYNC_DECL
 } pyasync_state;
 
 extern PyModuleDef pyasync_module_def;
@@ -90,5 +112,14 @@ int pyasync_future_init(PyObject *module, pyasync_state *st);
 
 /* ---- task.c --------------------------------------------------------- */
 int pyasync_task_init(PyObject *module, pyasync_state *st);
+
+/* ---- waiter.c and the primitives ----------------------------------- */
+int pyasync_sync_init(PyObject *module, pyasync_state *st);   /* waiter.c */
+int pyasync_lock_init(PyObject *module, pyasync_state *st);
+int pyasync_event_init(PyObject *module, pyasync_state *st);
+int pyasync_condition_init(PyObject *module, pyasync_state *st);
+int pyasync_semaphore_init(PyObject *module, pyasync_state *st);
+int pyasync_barrier_init(PyObject *module, pyasync_state *st);
+int pyasync_queue_init(PyObject *module, pyasync_state *st);
 
 #endif /* PYASYNC_H */

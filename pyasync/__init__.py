@@ -20,12 +20,20 @@ from .runners import Runner, run
 from .tasks import (Future, Task, all_tasks, create_task, current_task,
                     ensure_future, sleep)
 
+from asyncio.exceptions import BrokenBarrierError
+from asyncio.queues import QueueEmpty, QueueFull
+from ._core import (Barrier, BoundedSemaphore, Condition, Event, LifoQueue,
+                    Lock, PriorityQueue, Queue, Semaphore)
+
 Handle = getattr(_core, "Handle", None)
 TimerHandle = getattr(_core, "TimerHandle", None)
 from asyncio.events import AbstractEventLoop
 
 __all__ = (
-    'AbstractEventLoop', 'CancelledError', 'EventLoop', 'EventLoopPolicy',
+    'AbstractEventLoop', 'Barrier', 'BoundedSemaphore',
+    'BrokenBarrierError', 'CancelledError', 'Condition', 'Event',
+    'LifoQueue', 'Lock', 'PriorityQueue', 'Queue', 'QueueEmpty',
+    'QueueFull', 'Semaphore', 'EventLoop', 'EventLoopPolicy',
     'Future', 'Handle', 'InvalidStateError', 'Runner', 'Task', 'TimeoutError',
     'TimerHandle', 'all_tasks', 'create_task', 'current_task',
     'ensure_future', 'get_event_loop', 'get_event_loop_policy',

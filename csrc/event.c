@@ -1,0 +1,207 @@
+/* event.c: asyncio.Event in C. */
+#include "waiter.h"
+
+typedef struct {
+    SYNC_HEAD
+    PyObject *waiters;   /* _waiters: a deque */
+    char value;          /* _value */
+} EventObj;
+
+static int
+event_wait_step(sync_coro *c, PyObject *value)
+{
+    EventObj *self = (EventObj *)c->self;
+    pyasync_state *st = c->st;
+
+    if (c->state == 0) {
+        if (value == NULL) {
+            return SYNC_ERROR;
+        }
+        if (self->value) {
+            return sync_return(c, Py_True);
+        }
+        PyObject *loop = sync_get_loop(st, (PyObject *)self, &self->loop);
+        if (loop == NULL) {
+            return SYNC_ERROR;
+        }
+        c->fut = sync_future_new(st, loop);
+        Py_DECREF(loop);
+        if (c->fut == NULL
+            || sync_waiters_append(st, self->waiters, c->fut) < 0) {
+            return SYNC_ERROR;
+        }
+        c->state = 1;
+        return sync_await(c, c->fut);
+    }
+    PyObject *exc = value == NULL ? sync_fetch_exception() : NULL;
+    if (sync_waiters_remove(st, self->waiters, c->fut) < 0) {
+        if (exc != NULL) {
+            sync_chain_exception(exc);
+        }
+        return SYNC_ERROR;
+    }
+    if (exc != NULL) {
+        sync_restore_exception(exc);
+        return SYNC_ERROR;
+    }
+    return sync_return(c, Py_True);
+}
+
+static int
+event_fields_init(EventObj *self)
+{
+    if (sync_head_init((sync_obj *)self) < 0) {
+        return -1;
+    }
+    PyObject *dq = sync_deque_new(self->st);
+    if (dq == NULL) {
+        return -1;
+    }
+    Py_XSETREF(self->waiters, dq);
+    self->value = 0;
+    return 0;
+}
+
+static PyObject *
+event_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
+{
+    EventObj *self = (EventObj *)tp->tp_alloc(tp, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    if (event_fields_init(self) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static int
+event_init(EventObj *self, PyObject *args, PyObject *kwds)
+{
+    if (sync_check_no_args("Event", args, kwds) < 0) {
+        return -1;
+    }
+    return event_fields_init(self);
+}
+
+static PyObject *
+event_is_set(EventObj *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(self->value);
+}
+
+static PyObject *
+event_set(EventObj *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->value) {
+        Py_RETURN_NONE;
+    }
+    self->value = 1;
+    if (self->waiters == NULL) {
+        Py_RETURN_NONE;
+    }
+    PyObject *it = PyObject_GetIter(self->waiters);
+    if (it == NULL) {
+        return NULL;
+    }
+    PyObject *fut;
+    while ((fut = PyIter_Next(it)) != NULL) {
+        int done = sync_future_done(self->st, fut);
+        if (done == 0) {
+            done = sync_future_set_result(self->st, fut, Py_True);
+        }
+        Py_DECREF(fut);
+        if (done < 0) {
+            Py_DECREF(it);
+            return NULL;
+        }
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+event_clear_meth(EventObj *self, PyObject *Py_UNUSED(ignored))
+{
+    self->value = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+event_wait(EventObj *self, PyObject *Py_UNUSED(ignored))
+{
+    return sync_coro_new(self->st, event_wait_step, "Event.wait",
+                         (PyObject *)self, NULL);
+}
+
+static PyObject *
+event_repr(EventObj *self)
+{
+    PyObject *extra = PyUnicode_FromString(self->value ? "set" : "unset");
+    return sync_repr_extra((PyObject *)self,
+                           sync_extra_waiters(extra, self->waiters));
+}
+
+static int
+event_traverse(EventObj *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->waiters);
+    return sync_head_traverse((sync_obj *)self, visit, arg);
+}
+
+static int
+event_clear(PyObject *op)
+{
+    EventObj *self = (EventObj *)op;
+    Py_CLEAR(self->waiters);
+    sync_head_clear((sync_obj *)self);
+    return 0;
+}
+
+SYNC_DEFINE_DEALLOC(event_dealloc, event_clear)
+
+static PyMethodDef event_methods[] = {
+    {"is_set", (PyCFunction)event_is_set, METH_NOARGS, NULL},
+    {"set", (PyCFunction)event_set, METH_NOARGS, NULL},
+    {"clear", (PyCFunction)event_clear_meth, METH_NOARGS, NULL},
+    {"wait", (PyCFunction)event_wait, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef event_members[] = {
+    SYNC_HEAD_MEMBERS(EventObj),
+    {"_waiters", T_OBJECT, offsetof(EventObj, waiters), 0, NULL},
+    {"_value", T_BOOL, offsetof(EventObj, value), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot event_slots[] = {
+    {Py_tp_doc, "Asynchronous equivalent to threading.Event (asyncio.Event)."},
+    {Py_tp_new, event_new},
+    {Py_tp_init, event_init},
+    {Py_tp_dealloc, event_dealloc},
+    {Py_tp_traverse, event_traverse},
+    {Py_tp_clear, event_clear},
+    {Py_tp_repr, event_repr},
+    {Py_tp_methods, event_methods},
+    {Py_tp_members, event_members},
+    {0, NULL},
+};
+
+static PyType_Spec event_spec = {
+    .name = "pyasync.Event",
+    .basicsize = sizeof(EventObj),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
+    .slots = event_slots,
+};
+
+int
+pyasync_event_init(PyObject *module, pyasync_state *st)
+{
+    st->Event_Type = sync_add_type(module, &event_spec, NULL);
+    return st->Event_Type == NULL ? -1 : 0;
+}

@@ -1,0 +1,261 @@
+/* lock.c: asyncio.Lock in C.
+ *
+ * Fair: acquire() takes the lock at once only when no live (uncancelled)
+ * waiter is queued, and a waiter cancelled after its wake-up passes the
+ * wake-up on to the next one. */
+#include "waiter.h"
+
+typedef struct {
+    SYNC_HEAD
+    PyObject *waiters;   /* _waiters: None until the first contention */
+    char locked;         /* _locked */
+} LockObj;
+
+static int
+lock_wake_up_first(LockObj *self)
+{
+    pyasync_state *st = self->st;
+    PyObject *waiters = self->waiters;
+    if (sync_waiters_len(waiters) <= 0) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *it = PyObject_GetIter(waiters);
+    if (it == NULL) {
+        return -1;
+    }
+    PyObject *fut = PyIter_Next(it);
+    Py_DECREF(it);
+    if (fut == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    int done = sync_future_done(st, fut);
+    int rc = done;
+    if (done == 0) {
+        rc = sync_future_set_result(st, fut, Py_True);
+    }
+    Py_DECREF(fut);
+    return rc < 0 ? -1 : 0;
+}
+
+/* c->flag: 1 when run as __aenter__ (returns None instead of True). */
+static int
+lock_acquire_step(sync_coro *c, PyObject *value)
+{
+    LockObj *self = (LockObj *)c->self;
+    pyasync_state *st = c->st;
+    PyObject *ret = c->flag ? Py_None : Py_True;
+
+    if (c->state == 0) {
+        if (value == NULL) {
+            return SYNC_ERROR;
+        }
+        if (!self->locked) {
+            int all = sync_waiters_all_cancelled(st, self->waiters);
+            if (all < 0) {
+                return SYNC_ERROR;
+            }
+            if (all) {
+                self->locked = 1;
+                return sync_return(c, ret);
+            }
+        }
+        if (self->waiters == NULL || self->waiters == Py_None) {
+            PyObject *dq = sync_deque_new(st);
+            if (dq == NULL) {
+                return SYNC_ERROR;
+            }
+            Py_XSETREF(self->waiters, dq);
+        }
+        PyObject *loop = sync_get_loop(st, (PyObject *)self, &self->loop);
+        if (loop == NULL) {
+            return SYNC_ERROR;
+        }
+        c->fut = sync_future_new(st, loop);
+        Py_DECREF(loop);
+        if (c->fut == NULL
+            || sync_waiters_append(st, self->waiters, c->fut) < 0) {
+            return SYNC_ERROR;
+        }
+        c->state = 1;
+        return sync_await(c, c->fut);
+    }
+
+    /* Woken up, or thrown into: first the `finally` removing the waiter. */
+    PyObject *exc = value == NULL ? sync_fetch_exception() : NULL;
+    if (sync_waiters_remove(st, self->waiters, c->fut) < 0) {
+        if (exc != NULL) {
+            sync_chain_exception(exc);
+        }
+        return SYNC_ERROR;
+    }
+    if (exc != NULL) {
+        if (PyErr_GivenExceptionMatches(exc, st->CancelledError)
+            && !self->locked) {
+            /* Cancelled after being woken: pass the wake-up on. */
+            if (lock_wake_up_first(self) < 0) {
+                sync_chain_exception(exc);
+                return SYNC_ERROR;
+            }
+        }
+        sync_restore_exception(exc);
+        return SYNC_ERROR;
+    }
+    self->locked = 1;
+    return sync_return(c, ret);
+}
+
+static int
+lock_init(LockObj *self, PyObject *args, PyObject *kwds)
+{
+    if (sync_check_no_args("Lock", args, kwds) < 0) {
+        return -1;
+    }
+    if (sync_head_init((sync_obj *)self) < 0) {
+        return -1;
+    }
+    Py_XSETREF(self->waiters, Py_NewRef(Py_None));
+    self->locked = 0;
+    return 0;
+}
+
+static PyObject *
+lock_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
+{
+    LockObj *self = (LockObj *)tp->tp_alloc(tp, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    if (sync_head_init((sync_obj *)self) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->waiters = Py_NewRef(Py_None);
+    return (PyObject *)self;
+}
+
+static PyObject *
+lock_acquire(LockObj *self, PyObject *Py_UNUSED(ignored))
+{
+    return sync_coro_new(self->st, lock_acquire_step, "Lock.acquire",
+                         (PyObject *)self, NULL);
+}
+
+static PyObject *
+lock_release(LockObj *self, PyObject *Py_UNUSED(ignored))
+{
+    if (!self->locked) {
+        PyErr_SetString(PyExc_RuntimeError, "Lock is not acquired.");
+        return NULL;
+    }
+    self->locked = 0;
+    if (lock_wake_up_first(self) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+lock_wake_up_first_meth(LockObj *self, PyObject *Py_UNUSED(ignored))
+{
+    if (lock_wake_up_first(self) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+lock_locked(LockObj *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(self->locked);
+}
+
+static PyObject *
+lock_aenter(LockObj *self, PyObject *Py_UNUSED(ignored))
+{
+    if (Py_IS_TYPE(self, (PyTypeObject *)self->st->Lock_Type)) {
+        sync_coro *c = (sync_coro *)sync_coro_new(
+            self->st, lock_acquire_step, "_ContextManagerMixin.__aenter__",
+            (PyObject *)self, NULL);
+        if (c != NULL) {
+            c->flag = 1;
+        }
+        return (PyObject *)c;
+    }
+    return sync_generic_aenter(self->st, (PyObject *)self);
+}
+
+static PyObject *
+lock_aexit(LockObj *self, PyObject *args)
+{
+    return sync_generic_aexit(self->st, (PyObject *)self);
+}
+
+static PyObject *
+lock_repr(LockObj *self)
+{
+    PyObject *extra = PyUnicode_FromString(self->locked ? "locked" : "unlocked");
+    return sync_repr_extra((PyObject *)self,
+                           sync_extra_waiters(extra, self->waiters));
+}
+
+static int
+lock_traverse(LockObj *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->waiters);
+    return sync_head_traverse((sync_obj *)self, visit, arg);
+}
+
+static int
+lock_clear(PyObject *op)
+{
+    LockObj *self = (LockObj *)op;
+    Py_CLEAR(self->waiters);
+    sync_head_clear((sync_obj *)self);
+    return 0;
+}
+
+SYNC_DEFINE_DEALLOC(lock_dealloc, lock_clear)
+
+static PyMethodDef lock_methods[] = {
+    {"acquire", (PyCFunction)lock_acquire, METH_NOARGS, NULL},
+    {"release", (PyCFunction)lock_release, METH_NOARGS, NULL},
+    {"locked", (PyCFunction)lock_locked, METH_NOARGS, NULL},
+    {"_wake_up_first", (PyCFunction)lock_wake_up_first_meth, METH_NOARGS, NULL},
+    {"__aenter__", (PyCFunction)lock_aenter, METH_NOARGS, NULL},
+    {"__aexit__", (PyCFunction)lock_aexit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef lock_members[] = {
+    SYNC_HEAD_MEMBERS(LockObj),
+    {"_waiters", T_OBJECT, offsetof(LockObj, waiters), 0, NULL},
+    {"_locked", T_BOOL, offsetof(LockObj, locked), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot lock_slots[] = {
+    {Py_tp_doc, "Primitive lock objects (asyncio.Lock)."},
+    {Py_tp_new, lock_new},
+    {Py_tp_init, lock_init},
+    {Py_tp_dealloc, lock_dealloc},
+    {Py_tp_traverse, lock_traverse},
+    {Py_tp_clear, lock_clear},
+    {Py_tp_repr, lock_repr},
+    {Py_tp_methods, lock_methods},
+    {Py_tp_members, lock_members},
+    {0, NULL},
+};
+
+static PyType_Spec lock_spec = {
+    .name = "pyasync.Lock",
+    .basicsize = sizeof(LockObj),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
+    .slots = lock_slots,
+};
+
+int
+pyasync_lock_init(PyObject *module, pyasync_state *st)
+{
+    st->Lock_Type = sync_add_type(module, &lock_spec, NULL);
+    return st->Lock_Type == NULL ? -1 : 0;
+}
