@@ -40,7 +40,35 @@ typedef struct {
     /* Counter behind the default task names Task-N; shared with asyncio's
      * counter when it can be (see task.c). */
     uint64_t task_name_counter;
+
+    /* Combinators (combinator.h): their types and what they borrow. */
+    PyTypeObject *GatheringFuture_Type;   /* gather.c */
+    PyTypeObject *GatherState_Type;       /* gather.c */
+    PyTypeObject *ShieldState_Type;       /* shield.c */
+    PyTypeObject *Wait_Type;              /* wait.c */
+    PyTypeObject *WaitFor_Type;           /* wait_for.c */
+    PyTypeObject *CancelAndWait_Type;     /* wait_for.c */
+    PyTypeObject *AsCompleted_Type;       /* as_completed.c */
+    PyTypeObject *WaitForOne_Type;        /* as_completed.c */
+    PyTypeObject *ToThread_Type;          /* threads.c */
+    PyTypeObject *ThreadsafeCall_Type;    /* threads.c */
+    PyObject *comb_future_base;       /* _GatheringFuture's base: asyncio.Future */
+    PyObject *comb_get_running_loop;  /* asyncio.events.get_running_loop */
+    PyObject *comb_coroutine_abc;     /* collections.abc.Coroutine */
+    PyObject *comb_concurrent_future; /* concurrent.futures.Future */
+    PyObject *comb_chain_future;      /* asyncio.futures._chain_future */
+    PyObject *comb_partial;           /* functools.partial */
+    PyObject *comb_get_event_loop;    /* pyasync.events.get_event_loop, on first use */
+    PyObject *comb_ensure_future;     /* pyasync.tasks.ensure_future, on first use */
 } pyasync_state;
+
+#define COMB_STATE_OBJECT_FIELDS(X) \
+    X(GatheringFuture_Type) X(GatherState_Type) X(ShieldState_Type) \
+    X(Wait_Type) X(WaitFor_Type) X(CancelAndWait_Type) \
+    X(AsCompleted_Type) X(WaitForOne_Type) X(ToThread_Type) \
+    X(ThreadsafeCall_Type) X(comb_future_base) X(comb_get_running_loop) \
+    X(comb_coroutine_abc) X(comb_concurrent_future) X(comb_chain_future) \
+    X(comb_partial) X(comb_get_event_loop) X(comb_ensure_future)
 
 extern PyModuleDef pyasync_module_def;
 
