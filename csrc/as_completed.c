@@ -266,9 +266,12 @@ as_completed_start(AsCompletedObj *ac)
         return -1;
     }
     if (r) {
-        PyErr_Format(PyExc_TypeError,
-                     "expect an iterable of futures, not %s",
-                     Py_TYPE(ac->fs)->tp_name);
+        PyObject *name = PyType_GetName(Py_TYPE(ac->fs));
+        if (name != NULL) {
+            PyErr_Format(PyExc_TypeError,
+                         "expect an iterable of futures, not %U", name);
+            Py_DECREF(name);
+        }
         return -1;
     }
     PyObject *loop = comb_get_event_loop(st);

@@ -71,8 +71,12 @@ wait_check_args(WaitObj *w)
         return -1;
     }
     if (r) {
-        PyErr_Format(PyExc_TypeError, "expect a list of futures, not %s",
-                     Py_TYPE(w->fs)->tp_name);
+        PyObject *name = PyType_GetName(Py_TYPE(w->fs));
+        if (name != NULL) {
+            PyErr_Format(PyExc_TypeError, "expect a list of futures, not %U",
+                         name);
+            Py_DECREF(name);
+        }
         return -1;
     }
     r = PyObject_Not(w->fs);
