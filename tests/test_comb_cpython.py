@@ -15,7 +15,6 @@ its reason.
 import asyncio
 import importlib.util
 import types
-import unittest
 
 import pyasync
 
@@ -24,6 +23,10 @@ SUBSTITUTED = (
     "run_coroutine_threadsafe", "to_thread", "timeout", "timeout_at",
     "Timeout", "TaskGroup", "FIRST_COMPLETED", "FIRST_EXCEPTION",
     "ALL_COMPLETED",
+    # Outside a running loop the combinators take pyasync's current loop
+    # (pyasync.events: pyasync's own policy unless pyasync.install()), so
+    # the tests must set and read that one.
+    "get_event_loop", "set_event_loop", "ensure_future",
 )
 
 SHIM = types.ModuleType("asyncio")
@@ -39,21 +42,6 @@ def load_fresh(name):
     spec.loader.exec_module(mod)
     mod.asyncio = SHIM
     return mod
-
-
-def mark(cls, reasons, decorator):
-    for meth, reason in reasons.items():
-        setattr(cls, meth, decorator(reason)(getattr(cls, meth)))
-
-
-def expected_failure(reason):
-    def deco(fn):
-        return unittest.expectedFailure(fn)
-    return deco
-
-
-def skip(reason):
-    return unittest.skip(reason)
 
 
 _waitfor = load_fresh("test_waitfor")
@@ -75,44 +63,38 @@ class TaskGroupTests(_taskgroups.TestTaskGroup):
     pass
 
 
-class TaskTests(_tasks.BaseTaskTests, _tasks.test_utils.TestCase):
+class PyasyncCurrentLoop:
+    """test_utils.TestCase clears asyncio's current loop around each test;
+    clear pyasync's as well, so 'no current event loop' holds for both."""
+
+    def setUp(self):
+        super().setUp()
+        pyasync.set_event_loop(None)
+
+    def tearDown(self):
+        pyasync.set_event_loop(None)
+        super().tearDown()
+
+
+class TaskTests(PyasyncCurrentLoop, _tasks.BaseTaskTests,
+                _tasks.test_utils.TestCase):
     """BaseTaskTests (wait, wait_for, gather, shield, as_completed among
     them) with asyncio's C Task and Future and pyasync's combinators."""
     Task = getattr(_tasks.tasks, "_CTask", None)
     Future = getattr(_tasks.futures, "_CFuture", None)
 
 
-class FutureGatherTests(_tasks.FutureGatherTests):
+class FutureGatherTests(PyasyncCurrentLoop, _tasks.FutureGatherTests):
     pass
 
 
-class CoroutineGatherTests(_tasks.CoroutineGatherTests):
+class CoroutineGatherTests(PyasyncCurrentLoop, _tasks.CoroutineGatherTests):
     pass
 
 
-class RunCoroutineThreadsafeTests(_tasks.RunCoroutineThreadsafeTests):
+class RunCoroutineThreadsafeTests(PyasyncCurrentLoop,
+                                  _tasks.RunCoroutineThreadsafeTests):
     pass
-
-
-LOOP_SELECTION = (
-    "outside a running loop pyasync's combinators take pyasync's current "
-    "loop (pyasync.events: pyasync's own policy unless pyasync.install()), "
-    "as DESIGN.md asks of `import pyasync as asyncio`; this test sets or "
-    "clears asyncio's policy's loop instead")
-
-mark(TaskTests, {
-    "test_as_completed_coroutine_without_loop": LOOP_SELECTION,
-    "test_shield_coroutine_use_global_loop": LOOP_SELECTION,
-    "test_shield_coroutine_without_loop": LOOP_SELECTION,
-}, expected_failure)
-mark(FutureGatherTests, {
-    "test_constructor_empty_sequence_use_global_loop": LOOP_SELECTION,
-    "test_constructor_empty_sequence_without_loop": LOOP_SELECTION,
-}, expected_failure)
-mark(CoroutineGatherTests, {
-    "test_constructor_use_global_loop": LOOP_SELECTION,
-    "test_constructor_without_loop": LOOP_SELECTION,
-}, expected_failure)
 
 
 def tearDownModule():
