@@ -34,15 +34,16 @@ queue_empty(AsCompletedObj *ac)
 static int
 queue_wakeup_next(AsCompletedObj *ac)
 {
+    pyasync_state *st = ac->st;
     while (PyList_GET_SIZE(ac->getters) > 0) {
         PyObject *waiter = Py_NewRef(PyList_GET_ITEM(ac->getters, 0));
         if (PySequence_DelItem(ac->getters, 0) < 0) {
             Py_DECREF(waiter);
             return -1;
         }
-        int done = comb_fut_done(waiter);
+        int done = comb_fut_done(st, waiter);
         if (done == 0) {
-            done = comb_fut_set_result(waiter, Py_None) < 0 ? -1 : 1;
+            done = comb_fut_set_result(st, waiter, Py_None) < 0 ? -1 : 1;
         }
         else {
             done = done < 0 ? -1 : 0;
@@ -90,6 +91,7 @@ static PyObject *
 as_completed_on_completion(PyObject *self, PyObject *f)
 {
     AsCompletedObj *ac = (AsCompletedObj *)self;
+    pyasync_state *st = ac->st;
     if (PySet_GET_SIZE(ac->todo) == 0) {
         Py_RETURN_NONE;  /* _on_timeout() was here first */
     }
@@ -105,7 +107,7 @@ as_completed_on_completion(PyObject *self, PyObject *f)
         return NULL;
     }
     if (PySet_GET_SIZE(ac->todo) == 0 && ac->timeout_handle != NULL
-        && comb_handle_cancel(ac->timeout_handle) < 0) {
+        && comb_handle_cancel(st, ac->timeout_handle) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -120,6 +122,7 @@ as_completed_on_timeout(PyObject *self, PyObject *const *args,
                         Py_ssize_t nargs)
 {
     AsCompletedObj *ac = (AsCompletedObj *)self;
+    pyasync_state *st = ac->st;
     PyObject *cb = PyCFunction_New(&on_completion_def, self);
     PyObject *it = cb == NULL ? NULL : PyObject_GetIter(ac->todo);
     if (it == NULL) {
@@ -129,7 +132,7 @@ as_completed_on_timeout(PyObject *self, PyObject *const *args,
     PyObject *f;
     int rc = 0;
     while (rc == 0 && (f = PyIter_Next(it)) != NULL) {
-        rc = comb_fut_remove_done_callback(f, cb);
+        rc = comb_fut_remove_done_callback(st, f, cb);
         if (rc == 0) {
             rc = queue_put(ac, Py_None);  /* a dummy for _wait_for_one() */
         }
@@ -166,11 +169,12 @@ static int
 wait_for_one_abandon(WaitForOneObj *w1)
 {
     AsCompletedObj *ac = (AsCompletedObj *)w1->ac;
+    pyasync_state *st = ac->st;
     PyObject *getter = w1->getter;
     w1->getter = NULL;
     PyObject *t, *v, *tb;
     PyErr_Fetch(&t, &v, &tb);
-    int rc = comb_fut_cancel(getter, NULL);
+    int rc = comb_fut_cancel(st, getter, NULL);
     if (rc >= 0) {
         PyObject *res = PyObject_CallMethod(ac->getters, "remove", "O", getter);
         if (res != NULL) {
@@ -184,7 +188,7 @@ wait_for_one_abandon(WaitForOneObj *w1)
         }
     }
     if (rc >= 0 && !queue_empty(ac)) {
-        rc = comb_fut_cancelled(getter);
+        rc = comb_fut_cancelled(st, getter);
         if (rc == 0) {
             rc = queue_wakeup_next(ac);
         }
@@ -199,6 +203,7 @@ wait_for_one_step(CombCoro *co, PyObject *value, PyObject **out)
 {
     WaitForOneObj *w1 = (WaitForOneObj *)co;
     AsCompletedObj *ac = (AsCompletedObj *)w1->ac;
+    pyasync_state *st = co->st;
     if (co->state == W1_WAITING) {
         if (value == NULL) {
             return wait_for_one_abandon(w1);
@@ -210,7 +215,7 @@ wait_for_one_step(CombCoro *co, PyObject *value, PyObject **out)
         if (loop == NULL) {
             return COMB_ERROR;
         }
-        w1->getter = comb_create_future(loop);
+        w1->getter = comb_create_future(st, loop);
         Py_DECREF(loop);
         if (w1->getter == NULL || PyList_Append(ac->getters, w1->getter) < 0) {
             return COMB_ERROR;
@@ -228,7 +233,7 @@ wait_for_one_step(CombCoro *co, PyObject *value, PyObject **out)
         PyErr_SetNone(PyExc_TimeoutError);
         return COMB_ERROR;
     }
-    *out = comb_fut_result(f);  /* may raise f's exception */
+    *out = comb_fut_result(st, f);  /* may raise f's exception */
     Py_DECREF(f);
     return *out == NULL ? COMB_ERROR : COMB_RETURN;
 }
@@ -305,7 +310,7 @@ as_completed_start(AsCompletedObj *ac)
     it = cb == NULL ? NULL : PyObject_GetIter(ac->todo);
     r = it == NULL ? -1 : 0;
     while (r == 0 && (f = PyIter_Next(it)) != NULL) {
-        r = comb_fut_add_done_callback(f, cb);
+        r = comb_fut_add_done_callback(st, f, cb);
         Py_DECREF(f);
     }
     Py_XDECREF(it);
@@ -322,8 +327,8 @@ as_completed_start(AsCompletedObj *ac)
             Py_DECREF(loop);
             return -1;
         }
-        ac->timeout_handle = PyObject_CallMethod(loop, "call_later", "OO",
-                                                 ac->timeout, on_timeout);
+        ac->timeout_handle = comb_call_later(st, loop, ac->timeout,
+                                             on_timeout);
         Py_DECREF(on_timeout);
         if (ac->timeout_handle == NULL) {
             Py_DECREF(loop);

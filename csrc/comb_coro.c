@@ -74,23 +74,35 @@ lookup_attr(PyObject *obj, const char *name, PyObject **out)
     return -1;
 }
 
+static int
+lookup_attr_obj(PyObject *obj, PyObject *name, PyObject **out)
+{
+    *out = PyObject_GetAttr(obj, name);
+    if (*out != NULL) {
+        return 1;
+    }
+    if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        return 0;
+    }
+    return -1;
+}
+
 /* asyncio.futures.isfuture: the class has _asyncio_future_blocking and the
  * instance's is not None.  1/0/-1. */
 int
 comb_isfuture(pyasync_state *st, PyObject *obj)
 {
-    PyObject *val;
-    (void)st;
-    int r = lookup_attr((PyObject *)Py_TYPE(obj), "_asyncio_future_blocking",
-                        &val);
-    if (r <= 0) {
-        return r;
+    PyObject *name = st->comb_str_asyncio_future_blocking;
+    /* A class lookup sets no AttributeError to clear on the common miss. */
+    if (_PyType_Lookup(Py_TYPE(obj), name) == NULL) {
+        return 0;
     }
-    Py_DECREF(val);
-    if (lookup_attr(obj, "_asyncio_future_blocking", &val) < 0) {
+    PyObject *val;
+    if (lookup_attr_obj(obj, name, &val) < 0) {
         return -1;
     }
-    r = val != NULL && val != Py_None;
+    int r = val != NULL && val != Py_None;
     Py_XDECREF(val);
     return r;
 }
@@ -143,10 +155,10 @@ comb_get_event_loop(pyasync_state *st)
 }
 
 PyObject *
-comb_fut_get_loop(PyObject *fut)
+comb_fut_get_loop(pyasync_state *st, PyObject *fut)
 {
     PyObject *meth;
-    int r = lookup_attr(fut, "get_loop", &meth);
+    int r = lookup_attr_obj(fut, st->comb_str_get_loop, &meth);
     if (r < 0) {
         return NULL;
     }
@@ -158,7 +170,7 @@ comb_fut_get_loop(PyObject *fut)
         }
         PyErr_Clear();
     }
-    return PyObject_GetAttrString(fut, "_loop");
+    return PyObject_GetAttr(fut, st->comb_str_loop);
 }
 
 PyObject *
@@ -173,7 +185,7 @@ comb_ensure_future(pyasync_state *st, PyObject *obj, PyObject *loop)
         if (loop == NULL) {
             return Py_NewRef(obj);
         }
-        PyObject *fut_loop = comb_fut_get_loop(obj);
+        PyObject *fut_loop = comb_fut_get_loop(st, obj);
         if (fut_loop == NULL) {
             return NULL;
         }
@@ -192,25 +204,27 @@ comb_ensure_future(pyasync_state *st, PyObject *obj, PyObject *loop)
     if (loop == NULL) {
         return PyObject_Vectorcall(fn, args, 1, NULL);
     }
-    PyObject *kwnames = Py_BuildValue("(s)", "loop");
-    if (kwnames == NULL) {
-        return NULL;
-    }
-    PyObject *res = PyObject_Vectorcall(fn, args, 1, kwnames);
-    Py_DECREF(kwnames);
-    return res;
+    return PyObject_Vectorcall(fn, args, 1, st->comb_kw_loop);
 }
 
-PyObject *
-comb_create_future(PyObject *loop)
+static PyObject *
+call0(PyObject *obj, PyObject *name)
 {
-    return PyObject_CallMethod(loop, "create_future", NULL);
+    return PyObject_VectorcallMethod(name, &obj,
+                                     1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
+
+static PyObject *
+call1(PyObject *obj, PyObject *name, PyObject *arg)
+{
+    PyObject *args[2] = {obj, arg};
+    return PyObject_VectorcallMethod(name, args,
+                                     2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
 }
 
 static int
-call_bool(PyObject *obj, const char *meth)
+result_bool(PyObject *res)
 {
-    PyObject *res = PyObject_CallMethod(obj, meth, NULL);
     if (res == NULL) {
         return -1;
     }
@@ -220,9 +234,8 @@ call_bool(PyObject *obj, const char *meth)
 }
 
 static int
-call_none(PyObject *obj, const char *meth, PyObject *arg)
+result_none(PyObject *res)
 {
-    PyObject *res = PyObject_CallMethod(obj, meth, "O", arg);
     if (res == NULL) {
         return -1;
     }
@@ -230,89 +243,97 @@ call_none(PyObject *obj, const char *meth, PyObject *arg)
     return 0;
 }
 
-int
-comb_fut_done(PyObject *fut)
+PyObject *
+comb_create_future(pyasync_state *st, PyObject *loop)
 {
-    return call_bool(fut, "done");
+    return call0(loop, st->comb_str_create_future);
+}
+
+PyObject *
+comb_call_later(pyasync_state *st, PyObject *loop, PyObject *delay,
+                PyObject *callback)
+{
+    PyObject *args[3] = {loop, delay, callback};
+    return PyObject_VectorcallMethod(st->comb_str_call_later, args,
+                                     3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
 }
 
 int
-comb_fut_cancelled(PyObject *fut)
+comb_fut_done(pyasync_state *st, PyObject *fut)
 {
-    return call_bool(fut, "cancelled");
+    return result_bool(call0(fut, st->comb_str_done));
 }
 
 int
-comb_fut_cancel(PyObject *fut, PyObject *msg)
+comb_fut_cancelled(pyasync_state *st, PyObject *fut)
+{
+    return result_bool(call0(fut, st->comb_str_cancelled));
+}
+
+int
+comb_fut_cancel(pyasync_state *st, PyObject *fut, PyObject *msg)
 {
     if (msg == NULL) {
-        return call_bool(fut, "cancel");
+        return result_bool(call0(fut, st->comb_str_cancel));
     }
-    PyObject *meth = PyObject_GetAttrString(fut, "cancel");
-    if (meth == NULL) {
-        return -1;
-    }
-    PyObject *kwnames = Py_BuildValue("(s)", "msg");
-    if (kwnames == NULL) {
-        Py_DECREF(meth);
-        return -1;
-    }
-    PyObject *res = PyObject_Vectorcall(meth, &msg, 0, kwnames);
-    Py_DECREF(kwnames);
-    Py_DECREF(meth);
-    if (res == NULL) {
-        return -1;
-    }
-    int r = PyObject_IsTrue(res);
-    Py_DECREF(res);
-    return r;
+    PyObject *args[2] = {fut, msg};
+    return result_bool(PyObject_VectorcallMethod(
+        st->comb_str_cancel, args, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+        st->comb_kw_msg));
 }
 
 PyObject *
-comb_fut_result(PyObject *fut)
+comb_fut_result(pyasync_state *st, PyObject *fut)
 {
-    return PyObject_CallMethod(fut, "result", NULL);
+    return call0(fut, st->comb_str_result);
 }
 
 PyObject *
-comb_fut_exception(PyObject *fut)
+comb_fut_exception(pyasync_state *st, PyObject *fut)
 {
-    return PyObject_CallMethod(fut, "exception", NULL);
+    return call0(fut, st->comb_str_exception);
 }
 
 int
-comb_fut_set_result(PyObject *fut, PyObject *result)
+comb_fut_set_result(pyasync_state *st, PyObject *fut, PyObject *result)
 {
-    return call_none(fut, "set_result", result);
+    return result_none(call1(fut, st->comb_str_set_result, result));
 }
 
 int
-comb_fut_set_exception(PyObject *fut, PyObject *exc)
+comb_fut_set_exception(pyasync_state *st, PyObject *fut, PyObject *exc)
 {
-    return call_none(fut, "set_exception", exc);
+    return result_none(call1(fut, st->comb_str_set_exception, exc));
 }
 
 int
-comb_fut_add_done_callback(PyObject *fut, PyObject *cb)
+comb_fut_add_done_callback(pyasync_state *st, PyObject *fut, PyObject *cb)
 {
-    return call_none(fut, "add_done_callback", cb);
+    return result_none(call1(fut, st->comb_str_add_done_callback, cb));
 }
 
 int
-comb_fut_remove_done_callback(PyObject *fut, PyObject *cb)
+comb_fut_remove_done_callback(pyasync_state *st, PyObject *fut, PyObject *cb)
 {
-    return call_none(fut, "remove_done_callback", cb);
+    return result_none(call1(fut, st->comb_str_remove_done_callback, cb));
+}
+
+PyObject *
+comb_fut_make_cancelled_error(pyasync_state *st, PyObject *fut)
+{
+    return call0(fut, st->comb_str_make_cancelled_error);
+}
+
+PyObject *
+comb_fut_cancel_message(pyasync_state *st, PyObject *fut)
+{
+    return PyObject_GetAttr(fut, st->comb_str_cancel_message);
 }
 
 int
-comb_handle_cancel(PyObject *handle)
+comb_handle_cancel(pyasync_state *st, PyObject *handle)
 {
-    PyObject *res = PyObject_CallMethod(handle, "cancel", NULL);
-    if (res == NULL) {
-        return -1;
-    }
-    Py_DECREF(res);
-    return 0;
+    return result_none(call0(handle, st->comb_str_cancel));
 }
 
 /* The waiter is the bound builtin's self: builtins compare equal when self
@@ -320,11 +341,13 @@ comb_handle_cancel(PyObject *handle)
 static PyObject *
 release_waiter(PyObject *waiter, PyObject *const *args, Py_ssize_t nargs)
 {
-    int done = comb_fut_done(waiter);
+    /* No module state here: it is called once per waiter, by name. */
+    int done = result_bool(PyObject_CallMethod(waiter, "done", NULL));
     if (done < 0) {
         return NULL;
     }
-    if (!done && comb_fut_set_result(waiter, Py_None) < 0) {
+    if (!done && result_none(PyObject_CallMethod(waiter, "set_result", "O",
+                                                 Py_None)) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -901,5 +924,28 @@ pyasync_comb_coro_init(PyObject *module, pyasync_state *st)
     LOOKUP(comb_chain_future, "asyncio.futures", "_chain_future");
     LOOKUP(comb_partial, "functools", "partial");
 #undef LOOKUP
+#define INTERN(field, name) \
+    if ((st->field = PyUnicode_InternFromString(name)) == NULL) return -1
+    INTERN(comb_str_done, "done");
+    INTERN(comb_str_cancelled, "cancelled");
+    INTERN(comb_str_cancel, "cancel");
+    INTERN(comb_str_result, "result");
+    INTERN(comb_str_exception, "exception");
+    INTERN(comb_str_set_result, "set_result");
+    INTERN(comb_str_set_exception, "set_exception");
+    INTERN(comb_str_add_done_callback, "add_done_callback");
+    INTERN(comb_str_remove_done_callback, "remove_done_callback");
+    INTERN(comb_str_get_loop, "get_loop");
+    INTERN(comb_str_loop, "_loop");
+    INTERN(comb_str_create_future, "create_future");
+    INTERN(comb_str_call_later, "call_later");
+    INTERN(comb_str_asyncio_future_blocking, "_asyncio_future_blocking");
+    INTERN(comb_str_make_cancelled_error, "_make_cancelled_error");
+    INTERN(comb_str_cancel_message, "_cancel_message");
+#undef INTERN
+    if ((st->comb_kw_msg = Py_BuildValue("(s)", "msg")) == NULL
+        || (st->comb_kw_loop = Py_BuildValue("(s)", "loop")) == NULL) {
+        return -1;
+    }
     return 0;
 }

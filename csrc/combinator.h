@@ -80,25 +80,33 @@ PyObject *comb_get_running_loop(pyasync_state *st);
 /* pyasync's get_event_loop(): the running loop, else the policy's. */
 PyObject *comb_get_event_loop(pyasync_state *st);
 /* futures._get_loop(fut): fut.get_loop(), else fut._loop. */
-PyObject *comb_fut_get_loop(PyObject *fut);
+PyObject *comb_fut_get_loop(pyasync_state *st, PyObject *fut);
 /* ensure_future(obj, loop=loop); loop may be NULL. */
 PyObject *comb_ensure_future(pyasync_state *st, PyObject *obj,
                              PyObject *loop);
-PyObject *comb_create_future(PyObject *loop);
+PyObject *comb_create_future(pyasync_state *st, PyObject *loop);
+/* loop.call_later(delay, callback) */
+PyObject *comb_call_later(pyasync_state *st, PyObject *loop, PyObject *delay,
+                          PyObject *callback);
 
 /* 1/0, or -1 with an exception. */
-int comb_fut_done(PyObject *fut);
-int comb_fut_cancelled(PyObject *fut);
+int comb_fut_done(pyasync_state *st, PyObject *fut);
+int comb_fut_cancelled(pyasync_state *st, PyObject *fut);
 /* cancel(msg=msg); msg NULL: cancel().  1/0/-1. */
-int comb_fut_cancel(PyObject *fut, PyObject *msg);
-PyObject *comb_fut_result(PyObject *fut);
-PyObject *comb_fut_exception(PyObject *fut);
-int comb_fut_set_result(PyObject *fut, PyObject *result);
-int comb_fut_set_exception(PyObject *fut, PyObject *exc);
-int comb_fut_add_done_callback(PyObject *fut, PyObject *cb);
-int comb_fut_remove_done_callback(PyObject *fut, PyObject *cb);
+int comb_fut_cancel(pyasync_state *st, PyObject *fut, PyObject *msg);
+PyObject *comb_fut_result(pyasync_state *st, PyObject *fut);
+PyObject *comb_fut_exception(pyasync_state *st, PyObject *fut);
+int comb_fut_set_result(pyasync_state *st, PyObject *fut, PyObject *result);
+int comb_fut_set_exception(pyasync_state *st, PyObject *fut, PyObject *exc);
+int comb_fut_add_done_callback(pyasync_state *st, PyObject *fut,
+                               PyObject *cb);
+int comb_fut_remove_done_callback(pyasync_state *st, PyObject *fut,
+                                  PyObject *cb);
+/* fut._make_cancelled_error(), fut._cancel_message */
+PyObject *comb_fut_make_cancelled_error(pyasync_state *st, PyObject *fut);
+PyObject *comb_fut_cancel_message(pyasync_state *st, PyObject *fut);
 /* handle.cancel(), for timer handles. */
-int comb_handle_cancel(PyObject *handle);
+int comb_handle_cancel(pyasync_state *st, PyObject *handle);
 
 /* A callable cb(*args) that does `if not waiter.done():
  * waiter.set_result(None)` (asyncio's _release_waiter).  Two made for the

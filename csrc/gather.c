@@ -53,7 +53,11 @@ gathering_cancel(PyObject *self, PyObject *args, PyObject *kwargs)
                                      &msg)) {
         return NULL;
     }
-    int done = comb_fut_done(self);
+    pyasync_state *st = pyasync_state_from_type(Py_TYPE(self));
+    if (st == NULL) {
+        return NULL;
+    }
+    int done = comb_fut_done(st, self);
     if (done < 0) {
         return NULL;
     }
@@ -65,7 +69,7 @@ gathering_cancel(PyObject *self, PyObject *args, PyObject *kwargs)
     int ret = 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(children); i++) {
         PyObject *child = Py_NewRef(PyList_GET_ITEM(children, i));
-        int r = comb_fut_cancel(child, msg);
+        int r = comb_fut_cancel(st, child, msg);
         Py_DECREF(child);
         if (r < 0) {
             Py_DECREF(children);
@@ -210,7 +214,7 @@ gathering_new(pyasync_state *st, PyObject *children, PyObject *loop)
 static PyObject *
 child_cancelled_result(pyasync_state *st, PyObject *fut)
 {
-    PyObject *msg = PyObject_GetAttrString(fut, "_cancel_message");
+    PyObject *msg = comb_fut_cancel_message(st, fut);
     if (msg == NULL) {
         return NULL;
     }
@@ -227,13 +231,13 @@ child_cancelled_result(pyasync_state *st, PyObject *fut)
 
 /* outer.set_exception(fut._make_cancelled_error()) */
 static int
-set_cancelled_error_of(PyObject *outer, PyObject *fut)
+set_cancelled_error_of(pyasync_state *st, PyObject *outer, PyObject *fut)
 {
-    PyObject *exc = PyObject_CallMethod(fut, "_make_cancelled_error", NULL);
+    PyObject *exc = comb_fut_make_cancelled_error(st, fut);
     if (exc == NULL) {
         return -1;
     }
-    int rc = comb_fut_set_exception(outer, exc);
+    int rc = comb_fut_set_exception(st, outer, exc);
     Py_DECREF(exc);
     return rc;
 }
@@ -241,6 +245,7 @@ set_cancelled_error_of(PyObject *outer, PyObject *fut)
 static PyObject *
 gather_results(GatherStateObj *gs)
 {
+    pyasync_state *st = gs->st;
     PyObject *children = gs->children;
     Py_ssize_t n = PyList_GET_SIZE(children);
     PyObject *results = PyList_New(n);
@@ -250,7 +255,7 @@ gather_results(GatherStateObj *gs)
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *fut = PyList_GET_ITEM(children, i);
         PyObject *res;
-        int cancelled = comb_fut_cancelled(fut);
+        int cancelled = comb_fut_cancelled(st, fut);
         if (cancelled < 0) {
             goto error;
         }
@@ -258,10 +263,10 @@ gather_results(GatherStateObj *gs)
             res = child_cancelled_result(gs->st, fut);
         }
         else {
-            res = comb_fut_exception(fut);
+            res = comb_fut_exception(st, fut);
             if (res == Py_None) {
                 Py_DECREF(res);
-                res = comb_fut_result(fut);
+                res = comb_fut_result(st, fut);
             }
         }
         if (res == NULL) {
@@ -278,20 +283,21 @@ error:
 static int
 gather_on_child_done(GatherStateObj *gs, PyObject *fut)
 {
+    pyasync_state *st = gs->st;
     gs->nfinished++;
     PyObject *outer = gs->outer;
-    int done = outer == NULL ? 1 : comb_fut_done(outer);
+    int done = outer == NULL ? 1 : comb_fut_done(st, outer);
     if (done < 0) {
         return -1;
     }
     if (done) {
         /* Mark the child's exception retrieved. */
-        int cancelled = comb_fut_cancelled(fut);
+        int cancelled = comb_fut_cancelled(st, fut);
         if (cancelled < 0) {
             return -1;
         }
         if (!cancelled) {
-            PyObject *exc = comb_fut_exception(fut);
+            PyObject *exc = comb_fut_exception(st, fut);
             if (exc == NULL) {
                 return -1;
             }
@@ -300,19 +306,19 @@ gather_on_child_done(GatherStateObj *gs, PyObject *fut)
         return 0;
     }
     if (!gs->return_exceptions) {
-        int cancelled = comb_fut_cancelled(fut);
+        int cancelled = comb_fut_cancelled(st, fut);
         if (cancelled < 0) {
             return -1;
         }
         if (cancelled) {
-            return set_cancelled_error_of(outer, fut);
+            return set_cancelled_error_of(st, outer, fut);
         }
-        PyObject *exc = comb_fut_exception(fut);
+        PyObject *exc = comb_fut_exception(st, fut);
         if (exc == NULL) {
             return -1;
         }
         if (exc != Py_None) {
-            int rc = comb_fut_set_exception(outer, exc);
+            int rc = comb_fut_set_exception(st, outer, exc);
             Py_DECREF(exc);
             return rc;
         }
@@ -330,11 +336,11 @@ gather_on_child_done(GatherStateObj *gs, PyObject *fut)
         /* 3.11 asks the last child, the loop variable left behind. */
         Py_ssize_t n = PyList_GET_SIZE(gs->children);
         PyObject *last = Py_NewRef(PyList_GET_ITEM(gs->children, n - 1));
-        rc = set_cancelled_error_of(outer, last);
+        rc = set_cancelled_error_of(st, outer, last);
         Py_DECREF(last);
     }
     else {
-        rc = comb_fut_set_result(outer, results);
+        rc = comb_fut_set_result(st, outer, results);
     }
     Py_DECREF(results);
     return rc;
@@ -400,11 +406,11 @@ gather_empty(pyasync_state *st)
     if (loop == NULL) {
         return NULL;
     }
-    PyObject *outer = comb_create_future(loop);
+    PyObject *outer = comb_create_future(st, loop);
     Py_DECREF(loop);
     PyObject *empty = PyList_New(0);
     if (outer == NULL || empty == NULL
-        || comb_fut_set_result(outer, empty) < 0) {
+        || comb_fut_set_result(st, outer, empty) < 0) {
         Py_XDECREF(outer);
         Py_XDECREF(empty);
         return NULL;
@@ -418,6 +424,7 @@ static PyObject *
 gather_child(GatherStateObj *gs, PyObject *arg_to_fut, PyObject *arg,
              PyObject **loop, PyObject *cb)
 {
+    pyasync_state *st = gs->st;
     PyObject *fut = PyDict_GetItemWithError(arg_to_fut, arg);
     if (fut != NULL) {
         return Py_NewRef(fut);
@@ -425,11 +432,11 @@ gather_child(GatherStateObj *gs, PyObject *arg_to_fut, PyObject *arg,
     if (PyErr_Occurred()) {
         return NULL;
     }
-    fut = comb_ensure_future(gs->st, arg, *loop);
+    fut = comb_ensure_future(st, arg, *loop);
     if (fut == NULL) {
         return NULL;
     }
-    if (*loop == NULL && (*loop = comb_fut_get_loop(fut)) == NULL) {
+    if (*loop == NULL && (*loop = comb_fut_get_loop(st, fut)) == NULL) {
         goto error;
     }
     if (fut != arg
@@ -438,7 +445,7 @@ gather_child(GatherStateObj *gs, PyObject *arg_to_fut, PyObject *arg,
     }
     gs->nfuts++;
     if (PyDict_SetItem(arg_to_fut, arg, fut) < 0
-        || comb_fut_add_done_callback(fut, cb) < 0) {
+        || comb_fut_add_done_callback(st, fut, cb) < 0) {
         goto error;
     }
     return fut;

@@ -6,6 +6,7 @@
 
 typedef struct {
     PyObject_HEAD
+    pyasync_state *st;
     PyObject *inner;
     PyObject *outer;
 } ShieldStateObj;
@@ -14,19 +15,20 @@ typedef struct {
 static int
 shield_inner_done(ShieldStateObj *ss, PyObject *inner)
 {
+    pyasync_state *st = ss->st;
     PyObject *outer = ss->outer;
-    int cancelled = comb_fut_cancelled(outer);
+    int cancelled = comb_fut_cancelled(st, outer);
     if (cancelled < 0) {
         return -1;
     }
-    int inner_cancelled = comb_fut_cancelled(inner);
+    int inner_cancelled = comb_fut_cancelled(st, inner);
     if (inner_cancelled < 0) {
         return -1;
     }
     if (cancelled) {
         if (!inner_cancelled) {
             /* Mark the inner exception as retrieved. */
-            PyObject *exc = comb_fut_exception(inner);
+            PyObject *exc = comb_fut_exception(st, inner);
             if (exc == NULL) {
                 return -1;
             }
@@ -35,19 +37,19 @@ shield_inner_done(ShieldStateObj *ss, PyObject *inner)
         return 0;
     }
     if (inner_cancelled) {
-        return comb_fut_cancel(outer, NULL) < 0 ? -1 : 0;
+        return comb_fut_cancel(st, outer, NULL) < 0 ? -1 : 0;
     }
-    PyObject *exc = comb_fut_exception(inner);
+    PyObject *exc = comb_fut_exception(st, inner);
     if (exc == NULL) {
         return -1;
     }
     int rc;
     if (exc != Py_None) {
-        rc = comb_fut_set_exception(outer, exc);
+        rc = comb_fut_set_exception(st, outer, exc);
     }
     else {
-        PyObject *res = comb_fut_result(inner);
-        rc = res == NULL ? -1 : comb_fut_set_result(outer, res);
+        PyObject *res = comb_fut_result(st, inner);
+        rc = res == NULL ? -1 : comb_fut_set_result(st, outer, res);
         Py_XDECREF(res);
     }
     Py_DECREF(exc);
@@ -75,12 +77,13 @@ static PyObject *
 shield_outer_done_callback(PyObject *self, PyObject *outer)
 {
     ShieldStateObj *ss = (ShieldStateObj *)self;
+    pyasync_state *st = ss->st;
     PyObject *inner = Py_NewRef(ss->inner);
-    int done = comb_fut_done(inner);
+    int done = comb_fut_done(st, inner);
     int rc = done;
     if (done == 0) {
         PyObject *cb = PyCFunction_New(&inner_done_def, self);
-        rc = cb == NULL ? -1 : comb_fut_remove_done_callback(inner, cb);
+        rc = cb == NULL ? -1 : comb_fut_remove_done_callback(st, inner, cb);
         Py_XDECREF(cb);
     }
     Py_DECREF(inner);
@@ -132,11 +135,12 @@ static PyType_Spec shield_state_spec = {
 static int
 add_bound_callback(PyObject *fut, PyMethodDef *fn, ShieldStateObj *ss)
 {
+    pyasync_state *st = ss->st;
     PyObject *cb = PyCFunction_New(fn, (PyObject *)ss);
     if (cb == NULL) {
         return -1;
     }
-    int rc = comb_fut_add_done_callback(fut, cb);
+    int rc = comb_fut_add_done_callback(st, fut, cb);
     Py_DECREF(cb);
     return rc;
 }
@@ -149,19 +153,19 @@ shield(PyObject *module, PyObject *arg)
     if (inner == NULL) {
         return NULL;
     }
-    int done = comb_fut_done(inner);
+    int done = comb_fut_done(st, inner);
     if (done != 0) {
         if (done < 0) {
             Py_CLEAR(inner);
         }
         return inner;
     }
-    PyObject *loop = comb_fut_get_loop(inner);
+    PyObject *loop = comb_fut_get_loop(st, inner);
     if (loop == NULL) {
         Py_DECREF(inner);
         return NULL;
     }
-    PyObject *outer = comb_create_future(loop);
+    PyObject *outer = comb_create_future(st, loop);
     Py_DECREF(loop);
     if (outer == NULL) {
         Py_DECREF(inner);
@@ -173,6 +177,7 @@ shield(PyObject *module, PyObject *arg)
         Py_DECREF(outer);
         return NULL;
     }
+    ss->st = st;
     ss->inner = inner;                 /* reference moved */
     ss->outer = Py_NewRef(outer);
     PyObject_GC_Track(ss);

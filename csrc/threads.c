@@ -38,7 +38,7 @@ wrap_future(PyObject *module, PyObject *args, PyObject *kwargs)
     else {
         Py_INCREF(loop);
     }
-    PyObject *new_future = comb_create_future(loop);
+    PyObject *new_future = comb_create_future(st, loop);
     Py_DECREF(loop);
     if (new_future == NULL) {
         return NULL;

@@ -26,15 +26,16 @@ static PyObject *
 wait_on_completion(PyObject *self, PyObject *f)
 {
     WaitObj *w = (WaitObj *)self;
+    pyasync_state *st = w->base.st;
     w->counter--;
     int release = w->counter <= 0 || w->when == RW_FIRST_COMPLETED;
     if (!release && w->when == RW_FIRST_EXCEPTION) {
-        int cancelled = comb_fut_cancelled(f);
+        int cancelled = comb_fut_cancelled(st, f);
         if (cancelled < 0) {
             return NULL;
         }
         if (!cancelled) {
-            PyObject *exc = comb_fut_exception(f);
+            PyObject *exc = comb_fut_exception(st, f);
             if (exc == NULL) {
                 return NULL;
             }
@@ -44,11 +45,11 @@ wait_on_completion(PyObject *self, PyObject *f)
     }
     if (release) {
         if (w->timeout_handle != NULL
-            && comb_handle_cancel(w->timeout_handle) < 0) {
+            && comb_handle_cancel(st, w->timeout_handle) < 0) {
             return NULL;
         }
-        int done = comb_fut_done(w->waiter);
-        if (done < 0 || (!done && comb_fut_set_result(w->waiter, Py_None) < 0)) {
+        int done = comb_fut_done(st, w->waiter);
+        if (done < 0 || (!done && comb_fut_set_result(st, w->waiter, Py_None) < 0)) {
             return NULL;
         }
     }
@@ -149,7 +150,8 @@ wait_make_set(WaitObj *w)
 
 /* Call add_ or remove_done_callback(_on_completion) on every future. */
 static int
-wait_each(WaitObj *w, int (*op)(PyObject *, PyObject *))
+wait_each(WaitObj *w,
+          int (*op)(pyasync_state *, PyObject *, PyObject *))
 {
     PyObject *cb = PyCFunction_New(&on_completion_def, (PyObject *)w);
     if (cb == NULL) {
@@ -163,7 +165,7 @@ wait_each(WaitObj *w, int (*op)(PyObject *, PyObject *))
     PyObject *f;
     int rc = 0;
     while (rc == 0 && (f = PyIter_Next(it)) != NULL) {
-        rc = op(f, cb);
+        rc = op(w->base.st, f, cb);
         Py_DECREF(f);
     }
     Py_DECREF(it);
@@ -174,14 +176,15 @@ wait_each(WaitObj *w, int (*op)(PyObject *, PyObject *))
 static int
 wait_start(WaitObj *w, PyObject **out)
 {
+    pyasync_state *st = w->base.st;
     if (wait_check_args(w) < 0 || wait_make_set(w) < 0) {
         return COMB_ERROR;
     }
-    PyObject *loop = comb_get_running_loop(w->base.st);
+    PyObject *loop = comb_get_running_loop(st);
     if (loop == NULL) {
         return COMB_ERROR;
     }
-    w->waiter = comb_create_future(loop);
+    w->waiter = comb_create_future(st, loop);
     if (w->waiter == NULL) {
         Py_DECREF(loop);
         return COMB_ERROR;
@@ -192,8 +195,7 @@ wait_start(WaitObj *w, PyObject **out)
             Py_DECREF(loop);
             return COMB_ERROR;
         }
-        w->timeout_handle = PyObject_CallMethod(loop, "call_later", "OO",
-                                                w->timeout, release);
+        w->timeout_handle = comb_call_later(st, loop, w->timeout, release);
         Py_DECREF(release);
         if (w->timeout_handle == NULL) {
             Py_DECREF(loop);
@@ -214,6 +216,7 @@ wait_start(WaitObj *w, PyObject **out)
 static PyObject *
 wait_split(WaitObj *w)
 {
+    pyasync_state *st = w->base.st;
     PyObject *done = PySet_New(NULL), *pending = PySet_New(NULL);
     PyObject *it = PyObject_GetIter(w->fs);
     if (done == NULL || pending == NULL || it == NULL) {
@@ -221,7 +224,7 @@ wait_split(WaitObj *w)
     }
     PyObject *f;
     while ((f = PyIter_Next(it)) != NULL) {
-        int r = comb_fut_done(f);
+        int r = comb_fut_done(st, f);
         if (r >= 0) {
             r = PySet_Add(r ? done : pending, f);
         }
@@ -249,6 +252,7 @@ static int
 wait_step(CombCoro *co, PyObject *value, PyObject **out)
 {
     WaitObj *w = (WaitObj *)co;
+    pyasync_state *st = co->st;
     if (co->state == W_START) {
         return wait_start(w, out);
     }
@@ -257,7 +261,7 @@ wait_step(CombCoro *co, PyObject *value, PyObject **out)
     PyErr_Fetch(&t, &v, &tb);
     int rc = 0;
     if (w->timeout_handle != NULL) {
-        rc = comb_handle_cancel(w->timeout_handle);
+        rc = comb_handle_cancel(st, w->timeout_handle);
     }
     if (rc == 0) {
         rc = wait_each(w, comb_fut_remove_done_callback);

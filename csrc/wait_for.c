@@ -27,9 +27,10 @@ static int
 cancel_and_wait_finally(CancelAndWaitObj *cw, PyObject *value,
                         PyObject **out)
 {
+    pyasync_state *st = cw->base.st;
     PyObject *t, *v, *tb;
     PyErr_Fetch(&t, &v, &tb);
-    int rc = comb_fut_remove_done_callback(cw->fut, cw->cb);
+    int rc = comb_fut_remove_done_callback(st, cw->fut, cw->cb);
     comb_restore_chained(t, v, tb);
     if (rc < 0 || value == NULL) {
         return COMB_ERROR;
@@ -42,18 +43,19 @@ static int
 cancel_and_wait_step(CombCoro *co, PyObject *value, PyObject **out)
 {
     CancelAndWaitObj *cw = (CancelAndWaitObj *)co;
+    pyasync_state *st = co->st;
     if (co->state == CW_WAITING) {
         return cancel_and_wait_finally(cw, value, out);
     }
-    cw->waiter = comb_create_future(cw->loop);
+    cw->waiter = comb_create_future(st, cw->loop);
     if (cw->waiter == NULL) {
         return COMB_ERROR;
     }
     cw->cb = comb_release_waiter_new(cw->waiter);
-    if (cw->cb == NULL || comb_fut_add_done_callback(cw->fut, cw->cb) < 0) {
+    if (cw->cb == NULL || comb_fut_add_done_callback(st, cw->fut, cw->cb) < 0) {
         return COMB_ERROR;
     }
-    if (comb_fut_cancel(cw->fut, NULL) < 0) {
+    if (comb_fut_cancel(st, cw->fut, NULL) < 0) {
         return cancel_and_wait_finally(cw, NULL, out);
     }
     /* Await the waiter, not fut: this coroutine stays cancellable. */
@@ -126,9 +128,10 @@ enum {
 static int
 wait_for_finish(WaitForObj *wf, PyObject *res, PyObject **out)
 {
+    pyasync_state *st = wf->base.st;
     PyObject *t, *v, *tb;
     PyErr_Fetch(&t, &v, &tb);
-    int rc = comb_handle_cancel(wf->timeout_handle);
+    int rc = comb_handle_cancel(st, wf->timeout_handle);
     comb_restore_chained(t, v, tb);
     if (rc < 0 || res == NULL) {
         Py_XDECREF(res);
@@ -142,9 +145,10 @@ wait_for_finish(WaitForObj *wf, PyObject *res, PyObject **out)
 static PyObject *
 result_or_timeout(WaitForObj *wf)
 {
-    PyObject *res = comb_fut_result(wf->fut);
+    pyasync_state *st = wf->base.st;
+    PyObject *res = comb_fut_result(st, wf->fut);
     if (res == NULL
-        && PyErr_ExceptionMatches(wf->base.st->CancelledError)) {
+        && PyErr_ExceptionMatches(st->CancelledError)) {
         comb_raise_from_current(PyExc_TimeoutError);
     }
     return res;
@@ -188,17 +192,17 @@ wait_for_start(WaitForObj *wf, PyObject **out)
         if (wf->fut == NULL) {
             return COMB_ERROR;
         }
-        int done = comb_fut_done(wf->fut);
+        int done = comb_fut_done(st, wf->fut);
         if (done < 0) {
             return COMB_ERROR;
         }
         if (done) {
-            *out = comb_fut_result(wf->fut);
+            *out = comb_fut_result(st, wf->fut);
             return *out == NULL ? COMB_ERROR : COMB_RETURN;
         }
         return await_cancel_and_wait(wf, WF_ZERO, out);
     }
-    wf->waiter = comb_create_future(wf->loop);
+    wf->waiter = comb_create_future(st, wf->loop);
     if (wf->waiter == NULL) {
         return COMB_ERROR;
     }
@@ -206,8 +210,7 @@ wait_for_start(WaitForObj *wf, PyObject **out)
     if (release == NULL) {
         return COMB_ERROR;
     }
-    wf->timeout_handle = PyObject_CallMethod(wf->loop, "call_later", "OO",
-                                             wf->timeout, release);
+    wf->timeout_handle = comb_call_later(st, wf->loop, wf->timeout, release);
     Py_DECREF(release);
     if (wf->timeout_handle == NULL) {
         return COMB_ERROR;
@@ -218,7 +221,7 @@ wait_for_start(WaitForObj *wf, PyObject **out)
     }
     /* As in asyncio, failures here come before the try/finally. */
     Py_SETREF(wf->fut, comb_ensure_future(st, wf->fut, wf->loop));
-    if (wf->fut == NULL || comb_fut_add_done_callback(wf->fut, wf->cb) < 0) {
+    if (wf->fut == NULL || comb_fut_add_done_callback(st, wf->fut, wf->cb) < 0) {
         return COMB_ERROR;
     }
     wf->base.state = WF_WAITING;
@@ -230,21 +233,22 @@ wait_for_start(WaitForObj *wf, PyObject **out)
 static int
 wait_for_woken(WaitForObj *wf, PyObject *value, PyObject **out)
 {
+    pyasync_state *st = wf->base.st;
     if (value == NULL) {
-        if (!PyErr_ExceptionMatches(wf->base.st->CancelledError)) {
+        if (!PyErr_ExceptionMatches(st->CancelledError)) {
             return wait_for_finish(wf, NULL, out);
         }
         PyErr_Fetch(&wf->exc_type, &wf->exc_value, &wf->exc_tb);
     }
-    int done = comb_fut_done(wf->fut);
+    int done = comb_fut_done(st, wf->fut);
     if (done > 0) {
         /* Finished even though we were cancelled: keep its result. */
         Py_CLEAR(wf->exc_type);
         Py_CLEAR(wf->exc_value);
         Py_CLEAR(wf->exc_tb);
-        return wait_for_finish(wf, comb_fut_result(wf->fut), out);
+        return wait_for_finish(wf, comb_fut_result(st, wf->fut), out);
     }
-    if (done == 0 && comb_fut_remove_done_callback(wf->fut, wf->cb) == 0) {
+    if (done == 0 && comb_fut_remove_done_callback(st, wf->fut, wf->cb) == 0) {
         return await_cancel_and_wait(
             wf, value == NULL ? WF_CANCEL_ON_CANCEL : WF_CANCEL_ON_TIMEOUT,
             out);
