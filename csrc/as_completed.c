@@ -92,7 +92,7 @@ as_completed_on_completion(PyObject *self, PyObject *f)
 {
     AsCompletedObj *ac = (AsCompletedObj *)self;
     pyasync_state *st = ac->st;
-    if (PySet_GET_SIZE(ac->todo) == 0) {
+    if (ac->todo == NULL || PySet_GET_SIZE(ac->todo) == 0) {
         Py_RETURN_NONE;  /* _on_timeout() was here first */
     }
     /* todo.remove(f) */
@@ -123,6 +123,9 @@ as_completed_on_timeout(PyObject *self, PyObject *const *args,
 {
     AsCompletedObj *ac = (AsCompletedObj *)self;
     pyasync_state *st = ac->st;
+    if (ac->todo == NULL) {
+        Py_RETURN_NONE;  /* cleared by the GC */
+    }
     PyObject *cb = PyCFunction_New(&on_completion_def, self);
     PyObject *it = cb == NULL ? NULL : PyObject_GetIter(ac->todo);
     if (it == NULL) {
@@ -343,6 +346,9 @@ static PyObject *
 as_completed_next(PyObject *self)
 {
     AsCompletedObj *ac = (AsCompletedObj *)self;
+    if (ac->todo == NULL) {
+        return NULL;  /* cleared by the GC: exhausted */
+    }
     if (!ac->started) {
         ac->started = 1;
         if (as_completed_start(ac) < 0) {

@@ -823,6 +823,8 @@ comb_coro_traverse(CombCoro *co, visitproc visit, void *arg)
 void
 comb_coro_clear(CombCoro *co)
 {
+    /* Cleared by the GC: its fields are gone, it must never step again. */
+    co->finished = 1;
     Py_CLEAR(co->awaiting);
 }
 

@@ -65,6 +65,9 @@ gathering_cancel(PyObject *self, PyObject *args, PyObject *kwargs)
         Py_RETURN_FALSE;
     }
     GatheringFields *gf = gathering_fields(self);
+    if (gf->children == NULL) {
+        Py_RETURN_FALSE;  /* cleared by the GC */
+    }
     PyObject *children = Py_NewRef(gf->children);
     int ret = 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(children); i++) {
@@ -350,6 +353,9 @@ static PyObject *
 gather_done_callback(PyObject *self, PyObject *fut)
 {
     GatherStateObj *gs = (GatherStateObj *)self;
+    if (gs->children == NULL) {
+        Py_RETURN_NONE;  /* cleared by the GC */
+    }
     Py_INCREF(gs);  /* the callbacks may drop the last other reference */
     int rc = gather_on_child_done(gs, fut);
     Py_DECREF(gs);

@@ -17,6 +17,9 @@ shield_inner_done(ShieldStateObj *ss, PyObject *inner)
 {
     pyasync_state *st = ss->st;
     PyObject *outer = ss->outer;
+    if (outer == NULL || ss->inner == NULL) {
+        return 0;  /* cleared by the GC */
+    }
     int cancelled = comb_fut_cancelled(st, outer);
     if (cancelled < 0) {
         return -1;
@@ -78,6 +81,9 @@ shield_outer_done_callback(PyObject *self, PyObject *outer)
 {
     ShieldStateObj *ss = (ShieldStateObj *)self;
     pyasync_state *st = ss->st;
+    if (ss->inner == NULL) {
+        Py_RETURN_NONE;  /* cleared by the GC */
+    }
     PyObject *inner = Py_NewRef(ss->inner);
     int done = comb_fut_done(st, inner);
     int rc = done;

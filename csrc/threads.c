@@ -67,6 +67,9 @@ typedef struct {
 static int
 threadsafe_call_run(ThreadsafeCallObj *tc)
 {
+    if (tc->coro == NULL) {
+        return 0;  /* cleared by the GC */
+    }
     PyObject *task = comb_ensure_future(tc->st, tc->coro, tc->loop);
     if (task != NULL) {
         PyObject *res = PyObject_CallFunctionObjArgs(

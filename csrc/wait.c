@@ -27,6 +27,9 @@ wait_on_completion(PyObject *self, PyObject *f)
 {
     WaitObj *w = (WaitObj *)self;
     pyasync_state *st = w->base.st;
+    if (w->waiter == NULL) {
+        Py_RETURN_NONE;  /* cleared by the GC */
+    }
     w->counter--;
     int release = w->counter <= 0 || w->when == RW_FIRST_COMPLETED;
     if (!release && w->when == RW_FIRST_EXCEPTION) {
