@@ -446,3 +446,77 @@ def test_taskgroup_and_timeout():
             await job(aio, trace, "in time", 0)
         trace("not expired", cm.expired())
     assert_same(scenario)
+
+
+def test_gather_reprs_and_callback_order():
+    async def scenario(aio, trace):
+        loop = aio.get_running_loop()
+        a, b = loop.create_future(), loop.create_future()
+        g = aio.gather(a, b)
+        trace("pending repr", repr(g))
+        g.add_done_callback(lambda f: trace("outer callback", repr(f)))
+        a.add_done_callback(lambda f: trace("a callback after gather's"))
+        a.set_result(1)
+        b.set_result(2)
+        trace("after set", g.done())
+        await aio.sleep(0)
+        trace("one iteration", g.done())
+        await aio.sleep(0)
+        trace("finished repr", repr(g), g.result())
+    assert_same(scenario)
+
+
+def test_gather_cancel_when_children_ignore_it():
+    async def scenario(aio, trace):
+        async def stubborn(name):
+            try:
+                await aio.sleep(1)
+            except aio.CancelledError as e:
+                trace("stubborn", name, str(e))
+            return name
+        g = aio.gather(stubborn("a"), stubborn("b"))
+        await aio.sleep(0)
+        trace("cancel", g.cancel("go away"))
+        try:
+            trace("result", await g)
+        except aio.CancelledError as e:
+            trace.exc("outer", e)
+        trace("state", g.cancelled())
+        loop = aio.get_running_loop()
+        a = loop.create_future()
+        g = aio.gather(a)
+        a.set_result(1)
+        trace("cancel after children done", g.cancel())
+        trace("result", await g)
+    assert_same(scenario)
+
+
+def test_as_completed_with_shared_futures_and_cancelled_awaiter():
+    async def scenario(aio, trace):
+        loop = aio.get_running_loop()
+        a, b = loop.create_future(), loop.create_future()
+        its = list(aio.as_completed([a, b, a]))
+        trace("count", len(its))
+        t = aio.create_task(its[0])
+        await aio.sleep(0)
+        t.cancel()
+        try:
+            await t
+        except aio.CancelledError:
+            trace("first awaiter cancelled")
+        b.set_result("b")
+        a.set_result("a")
+        trace("second", await its[1])
+    assert_same(scenario)
+
+
+def test_wait_for_timeout_chain_and_task_cancel_message():
+    async def scenario(aio, trace):
+        inner = aio.ensure_future(job(aio, trace, "inner", 1))
+        try:
+            await aio.wait_for(inner, 0.01)
+        except TimeoutError as e:
+            trace("chain", type(e.__cause__).__name__, e.__suppress_context__,
+                  type(e.__context__).__name__)
+        trace("inner cancelled", inner.cancelled())
+    assert_same(scenario)
