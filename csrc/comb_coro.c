@@ -754,17 +754,28 @@ coro_close(PyObject *self, PyObject *unused)
 }
 
 /* A suspended coroutine that is collected runs its cleanup, as a Python
- * coroutine runs its finally clauses. */
+ * coroutine runs its finally clauses; one never started warns. */
 static void
 coro_finalize(PyObject *self)
 {
     CombCoro *co = (CombCoro *)self;
-    if (co->finished || !co->started) {
+    if (co->finished) {
         return;
     }
     PyObject *t, *v, *tb;
     PyErr_Fetch(&t, &v, &tb);
-    if (coro_close_impl(co) < 0) {
+    if (!co->started) {
+        /* As for an `async def` coroutine that was never awaited. */
+        PyObject *name = PyType_GetName(Py_TYPE(self));
+        if (name == NULL
+            || PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
+                                "coroutine '%U' was never awaited",
+                                name) < 0) {
+            PyErr_WriteUnraisable(self);
+        }
+        Py_XDECREF(name);
+    }
+    else if (coro_close_impl(co) < 0) {
         PyErr_WriteUnraisable(self);
     }
     PyErr_Restore(t, v, tb);
