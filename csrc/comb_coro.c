@@ -173,6 +173,37 @@ comb_fut_get_loop(pyasync_state *st, PyObject *fut)
     return PyObject_GetAttr(fut, st->comb_str_loop);
 }
 
+/* loop.create_task(coro) on loop or the running loop, closing coro when
+ * the loop refuses it, as asyncio's _ensure_future does.  NULL without an
+ * exception when there is no running loop: the caller takes the slow path,
+ * which knows pyasync's policy. */
+static PyObject *
+create_task_fast(pyasync_state *st, PyObject *coro, PyObject *loop)
+{
+    if (loop == NULL) {
+        loop = comb_get_running_loop(st);
+        if (loop == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_RuntimeError)) {
+                PyErr_Clear();
+            }
+            return NULL;
+        }
+    }
+    else {
+        Py_INCREF(loop);
+    }
+    PyObject *task = PyObject_CallMethod(loop, "create_task", "O", coro);
+    Py_DECREF(loop);
+    if (task == NULL && PyErr_ExceptionMatches(PyExc_RuntimeError)) {
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        PyObject *res = PyObject_CallMethod(coro, "close", NULL);
+        Py_XDECREF(res);
+        comb_restore_chained(t, v, tb);
+    }
+    return task;
+}
+
 PyObject *
 comb_ensure_future(pyasync_state *st, PyObject *obj, PyObject *loop)
 {
@@ -194,6 +225,12 @@ comb_ensure_future(pyasync_state *st, PyObject *obj, PyObject *loop)
             return Py_NewRef(obj);
         }
         /* pyasync's ensure_future raises asyncio's ValueError. */
+    }
+    else if (PyCoro_CheckExact(obj)) {
+        PyObject *task = create_task_fast(st, obj, loop);
+        if (task != NULL || PyErr_Occurred()) {
+            return task;
+        }
     }
     PyObject *fn = lazy_attr(&st->comb_ensure_future, "pyasync.tasks",
                              "ensure_future");
