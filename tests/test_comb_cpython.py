@@ -15,6 +15,7 @@ its reason.
 import asyncio
 import importlib.util
 import types
+import unittest
 
 import pyasync
 
@@ -48,6 +49,7 @@ _waitfor = load_fresh("test_waitfor")
 _timeouts = load_fresh("test_timeouts")
 _taskgroups = load_fresh("test_taskgroups")
 _tasks = load_fresh("test_tasks")
+_futures = load_fresh("test_futures")
 _taskgroups.taskgroups = types.SimpleNamespace(TaskGroup=pyasync.TaskGroup)
 
 
@@ -94,6 +96,22 @@ class CoroutineGatherTests(PyasyncCurrentLoop, _tasks.CoroutineGatherTests):
 
 class RunCoroutineThreadsafeTests(PyasyncCurrentLoop,
                                   _tasks.RunCoroutineThreadsafeTests):
+    pass
+
+
+class FutureTests(PyasyncCurrentLoop, _futures.BaseFutureTests,
+                  _futures.test_utils.TestCase):
+    """BaseFutureTests, for its wrap_future tests, with asyncio's C Future."""
+    cls = getattr(_futures.futures, "_CFuture", None)
+
+    @unittest.skip("not a combinator: asyncio's own Future() reads asyncio's "
+                   "policy's loop, while the shim's set_event_loop() is "
+                   "pyasync's (see SUBSTITUTED)")
+    def test_constructor_use_global_loop(self):
+        pass
+
+
+class DuckFutureTests(PyasyncCurrentLoop, _futures.DuckTests):
     pass
 
 
