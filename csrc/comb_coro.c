@@ -971,7 +971,9 @@ pyasync_comb_coro_init(PyObject *module, pyasync_state *st)
     LOOKUP(comb_get_running_loop, "asyncio.events", "get_running_loop");
     LOOKUP(comb_coroutine_abc, "collections.abc", "Coroutine");
     LOOKUP(comb_concurrent_future, "concurrent.futures", "Future");
-    LOOKUP(comb_chain_future, "asyncio.futures", "_chain_future");
+    LOOKUP(comb_cf_cancelled_error, "concurrent.futures", "CancelledError");
+    LOOKUP(comb_cf_invalid_state_error, "concurrent.futures",
+           "InvalidStateError");
     LOOKUP(comb_partial, "functools", "partial");
 #undef LOOKUP
 #define INTERN(field, name) \

@@ -52,11 +52,13 @@ typedef struct {
     PyTypeObject *WaitForOne_Type;        /* as_completed.c */
     PyTypeObject *ToThread_Type;          /* threads.c */
     PyTypeObject *ThreadsafeCall_Type;    /* threads.c */
+    PyTypeObject *FutureChain_Type;       /* threads.c */
     PyObject *comb_future_base;       /* _GatheringFuture's base: asyncio.Future */
     PyObject *comb_get_running_loop;  /* asyncio.events.get_running_loop */
     PyObject *comb_coroutine_abc;     /* collections.abc.Coroutine */
     PyObject *comb_concurrent_future; /* concurrent.futures.Future */
-    PyObject *comb_chain_future;      /* asyncio.futures._chain_future */
+    PyObject *comb_cf_cancelled_error;     /* concurrent.futures.CancelledError */
+    PyObject *comb_cf_invalid_state_error; /* concurrent.futures.InvalidStateError */
     PyObject *comb_partial;           /* functools.partial */
     PyObject *comb_get_event_loop;    /* pyasync.events.get_event_loop, on first use */
     PyObject *comb_ensure_future;     /* pyasync.tasks.ensure_future, on first use */
@@ -95,7 +97,8 @@ typedef struct {
     X(Wait_Type) X(WaitFor_Type) X(CancelAndWait_Type) \
     X(AsCompleted_Type) X(WaitForOne_Type) X(ToThread_Type) \
     X(ThreadsafeCall_Type) X(comb_future_base) X(comb_get_running_loop) \
-    X(comb_coroutine_abc) X(comb_concurrent_future) X(comb_chain_future) \
+    X(comb_coroutine_abc) X(comb_concurrent_future) X(comb_cf_cancelled_error) \
+    X(comb_cf_invalid_state_error) X(FutureChain_Type) \
     X(comb_partial) X(comb_get_event_loop) X(comb_ensure_future) \
     COMB_NAME_FIELDS(X) X(comb_kw_msg) X(comb_kw_loop)
 

@@ -520,3 +520,43 @@ def test_wait_for_timeout_chain_and_task_cancel_message():
                   type(e.__context__).__name__)
         trace("inner cancelled", inner.cancelled())
     assert_same(scenario)
+
+
+def test_threadsafe_and_wrapped_cancellation():
+    async def scenario(aio, trace):
+        loop = aio.get_running_loop()
+        box = {}
+        def canceller():
+            cf = aio.run_coroutine_threadsafe(job(aio, trace, "remote", 5),
+                                              loop)
+            box["started"] = threading.Event()
+            loop.call_soon_threadsafe(box["started"].set)
+            box["started"].wait(5)
+            box["cancel"] = cf.cancel()
+            try:
+                cf.result(timeout=5)
+            except concurrent.futures.CancelledError:
+                box["result"] = "cancelled"
+        th = threading.Thread(target=canceller)
+        th.start()
+        while th.is_alive():
+            await aio.sleep(0.005)
+        await aio.sleep(0.01)
+        trace("thread saw", box["cancel"], box["result"])
+        gate = threading.Event()
+        with concurrent.futures.ThreadPoolExecutor(1) as ex:
+            blocker = ex.submit(gate.wait, 5)
+            queued = ex.submit(lambda: "never")
+            wrapped = aio.wrap_future(queued)
+            trace("wrapped cancel", wrapped.cancel())
+            await aio.sleep(0)
+            trace("concurrent cancelled", queued.cancelled())
+            gate.set()
+            trace("blocker", await aio.wrap_future(blocker))
+        cf = concurrent.futures.Future()
+        cf.set_exception(concurrent.futures.CancelledError("cf"))
+        try:
+            await aio.wrap_future(cf)
+        except aio.CancelledError as e:
+            trace.exc("converted", e)
+    assert_same(scenario)
