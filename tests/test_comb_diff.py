@@ -560,3 +560,33 @@ def test_threadsafe_and_wrapped_cancellation():
         except aio.CancelledError as e:
             trace.exc("converted", e)
     assert_same(scenario)
+
+
+def test_timeout_and_taskgroup_around_c_combinators():
+    async def scenario(aio, trace):
+        loop = aio.get_running_loop()
+        never = loop.create_future()
+        try:
+            async with aio.timeout(0.01):
+                await aio.wait([never])
+        except TimeoutError:
+            trace("wait timed out by timeout()", never.done())
+        try:
+            async with aio.timeout(0.01):
+                await aio.wait_for(never, 10)
+        except TimeoutError:
+            trace("wait_for timed out by timeout()", never.cancelled())
+        async with aio.TaskGroup() as tg:
+            t1 = tg.create_task(aio.wait_for(job(aio, trace, "a", 0, "a"), 1))
+            t2 = tg.create_task(aio.to_thread(lambda: "thread"))
+            t3 = tg.create_task(aio.wait([aio.ensure_future(
+                job(aio, trace, "w", 0, "w"))]))
+        trace("group results", t1.result(), t2.result(), len(t3.result()[0]))
+        try:
+            async with aio.TaskGroup() as tg:
+                tg.create_task(aio.wait_for(job(aio, trace, "slow", 1), 5))
+                tg.create_task(aio.wait_for(
+                    job(aio, trace, "bad", 0, exc=KeyError("k")), 5))
+        except ExceptionGroup as eg:
+            trace("group", [repr(e) for e in eg.exceptions])
+    assert_same(scenario)
