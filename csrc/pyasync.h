@@ -97,8 +97,9 @@ typedef struct {
     X(Wait_Type) X(WaitFor_Type) X(CancelAndWait_Type) \
     X(AsCompleted_Type) X(WaitForOne_Type) X(ToThread_Type) \
     X(ThreadsafeCall_Type) X(comb_future_base) X(comb_get_running_loop) \
-    X(comb_coroutine_abc) X(comb_concurrent_future) X(comb_cf_cancelled_error) \
-    X(comb_cf_invalid_state_error) X(FutureChain_Type) \
+    X(comb_coroutine_abc) X(comb_concurrent_future) \
+    X(comb_cf_cancelled_error) X(comb_cf_invalid_state_error) \
+    X(FutureChain_Type) \
     X(comb_partial) X(comb_get_event_loop) X(comb_ensure_future) \
     COMB_NAME_FIELDS(X) X(comb_kw_msg) X(comb_kw_loop)
 
