@@ -697,8 +697,9 @@ set_thrown(PyObject *typ, PyObject *val, PyObject *tb)
     }
     if (PyExceptionInstance_Check(typ)) {
         if (val != NULL && val != Py_None) {
-            PyErr_SetString(PyExc_TypeError,
-                            "instance exception may not have a separate value");
+            PyErr_SetString(
+                PyExc_TypeError,
+                "instance exception may not have a separate value");
             return -1;
         }
         PyErr_SetObject((PyObject *)Py_TYPE(typ), typ);
@@ -848,7 +849,8 @@ static PyMethodDef coro_methods[] = {
     {"send", coro_send, METH_O, "send(arg) -> send 'arg' into coroutine"},
     {"throw", (PyCFunction)(void (*)(void))coro_throw, METH_FASTCALL,
      "throw(typ[,val[,tb]]) -> raise exception in coroutine"},
-    {"close", coro_close, METH_NOARGS, "close() -> raise GeneratorExit inside"},
+    {"close", coro_close, METH_NOARGS,
+     "close() -> raise GeneratorExit inside coroutine."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -913,7 +915,8 @@ comb_coro_type_new(PyObject *module, const char *name, Py_ssize_t basicsize,
         .name = name,
         .basicsize = (int)basicsize,
         .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
-                 | Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_IMMUTABLETYPE,
+                 | Py_TPFLAGS_DISALLOW_INSTANTIATION
+                 | Py_TPFLAGS_IMMUTABLETYPE,
         .slots = slots,
     };
     PyTypeObject *tp = (PyTypeObject *)PyType_FromModuleAndSpec(module, &spec,

@@ -470,7 +470,8 @@ gather(PyObject *module, PyObject *args, PyObject *kwargs)
         Py_ssize_t pos = 0;
         while (PyDict_Next(kwargs, &pos, &key, NULL)) {
             if (!PyUnicode_Check(key)
-                || PyUnicode_CompareWithASCIIString(key, "return_exceptions") != 0) {
+                || PyUnicode_CompareWithASCIIString(
+                       key, "return_exceptions") != 0) {
                 PyErr_Format(PyExc_TypeError,
                              "gather() got an unexpected keyword argument "
                              "'%S'", key);

@@ -18,7 +18,8 @@ typedef struct {
     PyObject *dest_loop;
 } FutureChainObj;
 
-/* concurrent.futures' errors become asyncio's (futures._convert_future_exc). */
+/* concurrent.futures' errors become asyncio's
+ * (futures._convert_future_exc). */
 static PyObject *
 convert_future_exc(pyasync_state *st, PyObject *exc)
 {

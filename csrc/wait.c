@@ -52,7 +52,8 @@ wait_on_completion(PyObject *self, PyObject *f)
             return NULL;
         }
         int done = comb_fut_done(st, w->waiter);
-        if (done < 0 || (!done && comb_fut_set_result(st, w->waiter, Py_None) < 0)) {
+        if (done < 0
+            || (!done && comb_fut_set_result(st, w->waiter, Py_None) < 0)) {
             return NULL;
         }
     }
@@ -96,7 +97,8 @@ wait_check_args(WaitObj *w)
         [RW_FIRST_COMPLETED] = "FIRST_COMPLETED",
         [RW_FIRST_EXCEPTION] = "FIRST_EXCEPTION",
     };
-    /* `return_when not in (FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED)` */
+    /* return_when not in (FIRST_COMPLETED, FIRST_EXCEPTION,
+     * ALL_COMPLETED), compared in that order */
     static const int order[] = {
         RW_FIRST_COMPLETED, RW_FIRST_EXCEPTION, RW_ALL_COMPLETED,
     };
@@ -144,8 +146,9 @@ wait_make_set(WaitObj *w)
         return -1;
     }
     if (found) {
-        PyErr_SetString(PyExc_TypeError,
-                        "Passing coroutines is forbidden, use tasks explicitly.");
+        PyErr_SetString(
+            PyExc_TypeError,
+            "Passing coroutines is forbidden, use tasks explicitly.");
         return -1;
     }
     return 0;
