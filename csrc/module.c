@@ -4,6 +4,7 @@
  * up once here, so that `except asyncio.CancelledError` catches ours and
  * asyncio.all_tasks() sees our tasks. */
 #include "pyasync.h"
+#include "combinator.h"
 
 static PyObject *
 import_attr(const char *module, const char *name)
@@ -51,7 +52,8 @@ state_lookup_asyncio(pyasync_state *st)
     X(get_event_loop) X(iscoroutine) X(future_repr_info) \
     X(task_repr_info) X(task_get_stack) X(task_print_stack) \
     X(current_tasks) X(all_tasks) X(extract_stack) X(format_callback_source) \
-    PYASYNC_SYNC_FIELDS(X)
+    PYASYNC_SYNC_FIELDS(X) \
+    COMB_STATE_OBJECT_FIELDS(X)
 
 static int
 module_traverse(PyObject *mod, visitproc visit, void *arg)
@@ -103,6 +105,16 @@ module_exec(PyObject *mod)
         || pyasync_semaphore_init(mod, st) < 0
         || pyasync_barrier_init(mod, st) < 0
         || pyasync_queue_init(mod, st) < 0) {
+        return -1;
+    }
+    /* The combinators, after the types they build on. */
+    if (pyasync_comb_coro_init(mod, st) < 0
+        || pyasync_gather_init(mod, st) < 0
+        || pyasync_shield_init(mod, st) < 0
+        || pyasync_wait_init(mod, st) < 0
+        || pyasync_wait_for_init(mod, st) < 0
+        || pyasync_as_completed_init(mod, st) < 0
+        || pyasync_threads_init(mod, st) < 0) {
         return -1;
     }
     return 0;

@@ -62,7 +62,67 @@ typedef struct {
 #define PYASYNC_SYNC_DECL(field) PyObject *field;
     PYASYNC_SYNC_FIELDS(PYASYNC_SYNC_DECL)
 #undef PYASYNC_SYNC_DECL
+    /* Combinators (combinator.h): their types and what they borrow. */
+    PyTypeObject *GatheringFuture_Type;   /* gather.c */
+    PyTypeObject *GatherState_Type;       /* gather.c */
+    PyTypeObject *ShieldState_Type;       /* shield.c */
+    PyTypeObject *Wait_Type;              /* wait.c */
+    PyTypeObject *WaitFor_Type;           /* wait_for.c */
+    PyTypeObject *CancelAndWait_Type;     /* wait_for.c */
+    PyTypeObject *AsCompleted_Type;       /* as_completed.c */
+    PyTypeObject *WaitForOne_Type;        /* as_completed.c */
+    PyTypeObject *ToThread_Type;          /* threads.c */
+    PyTypeObject *ThreadsafeCall_Type;    /* threads.c */
+    PyTypeObject *FutureChain_Type;       /* threads.c */
+    PyObject *comb_future_base;       /* _GatheringFuture's base: asyncio.Future */
+    PyObject *comb_get_running_loop;  /* asyncio.events.get_running_loop */
+    PyObject *comb_coroutine_abc;     /* collections.abc.Coroutine */
+    PyObject *comb_concurrent_future; /* concurrent.futures.Future */
+    PyObject *comb_cf_cancelled_error;     /* concurrent.futures.CancelledError */
+    PyObject *comb_cf_invalid_state_error; /* concurrent.futures.InvalidStateError */
+    PyObject *comb_partial;           /* functools.partial */
+    PyObject *comb_get_event_loop;    /* pyasync.events.get_event_loop, on first use */
+    PyObject *comb_ensure_future;     /* pyasync.tasks.ensure_future, on first use */
+    /* Interned method names and keyword tuples for the future helpers. */
+    PyObject *comb_str_done;
+    PyObject *comb_str_cancelled;
+    PyObject *comb_str_cancel;
+    PyObject *comb_str_result;
+    PyObject *comb_str_exception;
+    PyObject *comb_str_set_result;
+    PyObject *comb_str_set_exception;
+    PyObject *comb_str_add_done_callback;
+    PyObject *comb_str_remove_done_callback;
+    PyObject *comb_str_get_loop;
+    PyObject *comb_str_loop;
+    PyObject *comb_str_create_future;
+    PyObject *comb_str_call_later;
+    PyObject *comb_str_asyncio_future_blocking;
+    PyObject *comb_str_make_cancelled_error;
+    PyObject *comb_str_cancel_message;
+    PyObject *comb_kw_msg;            /* ("msg",) */
+    PyObject *comb_kw_loop;           /* ("loop",) */
 } pyasync_state;
+
+#define COMB_NAME_FIELDS(X) \
+    X(comb_str_done) X(comb_str_cancelled) X(comb_str_cancel) \
+    X(comb_str_result) X(comb_str_exception) X(comb_str_set_result) \
+    X(comb_str_set_exception) X(comb_str_add_done_callback) \
+    X(comb_str_remove_done_callback) X(comb_str_get_loop) X(comb_str_loop) \
+    X(comb_str_create_future) X(comb_str_call_later) \
+    X(comb_str_asyncio_future_blocking) X(comb_str_make_cancelled_error) \
+    X(comb_str_cancel_message)
+
+#define COMB_STATE_OBJECT_FIELDS(X) \
+    X(GatheringFuture_Type) X(GatherState_Type) X(ShieldState_Type) \
+    X(Wait_Type) X(WaitFor_Type) X(CancelAndWait_Type) \
+    X(AsCompleted_Type) X(WaitForOne_Type) X(ToThread_Type) \
+    X(ThreadsafeCall_Type) X(comb_future_base) X(comb_get_running_loop) \
+    X(comb_coroutine_abc) X(comb_concurrent_future) \
+    X(comb_cf_cancelled_error) X(comb_cf_invalid_state_error) \
+    X(FutureChain_Type) \
+    X(comb_partial) X(comb_get_event_loop) X(comb_ensure_future) \
+    COMB_NAME_FIELDS(X) X(comb_kw_msg) X(comb_kw_loop)
 
 extern PyModuleDef pyasync_module_def;
 

@@ -24,6 +24,11 @@ from asyncio.exceptions import BrokenBarrierError
 from asyncio.queues import QueueEmpty, QueueFull
 from ._core import (Barrier, BoundedSemaphore, Condition, Event, LifoQueue,
                     Lock, PriorityQueue, Queue, Semaphore)
+from ._core import (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION,
+                    as_completed, gather, run_coroutine_threadsafe, shield,
+                    to_thread, wait, wait_for, wrap_future)
+from .taskgroups import TaskGroup
+from .timeouts import Timeout, timeout, timeout_at
 
 Handle = getattr(_core, "Handle", None)
 TimerHandle = getattr(_core, "TimerHandle", None)
@@ -40,4 +45,10 @@ __all__ = (
     'get_running_loop', 'install', 'iscoroutine', 'iscoroutinefunction',
     'isfuture', 'new_event_loop', 'run', 'set_event_loop',
     'set_event_loop_policy', 'sleep',
+    # combinators (csrc/gather.c, shield.c, wait.c, wait_for.c,
+    # as_completed.c, threads.c) and the Python-level TaskGroup/timeouts
+    'ALL_COMPLETED', 'FIRST_COMPLETED', 'FIRST_EXCEPTION', 'TaskGroup',
+    'Timeout', 'as_completed', 'gather', 'run_coroutine_threadsafe',
+    'shield', 'timeout', 'timeout_at', 'to_thread', 'wait', 'wait_for',
+    'wrap_future',
 )
