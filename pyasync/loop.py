@@ -58,6 +58,7 @@ class EventLoop(_core.Loop, asyncio.AbstractEventLoop):
     _asyncgen_finalizer_hook = _borrow('_asyncgen_finalizer_hook')
     shutdown_asyncgens = _borrow('shutdown_asyncgens')
     shutdown_default_executor = _borrow('shutdown_default_executor')
+    _do_shutdown = _borrow('_do_shutdown')
     run_in_executor = _borrow('run_in_executor')
     set_default_executor = _borrow('set_default_executor')
     run_until_complete = _borrow('run_until_complete')
