@@ -108,20 +108,18 @@ def test_context_already_entered_is_reported(differential):
     def scenario(loop):
         reports = []
         loop.set_exception_handler(
-            lambda lp, c: reports.append(type(c['exception']).__name__))
+            lambda lp, c: reports.append((type(c['exception']).__name__,
+                                          str(c['exception'])[:20])))
         ctx = contextvars.copy_context()
-
-        def outer():
-            loop.call_soon(loop.stop)
-
-        # Running a callback in a context that is already entered fails.
-        def enter():
-            loop.call_soon(print, context=contextvars.copy_context())
-        ctx.run(enter)
-        loop.call_soon(outer)
-        loop.run_forever()
-        return reports
-    differential(scenario)
+        trace = []
+        # The loop runs inside ctx: a callback bound to ctx cannot enter it.
+        loop.call_soon(trace.append, 'bound', context=ctx)
+        loop.call_soon(trace.append, 'free')
+        loop.call_soon(loop.stop)
+        ctx.run(loop.run_forever)
+        return trace, reports
+    assert differential(scenario) == (
+        ['free'], [('RuntimeError', 'cannot enter context')])
 
 
 def test_shutdown_asyncgens(differential):
