@@ -101,3 +101,44 @@ def test_loop_weakref_and_dict():
         assert r() is loop and loop.__dict__['custom'] == 1
     finally:
         loop.close()
+
+
+def test_no_reference_leaks_on_hot_and_error_paths():
+    import contextvars
+    import sys
+    loop = pyasync.new_event_loop()
+    loop.set_exception_handler(lambda lp, c: None)
+
+    def cb(*a):
+        pass
+
+    def bad(*a):
+        raise ValueError(a)
+
+    arg = object()
+    ctx = contextvars.copy_context()
+
+    def counts():
+        gc.collect()
+        return [sys.getrefcount(o) for o in (cb, bad, arg, ctx)]
+
+    def one_round():
+        for _ in range(200):
+            loop.call_soon(cb, arg)
+            loop.call_soon(bad, arg, context=ctx)
+            loop.call_later(0, cb, arg, context=ctx)
+            loop.call_later(0, bad, arg)
+            loop.call_later(1, cb, arg).cancel()
+            loop.call_soon(cb, arg).cancel()
+            loop.call_soon_threadsafe(cb, arg)
+        loop.call_later(0.001, loop.stop)
+        loop.run_forever()
+
+    try:
+        one_round()
+        before = counts()
+        for _ in range(3):
+            one_round()
+        assert counts() == before
+    finally:
+        loop.close()
