@@ -41,10 +41,13 @@ seconds_to_ns(double when)
 
 /* ---- libuv handles -------------------------------------------------- */
 
+/* The poll bound expired.  uv_stop() matters when libuv finds the timer
+ * due before polling (we were descheduled after arming it): without it
+ * uv_run(UV_RUN_ONCE) would then poll with no timeout at all. */
 static void
-noop_timer_cb(uv_timer_t *timer)
+poll_bound_timer_cb(uv_timer_t *timer)
 {
-    (void)timer;
+    uv_stop(timer->loop);
 }
 
 static void
@@ -422,7 +425,7 @@ loop_prepare_poll(LoopObj *self)
         ms = MAX_POLL_TIMEOUT_MS;
     }
     uv_update_time(&self->uv);
-    uv_timer_start(&self->timer, noop_timer_cb, ms, 0);
+    uv_timer_start(&self->timer, poll_bound_timer_cb, ms, 0);
     return UV_RUN_ONCE;
 }
 
@@ -452,6 +455,9 @@ loop_collect_due_timers(LoopObj *self)
 static int
 loop_run_once(LoopObj *self)
 {
+    if (loop_check_closed(self) < 0) {
+        return -1;
+    }
     loop_sweep_timers(self);
     uv_run_mode mode = loop_prepare_poll(self);
     Py_BEGIN_ALLOW_THREADS
@@ -667,6 +673,27 @@ Loop__timer_handle_cancelled(LoopObj *self, PyObject *handle)
     }
     if (b) {
         self->timer_cancelled_count++;
+    }
+    Py_RETURN_NONE;
+}
+
+static int call_with_arg(PyObject *callback, PyObject *arg);
+
+/* _call_soon_entry(callback, arg=None, context=None): callback(arg) queued
+ * the way future.c and task.c queue their work (pyasync_call_soon: no
+ * Handle); lets the tests reach that path. */
+static PyObject *
+Loop__call_soon_entry(LoopObj *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"callback", "arg", "context", NULL};
+    PyObject *callback, *arg = NULL, *context = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO:_call_soon_entry",
+                                     kwlist, &callback, &arg, &context)) {
+        return NULL;
+    }
+    if (pyasync_call_soon(self->st, (PyObject *)self, callback, arg,
+                          context == Py_None ? NULL : context) < 0) {
+        return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -942,6 +969,8 @@ static PyMethodDef Loop_methods[] = {
     {"_write_to_self", (PyCFunction)Loop__write_to_self, METH_NOARGS, NULL},
     {"_timer_handle_cancelled", (PyCFunction)Loop__timer_handle_cancelled,
      METH_O, NULL},
+    {"_call_soon_entry", (PyCFunction)(void (*)(void))Loop__call_soon_entry,
+     METH_VARARGS | METH_KEYWORDS, NULL},
     {NULL},
 };
 
