@@ -458,6 +458,7 @@ loop_run_once(LoopObj *self)
     if (loop_check_closed(self) < 0) {
         return -1;
     }
+    self->iterations++;
     loop_sweep_timers(self);
     uv_run_mode mode = loop_prepare_poll(self);
     Py_BEGIN_ALLOW_THREADS
@@ -980,6 +981,8 @@ static PyMemberDef Loop_members[] = {
      offsetof(LoopObj, slow_callback_duration), 0, NULL},
     {"_timer_cancelled_count", T_PYSSIZET,
      offsetof(LoopObj, timer_cancelled_count), READONLY, NULL},
+    {"_iteration_count", T_ULONGLONG, offsetof(LoopObj, iterations),
+     READONLY, NULL},
     {"__dictoffset__", T_PYSSIZET, offsetof(LoopObj, dict), READONLY, NULL},
     {"__weaklistoffset__", T_PYSSIZET, offsetof(LoopObj, weakreflist),
      READONLY, NULL},

@@ -24,6 +24,7 @@ typedef struct {
     ready_queue ready;
     timer_heap timers;         /* TimerHandle objects */
     Py_ssize_t timer_cancelled_count;
+    unsigned long long iterations;   /* _run_once count, for tests */
     double slow_callback_duration;
     PyObject *task_factory;
     PyObject *dict;

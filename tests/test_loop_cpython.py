@@ -54,3 +54,29 @@ def _mark_skips(cls):
 
 
 _mark_skips(PyasyncEventLoopTests)
+
+
+class _UsePyasyncHandles:
+    """Run a test_events class with asyncio.Handle/TimerHandle (the names
+    the tests construct) bound to pyasync's C types."""
+
+    def setUp(self):
+        import asyncio
+        from pyasync import _core
+        self._saved = (asyncio.Handle, asyncio.TimerHandle)
+        asyncio.Handle = _core.Handle
+        asyncio.TimerHandle = _core.TimerHandle
+        super().setUp()
+
+    def tearDown(self):
+        import asyncio
+        super().tearDown()
+        asyncio.Handle, asyncio.TimerHandle = self._saved
+
+
+class PyasyncHandleTests(_UsePyasyncHandles, test_events.HandleTests):
+    pass
+
+
+class PyasyncTimerTests(_UsePyasyncHandles, test_events.TimerTests):
+    pass

@@ -179,3 +179,20 @@ def test_loop_in_other_thread():
     t.start()
     t.join()
     assert result == ['thread']
+
+
+def test_sleeping_does_not_spin():
+    # What CPython's test_timeout_rounding checks: waiting for timers
+    # takes few iterations (the poll is bounded by the deadline, rounded
+    # up to whole milliseconds, and does not wake early in a loop).
+    loop = pyasync.new_event_loop()
+    try:
+        async def main():
+            for delay in (0.1, 0.01, 0.001, 0.0001, 0.05, 0.002):
+                await asyncio.sleep(delay)
+
+        start = loop._iteration_count
+        loop.run_until_complete(main())
+        assert loop._iteration_count - start <= 30
+    finally:
+        loop.close()
