@@ -196,3 +196,60 @@ def test_sleeping_does_not_spin():
         assert loop._iteration_count - start <= 30
     finally:
         loop.close()
+
+
+def test_call_soon_threadsafe_many_threads(any_loop):
+    loop = any_loop
+    got = []
+    n_threads, per_thread = 4, 2000
+
+    def producer(k):
+        for i in range(per_thread):
+            loop.call_soon_threadsafe(got.append, (k, i))
+
+    def check_done():
+        if len(got) == n_threads * per_thread:
+            loop.stop()
+        else:
+            loop.call_later(0.001, check_done)
+
+    threads = [threading.Thread(target=producer, args=(k,))
+               for k in range(n_threads)]
+    loop.call_soon(lambda: [t.start() for t in threads])
+    loop.call_soon(check_done)
+    loop.call_later(10, loop.stop)
+    loop.run_forever()
+    for t in threads:
+        t.join()
+    assert len(got) == n_threads * per_thread
+    for k in range(n_threads):
+        assert [i for kk, i in got if kk == k] == list(range(per_thread))
+
+
+def test_debug_thread_check(differential):
+    def scenario(loop):
+        loop.set_debug(True)
+        errors = []
+
+        def other_thread():
+            for meth in (loop.call_soon, loop.call_soon_threadsafe):
+                try:
+                    meth(print).cancel()
+                    errors.append(None)
+                except RuntimeError as e:
+                    errors.append(str(e))
+            try:
+                loop.call_later(1, print).cancel()
+            except RuntimeError as e:
+                errors.append(str(e))
+
+        async def main():
+            t = threading.Thread(target=other_thread)
+            t.start()
+            await loop.run_in_executor(None, t.join)
+
+        loop.run_until_complete(main())
+        return errors
+    msg = ("Non-thread-safe operation invoked on an event loop other than "
+           "the current one")
+    assert differential(scenario) == [msg, None, msg]
