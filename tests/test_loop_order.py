@@ -187,3 +187,27 @@ def test_is_running_inside_and_outside(differential):
         seen.append(loop.is_running())
         return seen
     assert differential(scenario) == [(True, True), False]
+
+
+def test_odd_delays(differential):
+    def scenario(loop):
+        trace = []
+        loop.call_later(-5, trace.append, 'negative')
+        loop.call_later(0, trace.append, 'zero')
+        loop.call_later(float('inf'), trace.append, 'never')
+        h = loop.call_at(float('inf'), trace.append, 'never either')
+        loop.call_later(1e-9, trace.append, 'tiny')
+        loop.call_later(0.002, loop.stop)
+        loop.run_forever()
+        return trace, h.when()
+    trace, when = differential(scenario)
+    assert sorted(trace) == ['negative', 'tiny', 'zero']
+
+
+def test_int_when_kept_exactly(differential):
+    def scenario(loop):
+        h = loop.call_at(10**6, print)
+        out = (h.when(), type(h.when()).__name__, repr(h)[:25])
+        h.cancel()
+        return out
+    assert differential(scenario)[0] == 10**6
