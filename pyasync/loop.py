@@ -6,7 +6,6 @@ run or on errors is here, much of it asyncio.BaseEventLoop's own methods
 bound as class attributes: they only read the attributes set in __init__.
 """
 import asyncio
-import collections.abc
 import signal
 import sys
 import threading

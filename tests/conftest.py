@@ -5,10 +5,6 @@ import pytest
 import pyasync
 
 
-def _asyncio_loop():
-    return asyncio.new_event_loop()
-
-
 @pytest.fixture(params=['asyncio', 'pyasync'])
 def any_loop(request):
     """A fresh loop of each implementation, closed afterwards."""
