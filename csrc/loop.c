@@ -365,6 +365,16 @@ keep_timer(PyObject *obj)
     return 1;
 }
 
+/* A cancelled timer left the heap.  Clamped: _cancelled can also be set
+ * from Python without going through cancel(). */
+static void
+loop_forget_cancelled_timer(LoopObj *self)
+{
+    if (self->timer_cancelled_count > 0) {
+        loop_forget_cancelled_timer(self);
+    }
+}
+
 static int
 keep_no_timer(PyObject *obj)
 {
@@ -397,7 +407,7 @@ loop_sweep_timers(LoopObj *self)
            && handle_is_cancelled(top->obj)) {
         PyObject *obj = timers_pop(&self->timers);
         ((TimerHandleObj *)obj)->scheduled = 0;
-        self->timer_cancelled_count--;
+        loop_forget_cancelled_timer(self);
         Py_DECREF(obj);
     }
 }
@@ -439,7 +449,7 @@ loop_collect_due_timers(LoopObj *self)
         PyObject *obj = timers_pop(&self->timers);
         ((TimerHandleObj *)obj)->scheduled = 0;
         if (handle_is_cancelled(obj)) {
-            self->timer_cancelled_count--;
+            loop_forget_cancelled_timer(self);
             Py_DECREF(obj);
             continue;
         }
