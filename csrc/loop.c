@@ -371,7 +371,7 @@ static void
 loop_forget_cancelled_timer(LoopObj *self)
 {
     if (self->timer_cancelled_count > 0) {
-        loop_forget_cancelled_timer(self);
+        self->timer_cancelled_count--;
     }
 }
 

@@ -211,3 +211,25 @@ def test_int_when_kept_exactly(differential):
         h.cancel()
         return out
     assert differential(scenario)[0] == 10**6
+
+
+def test_cancelled_timer_count_bookkeeping():
+    import pyasync
+    loop = pyasync.new_event_loop()
+    try:
+        h1 = loop.call_later(0.001, print)
+        h2 = loop.call_later(100, print)
+        h1.cancel()
+        h2.cancel()
+        h2.cancel()
+        assert loop._timer_cancelled_count == 2
+        # Both reach the top of the heap and are swept.
+        loop.run_until_complete(asyncio.sleep(0.005))
+        assert loop._timer_cancelled_count == 0
+        assert loop._scheduled_count == 0
+        # Cancelling an unscheduled timer does not count.
+        h1._scheduled = False
+        loop.call_later(1, print).cancel()
+        assert loop._timer_cancelled_count == 1
+    finally:
+        loop.close()
