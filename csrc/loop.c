@@ -1,12 +1,1046 @@
-/* loop.c: placeholder until its implementation lands. */
-#include "pyasync.h"
+/* loop.c: the pyasync event loop on libuv.
+ *
+ * One iteration follows asyncio's BaseEventLoop._run_once: poll libuv
+ * (blocking, GIL released, only when nothing is ready, at most until the
+ * earliest timer), move the due timers to the ready queue, then run exactly
+ * the entries that were ready at that point.  Cold methods live in
+ * pyasync/loop.py, largely borrowed from asyncio.BaseEventLoop. */
+#include "loop.h"
+#include "handle.h"
+#include <structmember.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <math.h>
+
+/* asyncio's heuristics for compacting the timer heap. */
+#define MIN_SCHEDULED_TIMER_HANDLES 100
+#define MIN_CANCELLED_TIMER_HANDLES_FRACTION 0.5
+/* asyncio's MAXIMUM_SELECT_TIMEOUT, in ms. */
+#define MAX_POLL_TIMEOUT_MS (24ULL * 3600 * 1000)
+
+/* ---- clock ---------------------------------------------------------- */
+
+/* uv_hrtime() reads CLOCK_MONOTONIC: the clock of time.monotonic(). */
+static double
+loop_now(void)
+{
+    return (double)uv_hrtime() / 1e9;
+}
+
+static uint64_t
+seconds_to_ns(double when)
+{
+    if (!(when > 0)) {          /* also NaN: due at once, like asyncio */
+        return 0;
+    }
+    if (when >= 1.8e10) {
+        return UINT64_MAX;
+    }
+    return (uint64_t)(when * 1e9);
+}
+
+/* ---- libuv handles -------------------------------------------------- */
+
+/* The poll bound expired.  uv_stop() matters when libuv finds the timer
+ * due before polling (we were descheduled after arming it): without it
+ * uv_run(UV_RUN_ONCE) would then poll with no timeout at all. */
+static void
+poll_bound_timer_cb(uv_timer_t *timer)
+{
+    uv_stop(timer->loop);
+}
+
+static void
+noop_async_cb(uv_async_t *async)
+{
+    (void)async;
+}
+
+/* A signal arrived while we slept: empty the pipe; the Python handlers
+ * run from PyErr_CheckSignals() after the poll. */
+static void
+wakeup_readable_cb(uv_poll_t *poll, int status, int events)
+{
+    char buf[256];
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)poll, &fd) != 0) {
+        return;
+    }
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+}
+
+static int
+set_uv_error(int err)
+{
+    PyErr_Format(PyExc_OSError, "libuv: %s", uv_strerror(err));
+    return -1;
+}
+
+static int
+loop_open_uv(LoopObj *self)
+{
+    int err;
+    self->wakeup_fds[0] = self->wakeup_fds[1] = -1;
+    if ((err = uv_loop_init(&self->uv)) != 0) {
+        return set_uv_error(err);
+    }
+    uv_timer_init(&self->uv, &self->timer);
+    uv_async_init(&self->uv, &self->async, noop_async_cb);
+    self->uv_open = 1;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                   self->wakeup_fds) < 0) {
+        self->wakeup_fds[0] = self->wakeup_fds[1] = -1;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    if ((err = uv_poll_init(&self->uv, &self->wakeup_poll,
+                            self->wakeup_fds[0])) != 0) {
+        close(self->wakeup_fds[0]);
+        close(self->wakeup_fds[1]);
+        self->wakeup_fds[0] = self->wakeup_fds[1] = -1;
+        return set_uv_error(err);
+    }
+    uv_poll_start(&self->wakeup_poll, UV_READABLE, wakeup_readable_cb);
+    return 0;
+}
+
+/* Close every libuv handle, let libuv finish with them, free the loop. */
+static void
+loop_close_uv(LoopObj *self)
+{
+    if (!self->uv_open) {
+        return;
+    }
+    self->uv_open = 0;
+    uv_close((uv_handle_t *)&self->timer, NULL);
+    uv_close((uv_handle_t *)&self->async, NULL);
+    if (self->wakeup_fds[0] >= 0) {
+        uv_close((uv_handle_t *)&self->wakeup_poll, NULL);
+    }
+    uv_run(&self->uv, UV_RUN_DEFAULT);
+    uv_loop_close(&self->uv);
+    if (self->wakeup_fds[0] >= 0) {
+        close(self->wakeup_fds[0]);
+        close(self->wakeup_fds[1]);
+        self->wakeup_fds[0] = self->wakeup_fds[1] = -1;
+    }
+}
+
+/* ---- scheduling helpers --------------------------------------------- */
+
+static int
+loop_check_closed(LoopObj *self)
+{
+    if (self->closed) {
+        PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
+        return -1;
+    }
+    return 0;
+}
+
+/* Debug-mode checks of asyncio's call_soon()/call_at(): the thread and
+ * the callback, done by the BaseEventLoop methods pyasync/loop.py binds. */
+static int
+loop_debug_checks(LoopObj *self, PyObject *callback, const char *method,
+                  int check_thread)
+{
+    PyObject *r;
+    if (check_thread) {
+        r = PyObject_CallMethod((PyObject *)self, "_check_thread", NULL);
+        if (r == NULL) {
+            return -1;
+        }
+        Py_DECREF(r);
+    }
+    r = PyObject_CallMethod((PyObject *)self, "_check_callback", "Os",
+                            callback, method);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* Split fastcall (callback, *args, context=None) arguments. */
+static int
+parse_callback_args(PyObject *const *args, Py_ssize_t nargs,
+                    PyObject *kwnames, Py_ssize_t first, const char *fname,
+                    PyObject **context, PyObject **cbargs)
+{
+    *context = Py_None;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i);
+        if (!PyUnicode_Check(key)
+            || PyUnicode_CompareWithASCIIString(key, "context") != 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got an unexpected keyword argument '%S'",
+                         fname, key);
+            return -1;
+        }
+        *context = args[nargs + i];
+    }
+    if (nargs < first + 1) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() missing required positional argument", fname);
+        return -1;
+    }
+    *cbargs = PyTuple_New(nargs - first - 1);
+    if (*cbargs == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = first + 1; i < nargs; i++) {
+        PyTuple_SET_ITEM(*cbargs, i - first - 1, Py_NewRef(args[i]));
+    }
+    return 0;
+}
+
+/* The Handle for callback(*cbargs), queued. */
+static PyObject *
+loop_push_handle(LoopObj *self, PyObject *callback, PyObject *cbargs,
+                 PyObject *context)
+{
+    PyObject *h = handle_new(self->st, callback, cbargs, (PyObject *)self,
+                             context);
+    if (h == NULL) {
+        return NULL;
+    }
+    if (ready_push(&self->ready, handle_run, h, NULL, NULL) < 0) {
+        Py_DECREF(h);
+        return NULL;
+    }
+    return h;
+}
+
+static PyObject *
+loop_schedule_timer(LoopObj *self, PyObject *when, PyObject *callback,
+                    PyObject *cbargs, PyObject *context)
+{
+    double w = PyFloat_AsDouble(when);
+    if (w == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *h = timer_handle_new(self->st, when, callback, cbargs,
+                                   (PyObject *)self, context);
+    if (h == NULL) {
+        return NULL;
+    }
+    if (timers_push(&self->timers, seconds_to_ns(w), h) < 0) {
+        Py_DECREF(h);
+        return NULL;
+    }
+    ((TimerHandleObj *)h)->scheduled = 1;
+    return h;
+}
+
+/* ---- running entries ------------------------------------------------ */
+
+/* Callback and args to name a failed entry in the report. */
+static void
+entry_callback(ready_entry *e, PyObject **callback, PyObject **args)
+{
+    if (e->fn == handle_run) {
+        HandleObj *h = (HandleObj *)e->obj;
+        *callback = Py_XNewRef(h->callback);
+        *args = Py_XNewRef(h->args);
+    }
+    else {
+        *callback = Py_XNewRef(e->obj);
+        *args = e->arg ? PyTuple_Pack(1, e->arg) : PyTuple_New(0);
+    }
+}
+
+static int
+entry_call(ready_entry *e)
+{
+    int r;
+    if (e->context == NULL) {
+        return e->fn(e->obj, e->arg);
+    }
+    if (PyContext_Enter(e->context) < 0) {
+        return -1;
+    }
+    r = e->fn(e->obj, e->arg);
+    if (PyContext_Exit(e->context) < 0) {
+        r = -1;
+    }
+    return r;
+}
+
+static int
+entry_report(LoopObj *self, ready_entry *e)
+{
+    PyObject *type, *value, *tb, *callback, *args;
+    PyErr_Fetch(&type, &value, &tb);
+    entry_callback(e, &callback, &args);
+    PyErr_Restore(type, value, tb);
+    int r = handle_report_exception(self->st, (PyObject *)self,
+                                    e->fn == handle_run ? e->obj : NULL,
+                                    callback, args);
+    Py_XDECREF(callback);
+    Py_XDECREF(args);
+    return r;
+}
+
+/* Debug mode, as asyncio: _current_handle is set while the entry runs,
+ * and slow entries are logged by _log_slow_callback(). */
+static int
+entry_run_debug(LoopObj *self, ready_entry *e)
+{
+    PyObject *handle;
+    if (e->fn == handle_run) {
+        handle = Py_NewRef(e->obj);
+    }
+    else {
+        PyObject *callback, *args;
+        entry_callback(e, &callback, &args);
+        handle = (callback && args)
+                 ? handle_new(self->st, callback, args, (PyObject *)self,
+                              e->context)
+                 : NULL;
+        Py_XDECREF(callback);
+        Py_XDECREF(args);
+        if (handle == NULL) {
+            return -1;
+        }
+    }
+    if (PyObject_SetAttrString((PyObject *)self, "_current_handle",
+                               handle) < 0) {
+        Py_DECREF(handle);
+        return -1;
+    }
+    uint64_t t0 = uv_hrtime();
+    int r = entry_call(e);
+    if (r < 0) {
+        r = entry_report(self, e);
+    }
+    double dt = (double)(uv_hrtime() - t0) / 1e9;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (r == 0 && dt >= self->slow_callback_duration) {
+        PyObject *res = PyObject_CallMethod((PyObject *)self,
+                                            "_log_slow_callback", "Od",
+                                            handle, dt);
+        if (res == NULL) {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+        Py_XDECREF(res);
+    }
+    if (PyObject_SetAttrString((PyObject *)self, "_current_handle",
+                               Py_None) < 0) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    PyErr_Restore(type, value, tb);
+    Py_DECREF(handle);
+    return r;
+}
+
+/* Run one entry; -1 only for what must leave run_forever
+ * (KeyboardInterrupt, SystemExit, a failure in reporting). */
+static int
+loop_run_entry(LoopObj *self, ready_entry *e)
+{
+    if (e->fn == handle_run && handle_is_cancelled(e->obj)) {
+        return 0;
+    }
+    if (self->debug) {
+        return entry_run_debug(self, e);
+    }
+    if (entry_call(e) == 0) {
+        return 0;
+    }
+    return entry_report(self, e);
+}
+
+/* ---- one iteration -------------------------------------------------- */
+
+static int
+keep_timer(PyObject *obj)
+{
+    if (handle_is_cancelled(obj)) {
+        ((TimerHandleObj *)obj)->scheduled = 0;
+        return 0;
+    }
+    return 1;
+}
+
+/* A cancelled timer left the heap.  Clamped: _cancelled can also be set
+ * from Python without going through cancel(). */
+static void
+loop_forget_cancelled_timer(LoopObj *self)
+{
+    if (self->timer_cancelled_count > 0) {
+        self->timer_cancelled_count--;
+    }
+}
+
+static int
+keep_no_timer(PyObject *obj)
+{
+    ((TimerHandleObj *)obj)->scheduled = 0;
+    return 0;
+}
+
+static void
+loop_drop_timers(LoopObj *self)
+{
+    timers_compact(&self->timers, keep_no_timer);
+    timers_clear(&self->timers);   /* what destructors scheduled meanwhile */
+    self->timer_cancelled_count = 0;
+}
+
+/* Cancelled timers: all of them when they are many, else those on top. */
+static void
+loop_sweep_timers(LoopObj *self)
+{
+    size_t n = self->timers.len;
+    if (n > MIN_SCHEDULED_TIMER_HANDLES
+        && (double)self->timer_cancelled_count / (double)n
+           > MIN_CANCELLED_TIMER_HANDLES_FRACTION) {
+        timers_compact(&self->timers, keep_timer);
+        self->timer_cancelled_count = 0;
+        return;
+    }
+    const timer_entry *top;
+    while ((top = timers_peek(&self->timers)) != NULL
+           && handle_is_cancelled(top->obj)) {
+        PyObject *obj = timers_pop(&self->timers);
+        ((TimerHandleObj *)obj)->scheduled = 0;
+        loop_forget_cancelled_timer(self);
+        Py_DECREF(obj);
+    }
+}
+
+/* How to poll: without waiting when something is ready, else until the
+ * earliest deadline (the uv timer bounds the wait), else indefinitely. */
+static uv_run_mode
+loop_prepare_poll(LoopObj *self)
+{
+    if (self->ready.len > 0 || self->stopping) {
+        return UV_RUN_NOWAIT;
+    }
+    const timer_entry *top = timers_peek(&self->timers);
+    if (top == NULL) {
+        uv_timer_stop(&self->timer);
+        return UV_RUN_ONCE;
+    }
+    uint64_t now = uv_hrtime();
+    if (top->deadline <= now) {
+        return UV_RUN_NOWAIT;
+    }
+    /* Round up: waking early would only cost another iteration. */
+    uint64_t ms = (top->deadline - now + 999999) / 1000000;
+    if (ms > MAX_POLL_TIMEOUT_MS) {
+        ms = MAX_POLL_TIMEOUT_MS;
+    }
+    uv_update_time(&self->uv);
+    uv_timer_start(&self->timer, poll_bound_timer_cb, ms, 0);
+    return UV_RUN_ONCE;
+}
+
+static int
+loop_collect_due_timers(LoopObj *self)
+{
+    uint64_t now = uv_hrtime();
+    const timer_entry *top;
+    while ((top = timers_peek(&self->timers)) != NULL
+           && top->deadline <= now) {
+        PyObject *obj = timers_pop(&self->timers);
+        ((TimerHandleObj *)obj)->scheduled = 0;
+        if (handle_is_cancelled(obj)) {
+            loop_forget_cancelled_timer(self);
+            Py_DECREF(obj);
+            continue;
+        }
+        int r = ready_push(&self->ready, handle_run, obj, NULL, NULL);
+        Py_DECREF(obj);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+loop_run_once(LoopObj *self)
+{
+    if (loop_check_closed(self) < 0) {
+        return -1;
+    }
+    self->iterations++;
+    loop_sweep_timers(self);
+    uv_run_mode mode = loop_prepare_poll(self);
+    Py_BEGIN_ALLOW_THREADS
+    uv_run(&self->uv, mode);
+    Py_END_ALLOW_THREADS
+    /* Ctrl-C and other signals that woke us up. */
+    if (PyErr_CheckSignals() < 0) {
+        return -1;
+    }
+    if (loop_collect_due_timers(self) < 0) {
+        return -1;
+    }
+    size_t ntodo = self->ready.len;
+    ready_entry e;
+    for (size_t i = 0; i < ntodo && ready_pop(&self->ready, &e); i++) {
+        int r = loop_run_entry(self, &e);
+        ready_entry_clear(&e);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- Python methods ------------------------------------------------- */
+
+static PyObject *
+Loop_call_soon(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
+               PyObject *kwnames)
+{
+    PyObject *context, *cbargs;
+    if (parse_callback_args(args, nargs, kwnames, 0, "call_soon",
+                            &context, &cbargs) < 0) {
+        return NULL;
+    }
+    PyObject *h = NULL;
+    if (loop_check_closed(self) == 0
+        && (!self->debug
+            || loop_debug_checks(self, args[0], "call_soon", 1) == 0)) {
+        h = loop_push_handle(self, args[0], cbargs, context);
+    }
+    Py_DECREF(cbargs);
+    return h;
+}
+
+static PyObject *
+Loop_call_soon_threadsafe(LoopObj *self, PyObject *const *args,
+                          Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *context, *cbargs;
+    if (parse_callback_args(args, nargs, kwnames, 0, "call_soon_threadsafe",
+                            &context, &cbargs) < 0) {
+        return NULL;
+    }
+    PyObject *h = NULL;
+    if (loop_check_closed(self) == 0
+        && (!self->debug
+            || loop_debug_checks(self, args[0], "call_soon_threadsafe",
+                                 0) == 0)) {
+        h = loop_push_handle(self, args[0], cbargs, context);
+    }
+    Py_DECREF(cbargs);
+    /* The entry is in place (we hold the GIL): wake the poll. */
+    if (h != NULL && self->uv_open) {
+        uv_async_send(&self->async);
+    }
+    return h;
+}
+
+static PyObject *
+loop_call_at_impl(LoopObj *self, PyObject *when, PyObject *const *args,
+                  Py_ssize_t nargs, PyObject *kwnames, const char *fname)
+{
+    PyObject *context, *cbargs;
+    if (parse_callback_args(args, nargs, kwnames, 1, fname,
+                            &context, &cbargs) < 0) {
+        return NULL;
+    }
+    PyObject *h = NULL;
+    if (loop_check_closed(self) == 0
+        && (!self->debug
+            || loop_debug_checks(self, args[1], "call_at", 1) == 0)) {
+        h = loop_schedule_timer(self, when, args[1], cbargs, context);
+    }
+    Py_DECREF(cbargs);
+    return h;
+}
+
+static PyObject *
+Loop_call_at(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
+             PyObject *kwnames)
+{
+    if (nargs >= 1 && args[0] == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "when cannot be None");
+        return NULL;
+    }
+    return loop_call_at_impl(self, nargs ? args[0] : NULL, args, nargs,
+                             kwnames, "call_at");
+}
+
+static PyObject *
+Loop_call_later(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
+                PyObject *kwnames)
+{
+    if (nargs < 2) {
+        PyErr_SetString(PyExc_TypeError,
+                        "call_later() missing required positional argument");
+        return NULL;
+    }
+    if (args[0] == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "delay must not be None");
+        return NULL;
+    }
+    PyObject *now = PyFloat_FromDouble(loop_now());
+    PyObject *when = now ? PyNumber_Add(now, args[0]) : NULL;
+    Py_XDECREF(now);
+    if (when == NULL) {
+        return NULL;
+    }
+    PyObject *h = loop_call_at_impl(self, when, args, nargs, kwnames,
+                                    "call_later");
+    Py_DECREF(when);
+    return h;
+}
+
+static PyObject *
+Loop_time(LoopObj *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyFloat_FromDouble(loop_now());
+}
+
+static PyObject *
+Loop_stop(LoopObj *self, PyObject *Py_UNUSED(ignored))
+{
+    self->stopping = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Loop_is_running(LoopObj *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(self->running);
+}
+
+static PyObject *
+Loop_is_closed(LoopObj *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(self->closed);
+}
+
+/* The iterations of run_forever(); pyasync/loop.py does the set-up. */
+static PyObject *
+Loop__run(LoopObj *self, PyObject *Py_UNUSED(ignored))
+{
+    int r = 0;
+    self->running = 1;
+    self->thread_id = PyThread_get_thread_ident();
+    while (r == 0) {
+        r = loop_run_once(self);
+        if (self->stopping) {
+            break;
+        }
+    }
+    self->stopping = 0;
+    self->running = 0;
+    self->thread_id = 0;
+    if (r < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Loop__run_once(LoopObj *self, PyObject *Py_UNUSED(ignored))
+{
+    if (loop_run_once(self) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* What close() does in C: drop the queues, release libuv. */
+static PyObject *
+Loop__close(LoopObj *self, PyObject *Py_UNUSED(ignored))
+{
+    self->closed = 1;
+    ready_clear(&self->ready);
+    loop_drop_timers(self);
+    loop_close_uv(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Loop__write_to_self(LoopObj *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->uv_open) {
+        uv_async_send(&self->async);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Loop__timer_handle_cancelled(LoopObj *self, PyObject *handle)
+{
+    PyObject *sched = PyObject_GetAttrString(handle, "_scheduled");
+    if (sched == NULL) {
+        return NULL;
+    }
+    int b = PyObject_IsTrue(sched);
+    Py_DECREF(sched);
+    if (b < 0) {
+        return NULL;
+    }
+    if (b) {
+        self->timer_cancelled_count++;
+    }
+    Py_RETURN_NONE;
+}
+
+static int call_with_arg(PyObject *callback, PyObject *arg);
+
+/* _call_soon_entry(callback, arg=None, context=None): callback(arg) queued
+ * the way future.c and task.c queue their work (pyasync_call_soon: no
+ * Handle); lets the tests reach that path. */
+static PyObject *
+Loop__call_soon_entry(LoopObj *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"callback", "arg", "context", NULL};
+    PyObject *callback, *arg = NULL, *context = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO:_call_soon_entry",
+                                     kwlist, &callback, &arg, &context)) {
+        return NULL;
+    }
+    if (pyasync_call_soon(self->st, (PyObject *)self, callback, arg,
+                          context == Py_None ? NULL : context) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Call factory(*args, **{kwname: kwvalue for the non-None ones}). */
+static PyObject *
+call_with_loop_kwargs(PyObject *factory, PyObject *const *posargs,
+                      Py_ssize_t npos, const char **names,
+                      PyObject **values, Py_ssize_t nkw)
+{
+    PyObject *stack[8];
+    PyObject *kwnames = PyTuple_New(nkw);
+    if (kwnames == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < npos; i++) {
+        stack[i] = posargs[i];
+    }
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *n = PyUnicode_InternFromString(names[i]);
+        if (n == NULL) {
+            Py_DECREF(kwnames);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(kwnames, i, n);
+        stack[npos + i] = values[i];
+    }
+    PyObject *res = PyObject_Vectorcall(factory, stack, npos, kwnames);
+    Py_DECREF(kwnames);
+    return res;
+}
+
+static PyObject *
+Loop_create_future(LoopObj *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *cls = self->st->Future_Type
+                    ? Py_NewRef((PyObject *)self->st->Future_Type)
+                    : PyObject_GetAttrString(self->st->asyncio_mod, "Future");
+    if (cls == NULL) {
+        return NULL;
+    }
+    const char *names[] = {"loop"};
+    PyObject *values[] = {(PyObject *)self};
+    PyObject *fut = call_with_loop_kwargs(cls, NULL, 0, names, values, 1);
+    Py_DECREF(cls);
+    return fut;
+}
+
+/* asyncio.tasks._set_task_name(task, name): for task factories. */
+static int
+set_task_name(PyObject *task, PyObject *name)
+{
+    if (name == Py_None) {
+        return 0;
+    }
+    PyObject *tasks = PyImport_ImportModule("asyncio.tasks");
+    if (tasks == NULL) {
+        return -1;
+    }
+    PyObject *r = PyObject_CallMethod(tasks, "_set_task_name", "OO",
+                                      task, name);
+    Py_DECREF(tasks);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+static PyObject *
+Loop_create_task(LoopObj *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"coro", "name", "context", NULL};
+    PyObject *coro, *name = Py_None, *context = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OO:create_task", kwlist,
+                                     &coro, &name, &context)) {
+        return NULL;
+    }
+    if (loop_check_closed(self) < 0) {
+        return NULL;
+    }
+    PyObject *task;
+    if (self->task_factory == NULL) {
+        PyObject *cls = self->st->Task_Type
+                        ? Py_NewRef((PyObject *)self->st->Task_Type)
+                        : PyObject_GetAttrString(self->st->asyncio_mod,
+                                                 "Task");
+        if (cls == NULL) {
+            return NULL;
+        }
+        const char *names[] = {"loop", "name", "context"};
+        PyObject *values[] = {(PyObject *)self, name, context};
+        task = call_with_loop_kwargs(cls, &coro, 1, names, values, 3);
+        Py_DECREF(cls);
+        return task;
+    }
+    PyObject *pos[2] = {(PyObject *)self, coro};
+    if (context == Py_None) {
+        /* The legacy factory signature when no context is needed. */
+        task = PyObject_Vectorcall(self->task_factory, pos, 2, NULL);
+    }
+    else {
+        const char *names[] = {"context"};
+        task = call_with_loop_kwargs(self->task_factory, pos, 2, names,
+                                     &context, 1);
+    }
+    if (task != NULL && set_task_name(task, name) < 0) {
+        Py_CLEAR(task);
+    }
+    return task;
+}
+
+static PyObject *
+Loop_set_task_factory(LoopObj *self, PyObject *factory)
+{
+    if (factory != Py_None && !PyCallable_Check(factory)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "task factory must be a callable or None");
+        return NULL;
+    }
+    Py_XSETREF(self->task_factory,
+               factory == Py_None ? NULL : Py_NewRef(factory));
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Loop_get_task_factory(LoopObj *self, PyObject *Py_UNUSED(ignored))
+{
+    return Py_NewRef(self->task_factory ? self->task_factory : Py_None);
+}
+
+static PyObject *
+Loop_get_closed(LoopObj *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->closed);
+}
+
+static PyObject *
+Loop_get_stopping(LoopObj *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->stopping);
+}
+
+static int
+Loop_set_stopping(LoopObj *self, PyObject *v, void *Py_UNUSED(closure))
+{
+    int b = v ? PyObject_IsTrue(v) : 0;
+    if (b < 0) {
+        return -1;
+    }
+    self->stopping = (char)b;
+    return 0;
+}
+
+static PyObject *
+Loop_get_thread_id(LoopObj *self, void *Py_UNUSED(closure))
+{
+    if (!self->running) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromUnsignedLong(self->thread_id);
+}
+
+static PyObject *
+Loop_get_wakeup_fd(LoopObj *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLong(self->uv_open ? self->wakeup_fds[1] : -1);
+}
+
+static PyObject *
+Loop_get_ready_count(LoopObj *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSize_t(self->ready.len);
+}
+
+static PyObject *
+Loop_get_scheduled_count(LoopObj *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSize_t(self->timers.len);
+}
+
+/* ---- type ----------------------------------------------------------- */
+
+static PyObject *
+Loop_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
+{
+    pyasync_state *st = pyasync_state_from_type(tp);
+    if (st == NULL) {
+        return NULL;
+    }
+    LoopObj *self = (LoopObj *)tp->tp_alloc(tp, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->st = st;
+    self->slow_callback_duration = 0.1;
+    ready_init(&self->ready);
+    timers_init(&self->timers);
+    if (loop_open_uv(self) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static int
+Loop_traverse(LoopObj *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->dict);
+    Py_VISIT(self->task_factory);
+    if (ready_traverse(&self->ready, visit, arg) < 0
+        || timers_traverse(&self->timers, visit, arg) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int
+Loop_tp_clear(LoopObj *self)
+{
+    ready_clear(&self->ready);
+    loop_drop_timers(self);
+    Py_CLEAR(self->dict);
+    Py_CLEAR(self->task_factory);
+    return 0;
+}
+
+static void
+Loop_dealloc(LoopObj *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    if (self->weakreflist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);
+    }
+    Loop_tp_clear(self);
+    ready_free(&self->ready);
+    timers_free(&self->timers);
+    loop_close_uv(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+#define FASTCALL_KW (METH_FASTCALL | METH_KEYWORDS)
+
+static PyMethodDef Loop_methods[] = {
+    {"call_soon", (PyCFunction)(void (*)(void))Loop_call_soon, FASTCALL_KW,
+     "Arrange for callback(*args) to be called soon; returns a Handle."},
+    {"call_soon_threadsafe",
+     (PyCFunction)(void (*)(void))Loop_call_soon_threadsafe, FASTCALL_KW,
+     "Like call_soon(), but callable from any thread."},
+    {"call_later", (PyCFunction)(void (*)(void))Loop_call_later, FASTCALL_KW,
+     "Call callback(*args) after delay seconds; returns a TimerHandle."},
+    {"call_at", (PyCFunction)(void (*)(void))Loop_call_at, FASTCALL_KW,
+     "Call callback(*args) at loop time when; returns a TimerHandle."},
+    {"time", (PyCFunction)Loop_time, METH_NOARGS,
+     "The loop's clock (time.monotonic())."},
+    {"stop", (PyCFunction)Loop_stop, METH_NOARGS,
+     "Stop after the current iteration."},
+    {"is_running", (PyCFunction)Loop_is_running, METH_NOARGS, NULL},
+    {"is_closed", (PyCFunction)Loop_is_closed, METH_NOARGS, NULL},
+    {"create_future", (PyCFunction)Loop_create_future, METH_NOARGS, NULL},
+    {"create_task", (PyCFunction)(void (*)(void))Loop_create_task,
+     METH_VARARGS | METH_KEYWORDS, NULL},
+    {"set_task_factory", (PyCFunction)Loop_set_task_factory, METH_O, NULL},
+    {"get_task_factory", (PyCFunction)Loop_get_task_factory, METH_NOARGS,
+     NULL},
+    {"_run", (PyCFunction)Loop__run, METH_NOARGS,
+     "Run iterations until stop(); the body of run_forever()."},
+    {"_run_once", (PyCFunction)Loop__run_once, METH_NOARGS, NULL},
+    {"_close", (PyCFunction)Loop__close, METH_NOARGS, NULL},
+    {"_write_to_self", (PyCFunction)Loop__write_to_self, METH_NOARGS, NULL},
+    {"_timer_handle_cancelled", (PyCFunction)Loop__timer_handle_cancelled,
+     METH_O, NULL},
+    {"_call_soon_entry", (PyCFunction)(void (*)(void))Loop__call_soon_entry,
+     METH_VARARGS | METH_KEYWORDS, NULL},
+    {NULL},
+};
+
+static PyMemberDef Loop_members[] = {
+    {"_debug", T_BOOL, offsetof(LoopObj, debug), 0, NULL},
+    {"slow_callback_duration", T_DOUBLE,
+     offsetof(LoopObj, slow_callback_duration), 0, NULL},
+    {"_timer_cancelled_count", T_PYSSIZET,
+     offsetof(LoopObj, timer_cancelled_count), READONLY, NULL},
+    {"_iteration_count", T_ULONGLONG, offsetof(LoopObj, iterations),
+     READONLY, NULL},
+    {"__dictoffset__", T_PYSSIZET, offsetof(LoopObj, dict), READONLY, NULL},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(LoopObj, weakreflist),
+     READONLY, NULL},
+    {NULL},
+};
+
+static PyGetSetDef Loop_getset[] = {
+    {"_closed", (getter)Loop_get_closed, NULL, NULL, NULL},
+    {"_stopping", (getter)Loop_get_stopping, (setter)Loop_set_stopping,
+     NULL, NULL},
+    {"_thread_id", (getter)Loop_get_thread_id, NULL, NULL, NULL},
+    {"_wakeup_fd", (getter)Loop_get_wakeup_fd, NULL,
+     "Write end of the fd pair for signal.set_wakeup_fd().", NULL},
+    {"_ready_count", (getter)Loop_get_ready_count, NULL, NULL, NULL},
+    {"_scheduled_count", (getter)Loop_get_scheduled_count, NULL, NULL, NULL},
+    {NULL},
+};
+
+static PyType_Slot Loop_slots[] = {
+    {Py_tp_new, Loop_tp_new},
+    {Py_tp_dealloc, Loop_dealloc},
+    {Py_tp_traverse, Loop_traverse},
+    {Py_tp_clear, Loop_tp_clear},
+    {Py_tp_methods, Loop_methods},
+    {Py_tp_members, Loop_members},
+    {Py_tp_getset, Loop_getset},
+    {Py_tp_doc, "The libuv event loop core; see pyasync.loop.EventLoop."},
+    {0, NULL},
+};
+
+static PyType_Spec Loop_spec = {
+    .name = "pyasync._core.Loop",
+    .basicsize = sizeof(LoopObj),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .slots = Loop_slots,
+};
+
+/* ---- exported ------------------------------------------------------- */
 
 int
 pyasync_loop_init(PyObject *module, pyasync_state *st)
 {
-    (void)module;
-    (void)st;
-    return 0;
+    st->Loop_Type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &Loop_spec, NULL);
+    if (st->Loop_Type == NULL) {
+        return -1;
+    }
+    return PyModule_AddType(module, st->Loop_Type);
 }
 
 int
@@ -19,16 +1053,40 @@ int
 pyasync_loop_schedule(PyObject *loop, pyasync_ready_fn fn, PyObject *obj,
                       PyObject *arg, PyObject *context)
 {
-    (void)loop; (void)fn; (void)obj; (void)arg; (void)context;
-    PyErr_SetString(PyExc_RuntimeError, "pyasync loop not built yet");
-    return -1;
+    LoopObj *self = (LoopObj *)loop;
+    if (loop_check_closed(self) < 0) {
+        return -1;
+    }
+    return ready_push(&self->ready, fn, obj, arg, context);
+}
+
+/* The entry behind pyasync_call_soon(): callback(arg). */
+static int
+call_with_arg(PyObject *callback, PyObject *arg)
+{
+    PyObject *res = arg ? PyObject_CallOneArg(callback, arg)
+                        : PyObject_CallNoArgs(callback);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_DECREF(res);
+    return 0;
 }
 
 int
 pyasync_call_soon(pyasync_state *st, PyObject *loop, PyObject *callback,
                   PyObject *arg, PyObject *context)
 {
-    (void)st;
+    if (pyasync_is_loop(st, loop)) {
+        /* Like call_soon(): no context means a copy of the current one. */
+        PyObject *ctx = context ? Py_NewRef(context) : PyContext_CopyCurrent();
+        if (ctx == NULL) {
+            return -1;
+        }
+        int r = pyasync_loop_schedule(loop, call_with_arg, callback, arg, ctx);
+        Py_DECREF(ctx);
+        return r;
+    }
     PyObject *meth = PyObject_GetAttrString(loop, "call_soon");
     if (meth == NULL) {
         return -1;

@@ -9,6 +9,7 @@ from asyncio.exceptions import (CancelledError, InvalidStateError,
                                 TimeoutError)
 from asyncio.coroutines import iscoroutine, iscoroutinefunction
 from asyncio.futures import isfuture
+from asyncio.events import AbstractEventLoop
 
 from . import _core
 from .events import (get_event_loop, get_event_loop_policy, get_running_loop,
@@ -30,9 +31,8 @@ from ._core import (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION,
 from .taskgroups import TaskGroup
 from .timeouts import Timeout, timeout, timeout_at
 
-Handle = getattr(_core, "Handle", None)
-TimerHandle = getattr(_core, "TimerHandle", None)
-from asyncio.events import AbstractEventLoop
+Handle = _core.Handle
+TimerHandle = _core.TimerHandle
 
 __all__ = (
     'AbstractEventLoop', 'Barrier', 'BoundedSemaphore',

@@ -1,6 +1,136 @@
-"""Placeholder until the C loop lands (branch `loop`)."""
+"""pyasync's event loop: the Python face of the C core (_core.Loop).
+
+The hot paths (call_soon, call_later, call_at, time, the iterations of
+run_forever, create_task, create_future) are C.  What only runs once per
+run or on errors is here, much of it asyncio.BaseEventLoop's own methods
+bound as class attributes: they only read the attributes set in __init__.
+"""
 import asyncio
+import signal
+import sys
+import threading
+import time
+import weakref
+from asyncio import base_events, coroutines, events
+from asyncio.log import logger
+
+from . import _core
+
+__all__ = ['EventLoop', 'new_event_loop']
+
+_Base = base_events.BaseEventLoop
 
 
-class EventLoop(asyncio.SelectorEventLoop):
-    pass
+def _borrow(name):
+    """asyncio.BaseEventLoop's implementation of `name`."""
+    return _Base.__dict__[name]
+
+
+class EventLoop(_core.Loop, asyncio.AbstractEventLoop):
+    """An asyncio event loop on libuv.
+
+    I/O methods not implemented yet fall through to AbstractEventLoop and
+    raise NotImplementedError.
+    """
+
+    def __init__(self):
+        self._debug = coroutines._is_debug_mode()
+        self._exception_handler = None
+        self._current_handle = None
+        self._default_executor = None
+        self._executor_shutdown_called = False
+        self._asyncgens = weakref.WeakSet()
+        self._asyncgens_shutdown_called = False
+        self._clock_resolution = time.get_clock_info('monotonic').resolution
+        self._coroutine_origin_tracking_enabled = False
+        self._coroutine_origin_tracking_saved_depth = None
+
+    # -- borrowed from BaseEventLoop: they need only the attributes above.
+    __repr__ = _borrow('__repr__')
+    _check_closed = _borrow('_check_closed')
+    _check_running = _borrow('_check_running')
+    _check_thread = _borrow('_check_thread')
+    _check_callback = _borrow('_check_callback')
+    _check_default_executor = _borrow('_check_default_executor')
+    _set_coroutine_origin_tracking = _borrow('_set_coroutine_origin_tracking')
+    _asyncgen_firstiter_hook = _borrow('_asyncgen_firstiter_hook')
+    _asyncgen_finalizer_hook = _borrow('_asyncgen_finalizer_hook')
+    shutdown_asyncgens = _borrow('shutdown_asyncgens')
+    shutdown_default_executor = _borrow('shutdown_default_executor')
+    _do_shutdown = _borrow('_do_shutdown')
+    run_in_executor = _borrow('run_in_executor')
+    set_default_executor = _borrow('set_default_executor')
+    run_until_complete = _borrow('run_until_complete')
+    get_exception_handler = _borrow('get_exception_handler')
+    set_exception_handler = _borrow('set_exception_handler')
+    default_exception_handler = _borrow('default_exception_handler')
+    call_exception_handler = _borrow('call_exception_handler')
+    get_debug = _borrow('get_debug')
+    set_debug = _borrow('set_debug')
+    __del__ = _borrow('__del__')
+
+    def run_forever(self):
+        """Run until stop() is called."""
+        self._check_closed()
+        self._check_running()
+        self._set_coroutine_origin_tracking(self._debug)
+        old_agen_hooks = sys.get_asyncgen_hooks()
+        old_wakeup_fd = self._install_wakeup_fd()
+        try:
+            sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
+                                   finalizer=self._asyncgen_finalizer_hook)
+            events._set_running_loop(self)
+            self._run()
+        finally:
+            events._set_running_loop(None)
+            self._set_coroutine_origin_tracking(False)
+            sys.set_asyncgen_hooks(*old_agen_hooks)
+            self._restore_wakeup_fd(old_wakeup_fd)
+
+    def _install_wakeup_fd(self):
+        # Signals must interrupt libuv's poll, which retries on EINTR:
+        # the C handler writes to our fd pair and wakes it.  Only the main
+        # thread may do this; elsewhere signals are not delivered anyway.
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        try:
+            return signal.set_wakeup_fd(self._wakeup_fd,
+                                        warn_on_full_buffer=False)
+        except (ValueError, OSError):
+            return None
+
+    def _restore_wakeup_fd(self, old_fd):
+        if old_fd is None:
+            return
+        try:
+            signal.set_wakeup_fd(old_fd)
+        except (ValueError, OSError):
+            pass
+
+    def close(self):
+        """Close the loop: drop pending callbacks, release libuv.
+
+        As BaseEventLoop.close: the default executor is shut down without
+        waiting.
+        """
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self._closed:
+            return
+        if self._debug:
+            logger.debug("Close %r", self)
+        self._close()
+        self._executor_shutdown_called = True
+        executor = self._default_executor
+        if executor is not None:
+            self._default_executor = None
+            executor.shutdown(wait=False)
+
+    def _log_slow_callback(self, handle, dt):
+        logger.warning('Executing %s took %.3f seconds',
+                       base_events._format_handle(handle), dt)
+
+
+def new_event_loop():
+    """A new pyasync event loop."""
+    return EventLoop()

@@ -3,3 +3,43 @@ import sys
 
 # Tests import the differential helpers as a plain module.
 sys.path.insert(0, os.path.dirname(__file__))
+
+import asyncio
+
+import pytest
+
+import pyasync
+
+
+@pytest.fixture(params=['asyncio', 'pyasync'])
+def any_loop(request):
+    """A fresh loop of each implementation, closed afterwards."""
+    loop = (asyncio.new_event_loop() if request.param == 'asyncio'
+            else pyasync.new_event_loop())
+    yield loop
+    if not loop.is_closed():
+        loop.close()
+    asyncio.set_event_loop(None)
+
+
+def run_both(scenario):
+    """Run scenario(loop) on an asyncio loop and on a pyasync loop; return
+    the two traces (after closing the loops)."""
+    traces = []
+    for make in (asyncio.new_event_loop, pyasync.new_event_loop):
+        loop = make()
+        try:
+            traces.append(scenario(loop))
+        finally:
+            if not loop.is_closed():
+                loop.close()
+    return traces
+
+
+@pytest.fixture
+def differential():
+    def check(scenario):
+        expected, got = run_both(scenario)
+        assert got == expected
+        return got
+    return check

@@ -1,0 +1,58 @@
+/* handle.h: Handle and TimerHandle, asyncio.Handle's API in C.
+ *
+ * A Handle is what call_soon() returns; on a pyasync loop it sits in the
+ * ready queue as the entry handle_run(handle, NULL).  TimerHandle adds the
+ * deadline and sits in the loop's timer heap until it is due. */
+#ifndef PYASYNC_HANDLE_H
+#define PYASYNC_HANDLE_H
+
+#include "pyasync.h"
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *callback;          /* NULL once cancelled */
+    PyObject *args;              /* tuple; NULL once cancelled */
+    PyObject *loop;
+    PyObject *context;
+    PyObject *source_traceback;  /* list in debug mode, else NULL */
+    PyObject *repr;              /* kept by cancel() in debug mode */
+    PyObject *weakreflist;
+    char cancelled;
+    pyasync_state *st;
+} HandleObj;
+
+typedef struct {
+    HandleObj base;
+    PyObject *when;              /* exactly what call_at() was given */
+    char scheduled;              /* in a loop's timer heap */
+} TimerHandleObj;
+
+/* New Handle (tp: Handle_Type) for callback(*args) on loop.  context NULL
+ * or None: a copy of the current context.  In debug mode the handle
+ * records the Python stack it was created from. */
+PyObject *handle_new(pyasync_state *st, PyObject *callback, PyObject *args,
+                     PyObject *loop, PyObject *context);
+PyObject *timer_handle_new(pyasync_state *st, PyObject *when,
+                           PyObject *callback, PyObject *args,
+                           PyObject *loop, PyObject *context);
+
+/* The ready-queue function of a handle: runs it in its context unless it
+ * was cancelled, reports a failure to the loop's exception handler.
+ * -1 only for KeyboardInterrupt/SystemExit. */
+int handle_run(PyObject *handle, PyObject *unused);
+
+/* Report the current exception, raised by callback(*args), through
+ * loop.call_exception_handler() as asyncio's Handle._run does.  handle
+ * may be NULL: one is made for the report.  Returns 0 with the exception
+ * cleared, or -1 leaving KeyboardInterrupt/SystemExit set. */
+int handle_report_exception(pyasync_state *st, PyObject *loop,
+                            PyObject *handle, PyObject *callback,
+                            PyObject *args);
+
+static inline int
+handle_is_cancelled(PyObject *h)
+{
+    return ((HandleObj *)h)->cancelled;
+}
+
+#endif /* PYASYNC_HANDLE_H */

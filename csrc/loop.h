@@ -1,0 +1,35 @@
+/* loop.h: the pyasync loop object, for the files that cooperate with it
+ * closely (handle.c reads its debug flag and timer bookkeeping). */
+#ifndef PYASYNC_LOOP_H
+#define PYASYNC_LOOP_H
+
+#include "pyasync.h"   /* first: Python.h sets the POSIX feature macros */
+#include <uv.h>
+#include "ready.h"
+#include "timers.h"
+
+typedef struct {
+    PyObject_HEAD
+    uv_loop_t uv;
+    uv_timer_t timer;          /* bounds the poll wait by the next deadline */
+    uv_async_t async;          /* call_soon_threadsafe() wake-up */
+    uv_poll_t wakeup_poll;     /* read end of the signal wake-up fd pair */
+    int wakeup_fds[2];         /* [0] polled, [1] for signal.set_wakeup_fd */
+    char uv_open;              /* the libuv handles above are live */
+    char closed;
+    char stopping;
+    char debug;
+    char running;
+    unsigned long thread_id;   /* valid while running */
+    ready_queue ready;
+    timer_heap timers;         /* TimerHandle objects */
+    Py_ssize_t timer_cancelled_count;
+    unsigned long long iterations;   /* _run_once count, for tests */
+    double slow_callback_duration;
+    PyObject *task_factory;
+    PyObject *dict;
+    PyObject *weakreflist;
+    pyasync_state *st;
+} LoopObj;
+
+#endif /* PYASYNC_LOOP_H */

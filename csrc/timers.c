@@ -1,0 +1,156 @@
+/* timers.c: the timer heap (see timers.h). */
+#include "timers.h"
+
+#define TIMERS_MIN_CAP 16
+
+void
+timers_init(timer_heap *h)
+{
+    h->items = NULL;
+    h->len = 0;
+    h->cap = 0;
+    h->next_seq = 0;
+}
+
+static inline int
+entry_less(const timer_entry *a, const timer_entry *b)
+{
+    if (a->deadline != b->deadline) {
+        return a->deadline < b->deadline;
+    }
+    return a->seq < b->seq;
+}
+
+static void
+sift_up(timer_heap *h, size_t pos)
+{
+    timer_entry item = h->items[pos];
+    while (pos > 0) {
+        size_t parent = (pos - 1) / 2;
+        if (!entry_less(&item, &h->items[parent])) {
+            break;
+        }
+        h->items[pos] = h->items[parent];
+        pos = parent;
+    }
+    h->items[pos] = item;
+}
+
+static void
+sift_down(timer_heap *h, size_t pos)
+{
+    timer_entry item = h->items[pos];
+    for (;;) {
+        size_t child = 2 * pos + 1;
+        if (child >= h->len) {
+            break;
+        }
+        if (child + 1 < h->len
+            && entry_less(&h->items[child + 1], &h->items[child])) {
+            child++;
+        }
+        if (!entry_less(&h->items[child], &item)) {
+            break;
+        }
+        h->items[pos] = h->items[child];
+        pos = child;
+    }
+    h->items[pos] = item;
+}
+
+int
+timers_push(timer_heap *h, uint64_t deadline, PyObject *obj)
+{
+    if (h->len == h->cap) {
+        size_t newcap = h->cap ? h->cap * 2 : TIMERS_MIN_CAP;
+        timer_entry *ni = PyMem_Realloc(h->items, newcap * sizeof(timer_entry));
+        if (ni == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        h->items = ni;
+        h->cap = newcap;
+    }
+    timer_entry *e = &h->items[h->len];
+    e->deadline = deadline;
+    e->seq = h->next_seq++;
+    e->obj = Py_NewRef(obj);
+    sift_up(h, h->len++);
+    return 0;
+}
+
+PyObject *
+timers_pop(timer_heap *h)
+{
+    if (h->len == 0) {
+        return NULL;
+    }
+    PyObject *obj = h->items[0].obj;
+    h->len--;
+    if (h->len > 0) {
+        h->items[0] = h->items[h->len];
+        sift_down(h, 0);
+    }
+    return obj;
+}
+
+size_t
+timers_compact(timer_heap *h, int (*keep)(PyObject *obj))
+{
+    size_t kept = 0, dropped = 0;
+    PyObject **garbage = NULL;
+
+    if (h->len == 0) {
+        return 0;
+    }
+    /* Release the dropped references only once the heap is consistent
+     * again: a destructor may schedule a timer. */
+    garbage = PyMem_Malloc(h->len * sizeof(PyObject *));
+    if (garbage == NULL) {
+        return 0;   /* compaction is an optimisation: skip it */
+    }
+    for (size_t i = 0; i < h->len; i++) {
+        if (keep(h->items[i].obj)) {
+            h->items[kept++] = h->items[i];
+        }
+        else {
+            garbage[dropped++] = h->items[i].obj;
+        }
+    }
+    h->len = kept;
+    for (size_t i = kept / 2; i-- > 0;) {
+        sift_down(h, i);
+    }
+    for (size_t i = 0; i < dropped; i++) {
+        Py_DECREF(garbage[i]);
+    }
+    PyMem_Free(garbage);
+    return dropped;
+}
+
+void
+timers_clear(timer_heap *h)
+{
+    PyObject *obj;
+    while ((obj = timers_pop(h)) != NULL) {
+        Py_DECREF(obj);
+    }
+}
+
+void
+timers_free(timer_heap *h)
+{
+    timers_clear(h);
+    PyMem_Free(h->items);
+    h->items = NULL;
+    h->cap = 0;
+}
+
+int
+timers_traverse(timer_heap *h, visitproc visit, void *arg)
+{
+    for (size_t i = 0; i < h->len; i++) {
+        Py_VISIT(h->items[i].obj);
+    }
+    return 0;
+}
