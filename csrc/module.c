@@ -31,6 +31,7 @@ state_lookup_asyncio(pyasync_state *st)
     LOOKUP(get_event_loop, "asyncio.events", "get_event_loop");
     LOOKUP(iscoroutine, "asyncio.coroutines", "iscoroutine");
     LOOKUP(future_repr_info, "asyncio.base_futures", "_future_repr_info");
+    LOOKUP(future_repr, "asyncio.base_futures", "_future_repr");
     LOOKUP(task_repr_info, "asyncio.base_tasks", "_task_repr_info");
     LOOKUP(task_get_stack, "asyncio.base_tasks", "_task_get_stack");
     LOOKUP(task_print_stack, "asyncio.base_tasks", "_task_print_stack");
@@ -50,7 +51,8 @@ state_lookup_asyncio(pyasync_state *st)
     X(asyncio_mod) X(CancelledError) X(InvalidStateError) \
     X(get_event_loop) X(iscoroutine) X(future_repr_info) \
     X(task_repr_info) X(task_get_stack) X(task_print_stack) \
-    X(current_tasks) X(all_tasks) X(extract_stack) X(format_callback_source)
+    X(current_tasks) X(all_tasks) X(extract_stack) X(format_callback_source) \
+    X(future_repr) X(str_get_debug) X(str_call_exception_handler)
 
 static int
 module_traverse(PyObject *mod, visitproc visit, void *arg)

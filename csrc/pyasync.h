@@ -29,6 +29,7 @@ typedef struct {
     PyObject *get_event_loop;         /* asyncio.events.get_event_loop */
     PyObject *iscoroutine;            /* asyncio.coroutines.iscoroutine */
     PyObject *future_repr_info;       /* asyncio.base_futures._future_repr_info */
+    PyObject *future_repr;            /* asyncio.base_futures._future_repr */
     PyObject *task_repr_info;         /* asyncio.base_tasks._task_repr_info */
     PyObject *task_get_stack;         /* asyncio.base_tasks._task_get_stack */
     PyObject *task_print_stack;       /* asyncio.base_tasks._task_print_stack */
@@ -36,6 +37,10 @@ typedef struct {
     PyObject *all_tasks;              /* asyncio.tasks._all_tasks (WeakSet) */
     PyObject *extract_stack;          /* traceback.extract_stack */
     PyObject *format_callback_source; /* asyncio.format_helpers._format_callback_source */
+
+    /* Interned method names for hot calls (future.c creates them). */
+    PyObject *str_get_debug;              /* "get_debug" */
+    PyObject *str_call_exception_handler; /* "call_exception_handler" */
 
     /* Counter behind the default task names Task-N; shared with asyncio's
      * counter when it can be (see task.c). */
