@@ -52,7 +52,10 @@ state_lookup_asyncio(pyasync_state *st)
     X(get_event_loop) X(iscoroutine) X(future_repr_info) \
     X(task_repr_info) X(task_get_stack) X(task_print_stack) \
     X(current_tasks) X(all_tasks) X(extract_stack) X(format_callback_source) \
-    X(future_repr) X(str_get_debug) X(str_call_exception_handler)
+    X(future_repr) X(str_get_debug) X(str_call_exception_handler) \
+    X(str_call_soon) X(str_add_done_callback) X(str_asyncio_future_blocking) \
+    X(str_cancel) X(str_get_loop) X(str_loop) X(str_result) X(str_throw) \
+    X(str_add) X(kwnames_context) X(kwnames_msg)
 
 static int
 module_traverse(PyObject *mod, visitproc visit, void *arg)

@@ -42,6 +42,20 @@ typedef struct {
     PyObject *str_get_debug;              /* "get_debug" */
     PyObject *str_call_exception_handler; /* "call_exception_handler" */
 
+    /* Interned names and kwnames for task.c's calls on foreign loops and
+     * futures (task.c creates them). */
+    PyObject *str_call_soon;              /* "call_soon" */
+    PyObject *str_add_done_callback;      /* "add_done_callback" */
+    PyObject *str_asyncio_future_blocking;/* "_asyncio_future_blocking" */
+    PyObject *str_cancel;                 /* "cancel" */
+    PyObject *str_get_loop;               /* "get_loop" */
+    PyObject *str_loop;                   /* "_loop" */
+    PyObject *str_result;                 /* "result" */
+    PyObject *str_throw;                  /* "throw" */
+    PyObject *str_add;                    /* "add" (WeakSet.add) */
+    PyObject *kwnames_context;            /* ("context",) */
+    PyObject *kwnames_msg;                /* ("msg",) */
+
     /* Counter behind the default task names Task-N; shared with asyncio's
      * counter when it can be (see task.c). */
     uint64_t task_name_counter;
