@@ -297,12 +297,15 @@ future_remove_callback0(FutureObj *fut, PyObject *fn)
 }
 
 /* Remove every list entry whose callback equals fn, keeping the order of
- * the others; returns the count removed or -1.  The comparisons may run
- * code that adds to, removes from or clears the list: entries appended
- * meanwhile are examined too, and the live list is read on every step. */
-static Py_ssize_t
-future_remove_from_list(FutureObj *fut, PyObject *fn)
+ * the others; *removed gets `len(callbacks) - len(kept)` as asyncio
+ * computes it.  The comparisons may run code that adds to, removes from or
+ * clears the list: entries appended meanwhile are examined too, the live
+ * list is read on every step, and (like asyncio) the count can even come
+ * out negative when a re-entrant call shrank the list.  0 or -1. */
+static int
+future_remove_from_list(FutureObj *fut, PyObject *fn, Py_ssize_t *removed)
 {
+    *removed = 0;
     if (fut->callbacks == NULL) {
         return 0;
     }
@@ -331,20 +334,17 @@ future_remove_from_list(FutureObj *fut, PyObject *fn)
     if (fut->callbacks == NULL) {
         /* A re-entrant call removed everything. */
         Py_DECREF(kept);
-        return start_len;
+        *removed = start_len;
+        return 0;
     }
     Py_ssize_t len = PyList_GET_SIZE(fut->callbacks);
+    *removed = len - nkept;
     if (nkept == 0) {
         Py_CLEAR(fut->callbacks);
-        Py_DECREF(kept);
-        return len;
     }
-    if (nkept != len) {
-        /* Replace the content in place, like `callbacks[:] = kept`. */
-        PyObject *old = fut->callbacks;
-        fut->callbacks = kept;
-        Py_DECREF(old);
-        return len - nkept;
+    else if (nkept != len) {
+        /* Our list is private: swapping it is `callbacks[:] = kept`. */
+        Py_SETREF(fut->callbacks, Py_NewRef(kept));
     }
     Py_DECREF(kept);
     return 0;
@@ -895,14 +895,14 @@ parse_one_keyword(const char *func, const char *name, PyObject *const *args,
         if (!PyUnicode_Check(key)
             || PyUnicode_CompareWithASCIIString(key, name) != 0) {
             PyErr_Format(PyExc_TypeError,
-                         "%s() got an unexpected keyword argument '%S'",
-                         func, key);
+                         "'%S' is an invalid keyword argument for %s()",
+                         key, func);
             return -1;
         }
         if (*value != NULL) {
             PyErr_Format(PyExc_TypeError,
-                         "%s() got multiple values for argument '%s'",
-                         func, name);
+                         "argument for %s() given by name ('%s') and "
+                         "position (1)", func, name);
             return -1;
         }
         *value = args[nargs + i];
@@ -943,8 +943,8 @@ future_remove_done_callback_meth(PyObject *self, PyObject *fn)
     if (removed0 < 0) {
         return NULL;
     }
-    Py_ssize_t removed = future_remove_from_list(fut, fn);
-    if (removed < 0) {
+    Py_ssize_t removed;
+    if (future_remove_from_list(fut, fn, &removed) < 0) {
         return NULL;
     }
     return PyLong_FromSsize_t(removed + removed0);
@@ -956,9 +956,11 @@ future_cancel_meth(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                    PyObject *kwnames)
 {
     PyObject *msg = NULL;
-    if (nargs > 1) {
+    Py_ssize_t total = nargs + (kwnames != NULL ? PyTuple_GET_SIZE(kwnames)
+                                                : 0);
+    if (total > 1) {
         PyErr_Format(PyExc_TypeError,
-                     "cancel() takes at most 1 argument (%zd given)", nargs);
+                     "cancel() takes at most 1 argument (%zd given)", total);
         return NULL;
     }
     if (nargs == 1) {
