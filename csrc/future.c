@@ -199,6 +199,13 @@ future_schedule_callbacks(FutureObj *fut)
     if (cb0 == NULL && list == NULL) {
         return 0;
     }
+    if (fut->loop == NULL) {
+        /* Re-initialised into a broken state by a re-entrant __init__. */
+        Py_XDECREF(cb0);
+        Py_XDECREF(ctx0);
+        Py_XDECREF(list);
+        return future_ensure_alive(fut);
+    }
 
     PyObject *loop = Py_NewRef(fut->loop);
     int rc = 0;
@@ -267,9 +274,12 @@ future_add_done_callback(FutureObj *fut, PyObject *callback,
 
     int rc;
     if (fut->state != FUTURE_PENDING) {
+        /* Own the loop: looking up call_soon may run arbitrary code. */
         pyasync_state *st = future_get_state(fut);
-        rc = st == NULL ? -1 : pyasync_call_soon(st, fut->loop, callback,
+        PyObject *loop = Py_NewRef(fut->loop);
+        rc = st == NULL ? -1 : pyasync_call_soon(st, loop, callback,
                                                  (PyObject *)fut, ctx);
+        Py_DECREF(loop);
     }
     else {
         rc = future_store_callback(fut, callback, ctx);
@@ -288,9 +298,14 @@ future_remove_callback0(FutureObj *fut, PyObject *fn)
     PyObject *cb = Py_NewRef(fut->callback0);
     int eq = PyObject_RichCompareBool(cb, fn, Py_EQ);
     /* __eq__ may have run code that replaced or removed callback0. */
-    if (eq == 1 && fut->callback0 == cb) {
-        Py_CLEAR(fut->callback0);
-        Py_CLEAR(fut->context0);
+    if (eq == 1) {
+        if (fut->callback0 == cb) {
+            Py_CLEAR(fut->callback0);
+            Py_CLEAR(fut->context0);
+        }
+        else {
+            eq = 0;
+        }
     }
     Py_DECREF(cb);
     return eq;
@@ -561,8 +576,10 @@ future_finalize(FutureObj *fut)
     pyasync_state *st = future_get_state(fut);
     PyObject *context = st == NULL ? NULL : future_unretrieved_context(fut);
     if (context != NULL) {
-        PyObject *handler = PyObject_GetAttr(fut->loop,
+        PyObject *loop = Py_NewRef(fut->loop);
+        PyObject *handler = PyObject_GetAttr(loop,
                                              st->str_call_exception_handler);
+        Py_DECREF(loop);
         if (handler != NULL) {
             PyObject *res = PyObject_CallOneArg(handler, context);
             if (res == NULL) {
