@@ -823,23 +823,127 @@ future_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)fut;
 }
 
-/* __init__(self, *, loop=None) */
+/* Parse __init__'s keyword-only `loop` from a kwargs dict (may be NULL).
+ * *loop stays borrowed. */
 static int
-future_tp_init(PyObject *self, PyObject *args, PyObject *kwds)
+future_parse_init_kwargs(PyObject *args, PyObject *kwds, PyObject **loop)
 {
-    static char *kwlist[] = {"loop", NULL};
-    PyObject *loop = Py_None;
-    if (PyTuple_GET_SIZE(args) != 0) {
+    if (args != NULL && PyTuple_GET_SIZE(args) != 0) {
         PyErr_SetString(PyExc_TypeError,
                         "Future() takes no positional arguments");
         return -1;
     }
-    if (kwds != NULL
-        && !PyArg_ParseTupleAndKeywords(args, kwds, "|$O:Future", kwlist,
-                                        &loop)) {
+    if (kwds == NULL || PyDict_GET_SIZE(kwds) == 0) {
+        return 0;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    if (PyDict_GET_SIZE(kwds) > 1) {
+        PyErr_Format(PyExc_TypeError,
+                     "Future() takes at most 1 keyword argument (%zd given)",
+                     PyDict_GET_SIZE(kwds));
+        return -1;
+    }
+    (void)PyDict_Next(kwds, &pos, &key, &value);
+    if (!PyUnicode_Check(key)
+        || PyUnicode_CompareWithASCIIString(key, "loop") != 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "'%S' is an invalid keyword argument for Future()", key);
+        return -1;
+    }
+    *loop = value;
+    return 0;
+}
+
+/* __init__(self, *, loop=None) */
+static int
+future_tp_init(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *loop = Py_None;
+    if (future_parse_init_kwargs(args, kwds, &loop) < 0) {
         return -1;
     }
     return future_init_fields((FutureObj *)self, loop);
+}
+
+/* type.__call__(tp, *args, **kwargs) from vectorcall arguments. */
+static PyObject *
+future_generic_call(PyTypeObject *tp, PyObject *const *args, Py_ssize_t nargs,
+                    PyObject *kwnames)
+{
+    PyObject *argtuple = PyTuple_New(nargs);
+    if (argtuple == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        PyTuple_SET_ITEM(argtuple, i, Py_NewRef(args[i]));
+    }
+    PyObject *kwargs = NULL;
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
+        kwargs = PyDict_New();
+        for (Py_ssize_t i = 0; kwargs != NULL && i < PyTuple_GET_SIZE(kwnames);
+             i++) {
+            if (PyDict_SetItem(kwargs, PyTuple_GET_ITEM(kwnames, i),
+                               args[nargs + i]) < 0) {
+                Py_CLEAR(kwargs);
+            }
+        }
+        if (kwargs == NULL) {
+            Py_DECREF(argtuple);
+            return NULL;
+        }
+    }
+    PyObject *res = PyType_Type.tp_call((PyObject *)tp, argtuple, kwargs);
+    Py_DECREF(argtuple);
+    Py_XDECREF(kwargs);
+    return res;
+}
+
+/* Future(*, loop=None) without building an args tuple and kwargs dict.
+ * Installed on Future_Type; subtypes that inherit it but define their own
+ * __new__/__init__ fall back to type_call. */
+static PyObject *
+future_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf,
+                  PyObject *kwnames)
+{
+    PyTypeObject *tp = (PyTypeObject *)type;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *loop = Py_None;
+    if (tp->tp_new != future_new || tp->tp_init != future_tp_init) {
+        /* A subtype that inherited this slot but has its own __new__ or
+         * __init__ (Task): take the generic type_call path. */
+        return future_generic_call(tp, args, nargs, kwnames);
+    }
+    if (nargs != 0) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Future() takes no positional arguments");
+        return NULL;
+    }
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 1) {
+        PyErr_Format(PyExc_TypeError,
+                     "Future() takes at most 1 keyword argument (%zd given)",
+                     PyTuple_GET_SIZE(kwnames));
+        return NULL;
+    }
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) == 1) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, 0);
+        if (PyUnicode_CompareWithASCIIString(key, "loop") != 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "'%S' is an invalid keyword argument for Future()",
+                         key);
+            return NULL;
+        }
+        loop = args[0];
+    }
+    PyObject *self = future_new(tp, NULL, NULL);
+    if (self == NULL) {
+        return NULL;
+    }
+    if (future_init_fields((FutureObj *)self, loop) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return self;
 }
 
 static PyObject *
@@ -1356,5 +1460,7 @@ pyasync_future_init(PyObject *module, pyasync_state *st)
     if (st->Future_Type == NULL) {
         return -1;
     }
+    /* No spec slot for this before 3.14; subclasses do not inherit it. */
+    st->Future_Type->tp_vectorcall = future_vectorcall;
     return PyModule_AddType(module, st->Future_Type);
 }
