@@ -823,27 +823,42 @@ future_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)fut;
 }
 
+/* Future() takes one keyword-only argument; the errors argument clinic
+ * gives for too many or positional arguments. */
+static int
+future_check_init_counts(Py_ssize_t nargs, Py_ssize_t nkw)
+{
+    if (nargs + nkw > 1) {
+        PyErr_Format(PyExc_TypeError,
+                     nargs == 0
+                     ? "Future() takes at most 1 keyword argument (%zd given)"
+                     : "Future() takes at most 1 argument (%zd given)",
+                     nargs + nkw);
+        return -1;
+    }
+    if (nargs != 0) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Future() takes no positional arguments");
+        return -1;
+    }
+    return 0;
+}
+
 /* Parse __init__'s keyword-only `loop` from a kwargs dict (may be NULL).
  * *loop stays borrowed. */
 static int
 future_parse_init_kwargs(PyObject *args, PyObject *kwds, PyObject **loop)
 {
-    if (args != NULL && PyTuple_GET_SIZE(args) != 0) {
-        PyErr_SetString(PyExc_TypeError,
-                        "Future() takes no positional arguments");
+    Py_ssize_t nargs = args != NULL ? PyTuple_GET_SIZE(args) : 0;
+    Py_ssize_t nkw = kwds != NULL ? PyDict_GET_SIZE(kwds) : 0;
+    if (future_check_init_counts(nargs, nkw) < 0) {
         return -1;
     }
-    if (kwds == NULL || PyDict_GET_SIZE(kwds) == 0) {
+    if (nkw == 0) {
         return 0;
     }
     Py_ssize_t pos = 0;
     PyObject *key, *value;
-    if (PyDict_GET_SIZE(kwds) > 1) {
-        PyErr_Format(PyExc_TypeError,
-                     "Future() takes at most 1 keyword argument (%zd given)",
-                     PyDict_GET_SIZE(kwds));
-        return -1;
-    }
     (void)PyDict_Next(kwds, &pos, &key, &value);
     if (!PyUnicode_Check(key)
         || PyUnicode_CompareWithASCIIString(key, "loop") != 0) {
@@ -914,18 +929,11 @@ future_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf,
          * __init__ (Task): take the generic type_call path. */
         return future_generic_call(tp, args, nargs, kwnames);
     }
-    if (nargs != 0) {
-        PyErr_SetString(PyExc_TypeError,
-                        "Future() takes no positional arguments");
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (future_check_init_counts(nargs, nkw) < 0) {
         return NULL;
     }
-    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 1) {
-        PyErr_Format(PyExc_TypeError,
-                     "Future() takes at most 1 keyword argument (%zd given)",
-                     PyTuple_GET_SIZE(kwnames));
-        return NULL;
-    }
-    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) == 1) {
+    if (nkw == 1) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, 0);
         if (PyUnicode_CompareWithASCIIString(key, "loop") != 0) {
             PyErr_Format(PyExc_TypeError,

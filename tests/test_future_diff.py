@@ -99,6 +99,9 @@ def test_errors_and_messages():
         trace.append(outcome(f.set_exception, 42))
         trace.append(outcome(f.set_exception, object))
         trace.append(outcome(F, 1))
+        trace.append(outcome(F, loop=loop, x=1))
+        trace.append(outcome(F, x=1))
+        trace.append(outcome(F, 1, loop=loop))
         trace.append(outcome(f.cancel, 1, 2))
         trace.append(outcome(f.add_done_callback))
         trace.append(outcome(f.add_done_callback, print, ctx=None))
@@ -365,3 +368,32 @@ def test_no_reference_leaks():
         assert after - before < 50
     finally:
         loop.close()
+
+
+def test_subclass_construction():
+    def scenario(F, loop, trace):
+        class WithInit(F):
+            def __init__(self, *args, **kwargs):
+                trace.append(('init', args, sorted(kwargs)))
+                super().__init__(loop=kwargs.get('loop'))
+
+        class WithNew(F):
+            def __new__(cls, *args, **kwargs):
+                trace.append(('new', args))
+                return super().__new__(cls)
+
+        class Plain(F):
+            pass
+
+        w = WithInit(1, loop=loop)
+        trace.append((type(w).__name__, w.get_loop() is loop, repr(w)))
+        n = WithNew(loop=loop)
+        trace.append((type(n).__name__, n.get_loop() is loop))
+        p = Plain(loop=loop)
+        trace.append((type(p).__name__, repr(p)))
+        trace.append(outcome(Plain, 1))
+        p.attr = 5
+        trace.append(p.attr)
+        for fut in (w, n, p):
+            fut.cancel()
+    assert_same(scenario)
