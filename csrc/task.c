@@ -42,6 +42,19 @@ fetch_exception(void)
     return value;
 }
 
+/* Make exc (from fetch_exception, reference stolen) the pending exception
+ * again as it was: unlike PyErr_SetObject, no implicit chaining. */
+static void
+restore_exception(PyObject *exc)
+{
+    if (!PyExceptionInstance_Check(exc)) {
+        Py_DECREF(exc);
+        PyErr_SetString(PyExc_SystemError, "lost an exception");
+        return;
+    }
+    PyErr_Restore(Py_NewRef(Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+}
+
 /* coro.throw() ended the coroutine: take StopIteration's value.  Returns 1
  * with *pvalue set, or 0 (no StopIteration pending, nothing changed). */
 static int
@@ -358,8 +371,7 @@ task_step_raised(TaskObj *task)
     }
     if (fatal) {
         /* Recorded in the task, then propagated to stop the loop. */
-        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-        Py_DECREF(exc);
+        restore_exception(exc);
         return -1;
     }
     Py_DECREF(exc);
@@ -501,12 +513,13 @@ task_step_run(TaskObj *task, PyObject *exc)
 {
     PyObject *result = NULL;
     PySendResult status;
+    /* Held: the coroutine could re-run task.__init__, replacing coro. */
+    PyObject *coro = Py_NewRef(task->coro);
     if (exc == NULL) {
-        status = PyIter_Send(task->coro, Py_None, &result);
+        status = PyIter_Send(coro, Py_None, &result);
     }
     else {
-        result = PyObject_CallMethodOneArg(task->coro, task->fut.st->str_throw,
-                                           exc);
+        result = PyObject_CallMethodOneArg(coro, task->fut.st->str_throw, exc);
         if (result != NULL) {
             status = PYGEN_NEXT;
         }
@@ -517,6 +530,7 @@ task_step_run(TaskObj *task, PyObject *exc)
             status = PYGEN_ERROR;
         }
     }
+    Py_DECREF(coro);
     switch (status) {
     case PYGEN_RETURN:
         return task_step_returned(task, result);
@@ -533,6 +547,10 @@ task_step(TaskObj *task, PyObject *exc)
     pyasync_state *st = task->fut.st;
     PyObject *self = (PyObject *)task;
 
+    if (task->coro == NULL || task->fut.loop == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Task object is not initialized.");
+        return -1;
+    }
     if (task->fut.state != FUTURE_PENDING) {
         PyErr_Format(st->InvalidStateError, "_step(): already done: %R, %R",
                      self, exc == NULL ? Py_None : exc);
@@ -562,13 +580,11 @@ task_step(TaskObj *task, PyObject *exc)
             PyObject *err = fetch_exception();
             if (leave_task(st, loop, self) < 0) {
                 PyObject *err2 = fetch_exception();
-                PyException_SetContext(err2, err);
-                PyErr_SetObject((PyObject *)Py_TYPE(err2), err2);
-                Py_DECREF(err2);
+                PyException_SetContext(err2, err);     /* steals err */
+                restore_exception(err2);
             }
             else {
-                PyErr_SetObject((PyObject *)Py_TYPE(err), err);
-                Py_DECREF(err);
+                restore_exception(err);
             }
         }
         else {
@@ -652,6 +668,22 @@ task_make_name(pyasync_state *st, PyObject *name)
     return PyObject_Str(name);
 }
 
+/* asyncio.iscoroutine(obj), without the call for native coroutines. */
+static int
+task_is_coroutine(pyasync_state *st, PyObject *obj)
+{
+    if (PyCoro_CheckExact(obj)) {
+        return 1;
+    }
+    PyObject *ok = PyObject_CallOneArg(st->iscoroutine, obj);
+    if (ok == NULL) {
+        return -1;
+    }
+    int res = PyObject_IsTrue(ok);
+    Py_DECREF(ok);
+    return res;
+}
+
 static int
 task_register(pyasync_state *st, PyObject *task)
 {
@@ -678,12 +710,7 @@ task_tp_init(PyObject *self, PyObject *args, PyObject *kwds)
     }
     pyasync_state *st = task->fut.st;
 
-    PyObject *ok = PyObject_CallOneArg(st->iscoroutine, coro);
-    if (ok == NULL) {
-        return -1;
-    }
-    int is_coro = PyObject_IsTrue(ok);
-    Py_DECREF(ok);
+    int is_coro = task_is_coroutine(st, coro);
     if (is_coro <= 0) {
         /* No "destroyed but pending" report for a task that never was. */
         task->log_destroy_pending = 0;
