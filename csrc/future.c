@@ -92,6 +92,11 @@ set_stop_iteration(PyObject *value)
 static void
 future_reset_fields(FutureObj *fut)
 {
+    /* Flags first: a __del__ run by the clearing sees a pending future. */
+    fut->state = FUTURE_PENDING;
+    fut->log_traceback = 0;
+    fut->blocking = 0;
+    fut->loop_is_pyasync = 0;
     Py_CLEAR(fut->loop);
     Py_CLEAR(fut->callback0);
     Py_CLEAR(fut->context0);
@@ -102,10 +107,6 @@ future_reset_fields(FutureObj *fut)
     Py_CLEAR(fut->source_traceback);
     Py_CLEAR(fut->cancel_message);
     Py_CLEAR(fut->cancelled_exc);
-    fut->state = FUTURE_PENDING;
-    fut->log_traceback = 0;
-    fut->blocking = 0;
-    fut->loop_is_pyasync = 0;
 }
 
 /* In debug mode remember where the future was made: traceback's
@@ -126,8 +127,13 @@ future_capture_source_traceback(FutureObj *fut, pyasync_state *st)
     if (interpreter_is_finalizing()) {
         return 0;
     }
-    fut->source_traceback = PyObject_CallNoArgs(st->extract_stack);
-    return fut->source_traceback == NULL ? -1 : 0;
+    PyObject *tb = PyObject_CallNoArgs(st->extract_stack);
+    if (tb == NULL) {
+        return -1;
+    }
+    /* XSETREF: get_debug() may have re-entered __init__. */
+    Py_XSETREF(fut->source_traceback, tb);
+    return 0;
 }
 
 int
@@ -148,7 +154,7 @@ future_init_fields(FutureObj *fut, PyObject *loop)
     else {
         Py_INCREF(loop);
     }
-    fut->loop = loop;
+    Py_XSETREF(fut->loop, loop);   /* get_event_loop() may re-enter */
     fut->loop_is_pyasync = (char)pyasync_is_loop(st, loop);
     return future_capture_source_traceback(fut, st);
 }
@@ -523,7 +529,7 @@ future_get_result(FutureObj *fut)
         future_raise_exception(fut);
         return NULL;
     }
-    return Py_NewRef(fut->result);
+    return Py_NewRef(fut->result != NULL ? fut->result : Py_None);
 }
 
 /* ---- finalization ---------------------------------------------------- */
@@ -653,9 +659,10 @@ futureiter_am_send(PyObject *self, PyObject *arg, PyObject **presult)
         return PYGEN_ERROR;
     }
     it->future = NULL;
-    PyObject *res = future_is_alive(fut)
-        ? future_get_result(fut)
-        : (future_ensure_alive(fut), NULL);
+    PyObject *res = NULL;
+    if (future_ensure_alive(fut) == 0) {
+        res = future_get_result(fut);
+    }
     Py_DECREF(fut);
     if (res == NULL) {
         return PYGEN_ERROR;
