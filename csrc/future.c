@@ -640,7 +640,8 @@ future_new_iter(PyObject *fut)
  * it clears the flag.  Resumed again while pending with the flag still
  * set means no Task was driving us. */
 static PySendResult
-futureiter_am_send(PyObject *self, PyObject *arg, PyObject **presult)
+futureiter_am_send(PyObject *self, PyObject *Py_UNUSED(arg),
+                   PyObject **presult)
 {
     FutureIterObj *it = (FutureIterObj *)self;
     FutureObj *fut = it->future;
@@ -692,7 +693,7 @@ futureiter_iternext(PyObject *self)
 
 /* send(value): the value is ignored, the outcome is fut.result(). */
 static PyObject *
-futureiter_send(PyObject *self, PyObject *value)
+futureiter_send(PyObject *self, PyObject *Py_UNUSED(value))
 {
     PyObject *res = futureiter_iternext(self);
     if (res == NULL && !PyErr_Occurred()) {
@@ -816,7 +817,8 @@ static PyType_Spec futureiter_spec = {
 /* ---- Future: Python methods ------------------------------------------ */
 
 static PyObject *
-future_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+future_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
+           PyObject *Py_UNUSED(kwds))
 {
     FutureObj *fut = (FutureObj *)type->tp_alloc(type, 0);
     if (fut == NULL) {
