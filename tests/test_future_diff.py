@@ -284,6 +284,15 @@ def test_future_iter_protocol():
         trace.append(outcome(it3.throw, ValueError('x')))
         trace.append(outcome(it3.throw, ValueError, 'y'))
         trace.append(outcome(it3.throw, 1))
+        for args in [(ValueError, None, None), (ValueError, ValueError('z')),
+                     (Exception, Exception('e'), 32),
+                     (KeyError, ('a', 'b')), (Exception('i'), 'v'),
+                     (list,), ()]:
+            trace.append(outcome(iter(F(loop=loop)).throw, *args))
+        try:
+            iter(F(loop=loop)).throw(KeyError, 'k')
+        except KeyError as exc:
+            trace.append(('throw args', exc.args))
         trace.append(outcome(it3.close))
         h = F(loop=loop)
         h.set_exception(KeyError('k'))
