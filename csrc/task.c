@@ -22,11 +22,15 @@
 
 /* ---- small helpers --------------------------------------------------- */
 
-/* The pending exception as one normalised object carrying its traceback
- * (so that throwing it or storing it in a future keeps the frames). */
+/* The pending exception (one must be set) as one normalised object
+ * carrying its traceback, so that throwing it or storing it in a future
+ * keeps the frames. */
 static PyObject *
 fetch_exception(void)
 {
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);
@@ -40,6 +44,7 @@ fetch_exception(void)
     Py_XDECREF(type);
     Py_XDECREF(tb);
     return value;
+#endif
 }
 
 /* Make exc (from fetch_exception, reference stolen) the pending exception
@@ -52,7 +57,11 @@ restore_exception(PyObject *exc)
         PyErr_SetString(PyExc_SystemError, "lost an exception");
         return;
     }
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
     PyErr_Restore(Py_NewRef(Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#endif
 }
 
 /* coro.throw() ended the coroutine: take StopIteration's value.  Returns 1
@@ -88,7 +97,12 @@ static PyObject *
 get_future_loop(pyasync_state *st, PyObject *fut)
 {
     if (is_pyasync_future_exact(st, fut)) {
-        return Py_NewRef(((FutureObj *)fut)->loop);
+        PyObject *loop = ((FutureObj *)fut)->loop;
+        if (loop == NULL) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "Future object is not initialized.");
+        }
+        return Py_XNewRef(loop);
     }
     PyObject *meth = PyObject_GetAttr(fut, st->str_get_loop);
     if (meth != NULL) {
@@ -984,8 +998,8 @@ task_finalize(PyObject *self)
     pyasync_state *st = task->fut.st;
     if (task->fut.state == FUTURE_PENDING && task->log_destroy_pending
         && task->fut.loop != NULL && st != NULL) {
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
+        /* A finalizer leaves the current exception as it found it. */
+        PyObject *saved = PyErr_Occurred() ? fetch_exception() : NULL;
         PyObject *context = PyDict_New();
         PyObject *message = PyUnicode_FromString(
             "Task was destroyed but it is pending!");
@@ -1011,7 +1025,9 @@ task_finalize(PyObject *self)
         }
         Py_XDECREF(message);
         Py_XDECREF(context);
-        PyErr_Restore(type, value, tb);
+        if (saved != NULL) {
+            restore_exception(saved);
+        }
     }
     future_finalize(&task->fut);
 }
