@@ -218,6 +218,13 @@ taskstep_get_self(TaskStepObj *self, void *closure)
     return Py_NewRef(self->task != NULL ? (PyObject *)self->task : Py_None);
 }
 
+/* As asyncio's own, so that Handle reprs in loop logs read the same. */
+static PyObject *
+taskstep_repr(TaskStepObj *self)
+{
+    return PyUnicode_FromFormat("<TaskStepMethWrapper object at %p>", self);
+}
+
 static PyGetSetDef taskstep_getset[] = {
     {"__self__", (getter)taskstep_get_self, NULL, NULL, NULL},
     {0},
@@ -225,6 +232,7 @@ static PyGetSetDef taskstep_getset[] = {
 
 static PyType_Slot taskstep_slots[] = {
     {Py_tp_call, taskstep_call},
+    {Py_tp_repr, taskstep_repr},
     {Py_tp_traverse, taskstep_traverse},
     {Py_tp_clear, taskstep_clear},
     {Py_tp_dealloc, taskstep_dealloc},
