@@ -400,41 +400,54 @@ task_step_raised(TaskObj *task)
     return 0;
 }
 
+/* result._asyncio_future_blocking = False;
+ * result.add_done_callback(wakeup, context=task.context) */
+static int
+task_add_wakeup(TaskObj *task, PyObject *result, int exact)
+{
+    pyasync_state *st = task->fut.st;
+    /* Held: Python code below could re-run __init__, dropping the cache. */
+    PyObject *wakeup = Py_XNewRef(task_get_wakeup(task));
+    PyObject *context = Py_NewRef(task->context);
+    int rc = -1;
+    if (wakeup == NULL) {
+        goto done;
+    }
+    if (exact) {
+        ((FutureObj *)result)->blocking = 0;
+        rc = future_add_done_callback((FutureObj *)result, wakeup, context);
+        goto done;
+    }
+    if (PyObject_SetAttr(result, st->str_asyncio_future_blocking,
+                         Py_False) < 0) {
+        goto done;
+    }
+    PyObject *args[3] = {result, wakeup, context};
+    PyObject *res = PyObject_VectorcallMethod(
+        st->str_add_done_callback, args,
+        2 | PY_VECTORCALL_ARGUMENTS_OFFSET, st->kwnames_context);
+    if (res != NULL) {
+        Py_DECREF(res);
+        rc = 0;
+    }
+done:
+    Py_XDECREF(wakeup);
+    Py_DECREF(context);
+    return rc;
+}
+
 /* The coroutine yielded result, a future that is not the task itself on
  * the task's loop and that wants to block: wait for it. */
 static int
 task_wait_for(TaskObj *task, PyObject *result, int exact)
 {
-    pyasync_state *st = task->fut.st;
-    PyObject *wakeup = task_get_wakeup(task);
-    if (wakeup == NULL) {
+    if (task_add_wakeup(task, result, exact) < 0) {
         return -1;
-    }
-    if (exact) {
-        ((FutureObj *)result)->blocking = 0;
-        if (future_add_done_callback((FutureObj *)result, wakeup,
-                                     task->context) < 0) {
-            return -1;
-        }
-    }
-    else {
-        if (PyObject_SetAttr(result, st->str_asyncio_future_blocking,
-                             Py_False) < 0) {
-            return -1;
-        }
-        PyObject *args[3] = {result, wakeup, task->context};
-        PyObject *res = PyObject_VectorcallMethod(
-            st->str_add_done_callback, args,
-            2 | PY_VECTORCALL_ARGUMENTS_OFFSET, st->kwnames_context);
-        if (res == NULL) {
-            return -1;
-        }
-        Py_DECREF(res);
     }
     Py_XSETREF(task->fut_waiter, Py_NewRef(result));
     if (task->must_cancel) {
         PyObject *msg = Py_XNewRef(task->fut.cancel_message);
-        int r = cancel_future_like(st, result, msg);
+        int r = cancel_future_like(task->fut.st, result, msg);
         Py_XDECREF(msg);
         if (r < 0) {
             return -1;
