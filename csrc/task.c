@@ -175,7 +175,8 @@ taskstep_new(pyasync_state *st, TaskObj *task, PyObject *exc)
 static PyObject *
 taskstep_call(TaskStepObj *self, PyObject *args, PyObject *kwds)
 {
-    if (PyTuple_GET_SIZE(args) != 0 || (kwds != NULL && PyDict_GET_SIZE(kwds))) {
+    if (PyTuple_GET_SIZE(args) != 0
+        || (kwds != NULL && PyDict_GET_SIZE(kwds) != 0)) {
         PyErr_SetString(PyExc_TypeError, "TaskStep takes no arguments");
         return NULL;
     }
@@ -213,7 +214,7 @@ taskstep_dealloc(TaskStepObj *self)
 }
 
 static PyObject *
-taskstep_get_self(TaskStepObj *self, void *closure)
+taskstep_get_self(TaskStepObj *self, void *Py_UNUSED(closure))
 {
     return Py_NewRef(self->task != NULL ? (PyObject *)self->task : Py_None);
 }
@@ -722,7 +723,8 @@ task_is_coroutine(pyasync_state *st, PyObject *obj)
 static int
 task_register(pyasync_state *st, PyObject *task)
 {
-    PyObject *res = PyObject_CallMethodOneArg(st->all_tasks, st->str_add, task);
+    PyObject *res = PyObject_CallMethodOneArg(st->all_tasks, st->str_add,
+                                              task);
     if (res == NULL) {
         return -1;
     }
@@ -882,7 +884,7 @@ task_print_stack(PyObject *self, PyObject *args, PyObject *kwds)
 }
 
 static PyObject *
-task_set_result(PyObject *self, PyObject *Py_UNUSED(result))
+task_set_result(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(result))
 {
     PyErr_SetString(PyExc_RuntimeError,
                     "Task does not support set_result operation");
@@ -890,7 +892,8 @@ task_set_result(PyObject *self, PyObject *Py_UNUSED(result))
 }
 
 static PyObject *
-task_set_exception(PyObject *self, PyObject *Py_UNUSED(exception))
+task_set_exception(PyObject *Py_UNUSED(self),
+                   PyObject *Py_UNUSED(exception))
 {
     PyErr_SetString(PyExc_RuntimeError,
                     "Task does not support set_exception operation");
@@ -923,13 +926,14 @@ static PyMethodDef task_methods[] = {
 };
 
 static PyObject *
-task_get_log_destroy_pending(PyObject *self, void *closure)
+task_get_log_destroy_pending(PyObject *self, void *Py_UNUSED(closure))
 {
     return PyBool_FromLong(((TaskObj *)self)->log_destroy_pending);
 }
 
 static int
-task_set_log_destroy_pending(PyObject *self, PyObject *value, void *closure)
+task_set_log_destroy_pending(PyObject *self, PyObject *value,
+                             void *Py_UNUSED(closure))
 {
     if (value == NULL) {
         PyErr_SetString(PyExc_AttributeError, "can't delete attribute");
@@ -944,19 +948,19 @@ task_set_log_destroy_pending(PyObject *self, PyObject *value, void *closure)
 }
 
 static PyObject *
-task_get_must_cancel(PyObject *self, void *closure)
+task_get_must_cancel(PyObject *self, void *Py_UNUSED(closure))
 {
     return PyBool_FromLong(((TaskObj *)self)->must_cancel);
 }
 
 static PyObject *
-task_get_coro_attr(PyObject *self, void *closure)
+task_get_coro_attr(PyObject *self, void *Py_UNUSED(closure))
 {
     return none_if_null(((TaskObj *)self)->coro);
 }
 
 static PyObject *
-task_get_fut_waiter(PyObject *self, void *closure)
+task_get_fut_waiter(PyObject *self, void *Py_UNUSED(closure))
 {
     return none_if_null(((TaskObj *)self)->fut_waiter);
 }
