@@ -65,6 +65,21 @@ void future_clear_fields(FutureObj *fut);
  * handler; called from tp_finalize of Future and Task. */
 void future_finalize(FutureObj *fut);
 
+/* RuntimeError "Future object is not initialized." unless __init__ ran
+ * (loop != NULL).  0 or -1. */
+int future_ensure_alive(FutureObj *fut);
+
+/* A new FutureIter over fut (what __await__/__iter__ return). */
+PyObject *future_new_iter(PyObject *fut);
+
+/* Notes for subclasses (Task):
+ * - future_traverse_fields visits the fields only; a heap type's
+ *   tp_traverse must also visit Py_TYPE(self).
+ * - Future's tp_new sets fut->st; a subclass with its own tp_new should
+ *   call future_init_fields, which sets it too.
+ * - Future's tp_dealloc runs the finalizer, untracks, clears weakrefs and
+ *   the fields, frees, and drops the type reference. */
+
 /* Task's type is made with Future_Type as its base, so it inherits the
  * Python-visible methods; task.c only adds and overrides. */
 

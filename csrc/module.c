@@ -32,6 +32,7 @@ state_lookup_asyncio(pyasync_state *st)
     LOOKUP(get_event_loop, "asyncio.events", "get_event_loop");
     LOOKUP(iscoroutine, "asyncio.coroutines", "iscoroutine");
     LOOKUP(future_repr_info, "asyncio.base_futures", "_future_repr_info");
+    LOOKUP(future_repr, "asyncio.base_futures", "_future_repr");
     LOOKUP(task_repr_info, "asyncio.base_tasks", "_task_repr_info");
     LOOKUP(task_get_stack, "asyncio.base_tasks", "_task_get_stack");
     LOOKUP(task_print_stack, "asyncio.base_tasks", "_task_print_stack");
@@ -52,6 +53,10 @@ state_lookup_asyncio(pyasync_state *st)
     X(get_event_loop) X(iscoroutine) X(future_repr_info) \
     X(task_repr_info) X(task_get_stack) X(task_print_stack) \
     X(current_tasks) X(all_tasks) X(extract_stack) X(format_callback_source) \
+    X(future_repr) X(str_get_debug) X(str_call_exception_handler) \
+    X(str_call_soon) X(str_add_done_callback) X(str_asyncio_future_blocking) \
+    X(str_cancel) X(str_get_loop) X(str_loop) X(str_result) X(str_throw) \
+    X(str_add) X(kwnames_context) X(kwnames_msg) \
     PYASYNC_SYNC_FIELDS(X) \
     COMB_STATE_OBJECT_FIELDS(X)
 

@@ -46,6 +46,7 @@ typedef struct {
     PyObject *get_event_loop;         /* asyncio.events.get_event_loop */
     PyObject *iscoroutine;            /* asyncio.coroutines.iscoroutine */
     PyObject *future_repr_info;       /* asyncio.base_futures._future_repr_info */
+    PyObject *future_repr;            /* asyncio.base_futures._future_repr */
     PyObject *task_repr_info;         /* asyncio.base_tasks._task_repr_info */
     PyObject *task_get_stack;         /* asyncio.base_tasks._task_get_stack */
     PyObject *task_print_stack;       /* asyncio.base_tasks._task_print_stack */
@@ -53,6 +54,24 @@ typedef struct {
     PyObject *all_tasks;              /* asyncio.tasks._all_tasks (WeakSet) */
     PyObject *extract_stack;          /* traceback.extract_stack */
     PyObject *format_callback_source; /* asyncio.format_helpers._format_callback_source */
+
+    /* Interned method names for hot calls (future.c creates them). */
+    PyObject *str_get_debug;              /* "get_debug" */
+    PyObject *str_call_exception_handler; /* "call_exception_handler" */
+
+    /* Interned names and kwnames for task.c's calls on foreign loops and
+     * futures (task.c creates them). */
+    PyObject *str_call_soon;              /* "call_soon" */
+    PyObject *str_add_done_callback;      /* "add_done_callback" */
+    PyObject *str_asyncio_future_blocking;/* "_asyncio_future_blocking" */
+    PyObject *str_cancel;                 /* "cancel" */
+    PyObject *str_get_loop;               /* "get_loop" */
+    PyObject *str_loop;                   /* "_loop" */
+    PyObject *str_result;                 /* "result" */
+    PyObject *str_throw;                  /* "throw" */
+    PyObject *str_add;                    /* "add" (WeakSet.add) */
+    PyObject *kwnames_context;            /* ("context",) */
+    PyObject *kwnames_msg;                /* ("msg",) */
 
     /* Counter behind the default task names Task-N; shared with asyncio's
      * counter when it can be (see task.c). */

@@ -1,0 +1,35 @@
+/* task.h: the Task object's layout and what other files may call.
+ *
+ * TaskObj extends FutureObj (future.h); its type is made with
+ * st->Future_Type as base, so every future_* function applies to a task. */
+#ifndef PYASYNC_TASK_H
+#define PYASYNC_TASK_H
+
+#include "future.h"
+
+typedef struct {
+    FutureObj fut;
+    PyObject *coro;              /* the coroutine driven by the task */
+    PyObject *context;           /* contextvars.Context every step runs in */
+    PyObject *name;              /* str */
+    PyObject *fut_waiter;        /* the future being awaited, or NULL */
+    PyObject *wakeup;            /* cached done-callback bound to the task;
+                                    cleared once the task is done */
+    int num_cancels_requested;   /* cancel() calls minus uncancel() calls */
+    char must_cancel;            /* throw CancelledError at the next step */
+    char log_destroy_pending;    /* report "destroyed but it is pending" */
+} TaskObj;
+
+/* Run one step: send None into the coroutine, or throw exc (NULL: none).
+ * Must run on the task's loop with no other task running.  0 or -1. */
+int task_step(TaskObj *task, PyObject *exc);
+
+/* Task.cancel(msg): 1 if the request was taken, 0 if the task is done,
+ * -1 on error.  msg may be NULL or None. */
+int task_cancel(TaskObj *task, PyObject *msg);
+
+/* The task's wake-up callable (borrowed; NULL on error): called with the
+ * awaited future once it is done, it resumes the task. */
+PyObject *task_get_wakeup(TaskObj *task);
+
+#endif /* PYASYNC_TASK_H */
