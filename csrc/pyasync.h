@@ -15,6 +15,7 @@
 /* The object fields of pyasync_state owned by the synchronization
  * primitives (waiter.c): their types, the asyncio objects they use and
  * interned method names.  module.c traverses and clears them. */
+/* str_cancel and str_throw are shared with task.c, which interns them. */
 #define PYASYNC_SYNC_FIELDS(X) \
     X(SyncCoro_Type) X(Lock_Type) X(Event_Type) X(Condition_Type) \
     X(Semaphore_Type) X(BoundedSemaphore_Type) X(Barrier_Type) \
@@ -23,8 +24,8 @@
     X(sync_heappop) X(BrokenBarrierError) X(QueueEmpty) X(QueueFull) \
     X(sync_barrier_states) \
     X(str_append) X(str_popleft) X(str_remove) X(str_create_future) \
-    X(str_set_result) X(str_done) X(str_cancelled) X(str_cancel) \
-    X(str_acquire) X(str_release) X(str_locked) X(str_throw) X(str_close) \
+    X(str_set_result) X(str_done) X(str_cancelled) \
+    X(str_acquire) X(str_release) X(str_locked) X(str_close) \
     X(str_init_hook) X(str_put_hook) X(str_get_hook) X(str_qsize) \
     X(str_full) X(str_empty) X(str_wait) X(str_value) X(str_clear) X(str_set) \
     X(str_put_nowait) X(str_get_nowait)

@@ -1017,11 +1017,9 @@ pyasync_sync_init(PyObject *module, pyasync_state *st)
     STR(str_set_result, "set_result");
     STR(str_done, "done");
     STR(str_cancelled, "cancelled");
-    STR(str_cancel, "cancel");
     STR(str_acquire, "acquire");
     STR(str_release, "release");
     STR(str_locked, "locked");
-    STR(str_throw, "throw");
     STR(str_close, "close");
     STR(str_init_hook, "_init");
     STR(str_put_hook, "_put");

@@ -4,6 +4,10 @@ import sys
 # Tests import the differential helpers as a plain module.
 sys.path.insert(0, os.path.dirname(__file__))
 
+import pytest  # noqa: E402
+
+pytest.register_assert_rewrite("difftrace")
+
 import asyncio
 
 import pytest
