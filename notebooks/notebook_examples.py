@@ -127,6 +127,7 @@ async def task_done_check():
 
 @cell
 async def task_names():
+    # uses `task` from the task_methods cell (run first by --only)
     global task2, task3
     task.set_name(123)
     print(repr(task.get_name()))
@@ -668,7 +669,10 @@ def main(argv=None):
     if args.list:
         print("\n".join(f.__name__ for f in CELLS))
         return
-    chosen = [f for f in CELLS if not args.only or f.__name__ in args.only]
+    wanted = set(args.only)
+    if "task_names" in wanted:
+        wanted.add("task_methods")  # the cell it builds on
+    chosen = [f for f in CELLS if not wanted or f.__name__ in wanted]
     unknown = set(args.only) - {f.__name__ for f in CELLS}
     if unknown:
         parser.error(f"unknown cells: {', '.join(sorted(unknown))}")

@@ -12,8 +12,8 @@ from asyncio.tasks import all_tasks, current_task
 from . import _core
 from .events import get_event_loop, get_running_loop
 
-Future = getattr(_core, "Future", None)
-Task = getattr(_core, "Task", None)
+Future = _core.Future
+Task = _core.Task
 
 __all__ = ('sleep', 'create_task', 'ensure_future', 'current_task',
            'all_tasks', 'Task', 'Future')
