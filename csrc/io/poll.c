@@ -16,9 +16,10 @@
 
 /* ---- fds ------------------------------------------------------------ */
 
-/* selectors._fileobj_to_fd(), messages included. */
-int
-io_fileobj_to_fd(PyObject *fileobj, int *fd)
+/* selectors._fileobj_to_fd() without its check of negative fds: asyncio
+ * checks whether the loop is closed in between. */
+static int
+fileobj_to_fd_unchecked(PyObject *fileobj, long *fd)
 {
     long v;
     if (PyLong_Check(fileobj)) {
@@ -47,6 +48,13 @@ io_fileobj_to_fd(PyObject *fileobj, int *fd)
             return -1;
         }
     }
+    *fd = v;
+    return 0;
+}
+
+static int
+check_fd(long v, int *fd)
+{
     if (v < 0) {
         PyErr_Format(PyExc_ValueError, "Invalid file descriptor: %ld", v);
         return -1;
@@ -58,6 +66,17 @@ io_fileobj_to_fd(PyObject *fileobj, int *fd)
     }
     *fd = (int)v;
     return 0;
+}
+
+/* selectors._fileobj_to_fd(), messages included. */
+int
+io_fileobj_to_fd(PyObject *fileobj, int *fd)
+{
+    long v;
+    if (fileobj_to_fd_unchecked(fileobj, &v) < 0) {
+        return -1;
+    }
+    return check_fd(v, fd);
 }
 
 /* asyncio's _ensure_fd_no_transport(): the transports' table, if the
@@ -412,14 +431,17 @@ poll_add(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
          const char *name, int writer)
 {
     int fd;
+    long v;
     if (nargs < 2) {
         PyErr_Format(PyExc_TypeError,
                      "%s() missing required positional argument", name);
         return NULL;
     }
-    if (io_fileobj_to_fd(args[0], &fd) < 0
-        || io_ensure_fd_no_transport(self, args[0], fd) < 0
-        || check_closed(self) < 0) {
+    if (fileobj_to_fd_unchecked(args[0], &v) < 0
+        || (v >= 0 && v <= INT_MAX
+            && io_ensure_fd_no_transport(self, args[0], (int)v) < 0)
+        || check_closed(self) < 0
+        || check_fd(v, &fd) < 0) {
         return NULL;
     }
     PyObject *cbargs = PyTuple_New(nargs - 2);
@@ -446,12 +468,17 @@ static PyObject *
 poll_remove(LoopObj *self, PyObject *fileobj, int writer)
 {
     int fd;
-    if (io_fileobj_to_fd(fileobj, &fd) < 0
-        || io_ensure_fd_no_transport(self, fileobj, fd) < 0) {
+    long v;
+    if (fileobj_to_fd_unchecked(fileobj, &v) < 0
+        || (v >= 0 && v <= INT_MAX
+            && io_ensure_fd_no_transport(self, fileobj, (int)v) < 0)) {
         return NULL;
     }
     if (self->closed) {
         Py_RETURN_FALSE;
+    }
+    if (check_fd(v, &fd) < 0) {
+        return NULL;
     }
     int r = io_poll_remove(self, fd, writer);
     if (r < 0) {
