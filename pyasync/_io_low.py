@@ -113,6 +113,12 @@ class LowLevelIOMixin:
             raise RuntimeError(str(exc))
 
         handle = _core.Handle(callback, args, self, None)
+        if sig in self._signal_handlers:
+            # libuv already holds the signal: signal.signal() again would
+            # give it back to Python's handler.
+            self._signal_handlers[sig] = handle
+            self._signal_start(sig, handle)
+            return
         self._signal_handlers[sig] = handle
         try:
             # Python's view of the signal (and its checks); libuv's
