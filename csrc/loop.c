@@ -477,12 +477,11 @@ loop_run_once(LoopObj *self)
     Py_BEGIN_ALLOW_THREADS
     uv_run(&self->uv, mode);
     Py_END_ALLOW_THREADS
+    /* I/O events join the ready queue before the due timers; first of
+     * all, so that what libuv reported is never left behind. */
+    int io_failed = pyasync_io_after_poll(self);
     /* Ctrl-C and other signals that woke us up. */
-    if (PyErr_CheckSignals() < 0) {
-        return -1;
-    }
-    /* I/O events join the ready queue before the due timers. */
-    if (pyasync_io_after_poll(self) < 0) {
+    if (PyErr_CheckSignals() < 0 || io_failed < 0) {
         return -1;
     }
     if (loop_collect_due_timers(self) < 0) {

@@ -404,7 +404,7 @@ check_open(LoopObj *self)
         PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
         return -1;
     }
-    return 0;
+    return io_check_thread(self);
 }
 
 /* _getaddrinfo(host, port, family, type, proto, flags) -> future */

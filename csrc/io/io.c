@@ -21,6 +21,18 @@ io_get(LoopObj *loop)
     return io;
 }
 
+int
+io_check_thread(LoopObj *loop)
+{
+    if (loop->running && PyThread_get_thread_ident() != loop->thread_id) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Non-thread-safe operation invoked on an event loop "
+                        "other than the current one");
+        return -1;
+    }
+    return 0;
+}
+
 void
 pyasync_io_before_poll(LoopObj *self)
 {

@@ -75,6 +75,11 @@ typedef struct pyasync_io {
 /* The loop's I/O state, made on first use; NULL with MemoryError. */
 pyasync_io *io_get(LoopObj *loop);
 
+/* libuv is not thread-safe: while the loop runs (inside uv_run, without
+ * the GIL) only its own thread may touch its handles.  -1 with
+ * RuntimeError otherwise. */
+int io_check_thread(LoopObj *loop);
+
 /* poll.c */
 int io_fileobj_to_fd(PyObject *fileobj, int *fd);
 int io_ensure_fd_no_transport(LoopObj *loop, PyObject *fileobj, int fd);

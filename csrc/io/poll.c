@@ -441,7 +441,8 @@ poll_add(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
         || (v >= 0 && v <= INT_MAX
             && io_ensure_fd_no_transport(self, args[0], (int)v) < 0)
         || check_closed(self) < 0
-        || check_fd(v, &fd) < 0) {
+        || check_fd(v, &fd) < 0
+        || io_check_thread(self) < 0) {
         return NULL;
     }
     PyObject *cbargs = PyTuple_New(nargs - 2);
@@ -477,7 +478,7 @@ poll_remove(LoopObj *self, PyObject *fileobj, int writer)
     if (self->closed) {
         Py_RETURN_FALSE;
     }
-    if (check_fd(v, &fd) < 0) {
+    if (check_fd(v, &fd) < 0 || io_check_thread(self) < 0) {
         return NULL;
     }
     int r = io_poll_remove(self, fd, writer);

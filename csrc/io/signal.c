@@ -151,7 +151,7 @@ Loop__signal_start(LoopObj *self, PyObject *args)
         return NULL;
     }
     pyasync_io *io = io_get(self);
-    if (io == NULL) {
+    if (io == NULL || io_check_thread(self) < 0) {
         return NULL;
     }
     io_signal *s = *signal_find(io, signum);
@@ -197,6 +197,9 @@ Loop__signal_stop(LoopObj *self, PyObject *arg)
     pyasync_io *io = self->io;
     if (io == NULL) {
         Py_RETURN_FALSE;
+    }
+    if (io_check_thread(self) < 0) {
+        return NULL;
     }
     io_signal **sp = signal_find(io, signum);
     io_signal *s = *sp;

@@ -346,6 +346,9 @@ sock_wait(LoopObj *self, pyasync_io *io, int op, PyObject *sock,
         PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
         goto fail;
     }
+    if (io_check_thread(self) < 0) {
+        goto fail;
+    }
     cbargs = PyTuple_Pack(4, fut, sock, a ? a : Py_None, b ? b : Py_None);
     if (cbargs == NULL) {
         goto fail;
