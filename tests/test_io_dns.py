@@ -65,6 +65,11 @@ def test_getaddrinfo_equals_socket(loop, args, kw):
     ('127.0.0.1', 'no-such-service'),
     (1234, 80),
     ('127.0.0.1', 1.5),
+    (b'\xff', 80),
+    (b'a' * 300, 80),
+    ('127.0.0.1', -1),
+    ('127.0.0.1', 'ht\x00tp'),
+    ('x', 2 ** 40),
 ])
 def test_getaddrinfo_errors_equal_socket(loop, host, port):
     assert ours(loop, host, port) == stdlib(host, port)

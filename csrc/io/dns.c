@@ -453,7 +453,10 @@ Loop__getaddrinfo(LoopObj *self, PyObject *args)
     Py_XDECREF(pbytes);
     if (err != 0) {
         dns_free(d);
-        return set_dns_error(err);
+        /* UV_EINVAL here is libuv's IDNA step refusing the name (bytes
+         * that are not UTF-8, a label over 63 bytes): names the resolver
+         * answers with EAI_NONAME. */
+        return set_dns_error(err == UV_EINVAL ? UV_EAI_NONAME : err);
     }
     dns_track(io, d);
     return Py_NewRef(d->future);
