@@ -57,6 +57,20 @@ def test_replace_handler(differential):
     assert differential(scenario) == [2]
 
 
+def test_sigint_handler_gets_ctrl_c(differential):
+    def scenario(loop):
+        trace = []
+        loop.add_signal_handler(signal.SIGINT, lambda: (trace.append('int'),
+                                                        loop.stop()))
+        threading.Timer(0.05, os.kill,
+                        (os.getpid(), signal.SIGINT)).start()
+        loop.call_later(5, loop.stop)
+        loop.run_forever()
+        loop.remove_signal_handler(signal.SIGINT)
+        return trace
+    assert differential(scenario) == ['int']
+
+
 def test_sigint_handler_removed_restores_default_int_handler(differential):
     def scenario(loop):
         loop.add_signal_handler(signal.SIGINT, lambda: None)

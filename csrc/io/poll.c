@@ -227,31 +227,35 @@ poll_close(pyasync_io *io, io_poll *p)
     uv_close((uv_handle_t *)&p->uv, poll_free_cb);
 }
 
-/* Start or stop p for the callbacks it holds; closes it when empty. */
-static void
+/* Start or stop p for the callbacks it holds; closes it when empty.
+ * -1 with OSError if libuv refuses to start it. */
+static int
 poll_update(pyasync_io *io, io_poll *p)
 {
     int mask = (p->reader ? UV_READABLE : 0) | (p->writer ? UV_WRITABLE : 0);
     if (mask == p->mask) {
-        return;
+        return 0;
     }
     if (mask == 0) {
         poll_close(io, p);
-        return;
+        return 0;
     }
     if (p->mask != 0) {
         uv_poll_stop(&p->uv);
     }
     p->mask = mask;
-    if (uv_poll_start(&p->uv, mask, poll_cb) != 0) {
+    int err = uv_poll_start(&p->uv, mask, poll_cb);
+    if (err != 0) {
         p->mask = 0;
-        return;
+        io_uv_error(err);
+        return -1;
     }
     if (!p->dirty) {
         p->dirty = 1;
         p->next_dirty = io->dirty_polls;
         io->dirty_polls = p;
     }
+    return 0;
 }
 
 /* Cancel a Handle we dropped, as asyncio does: handle.cancel(). */
@@ -280,7 +284,12 @@ io_poll_set(LoopObj *loop, int fd, int writer, PyObject *handle)
     PyObject **slot = writer ? &p->writer : &p->reader;
     PyObject *old = *slot;
     *slot = Py_NewRef(handle);
-    poll_update(io, p);
+    if (poll_update(io, p) < 0) {
+        /* Put things back as they were. */
+        Py_SETREF(*slot, old);
+        (void)poll_update(io, p);
+        return -1;
+    }
     if (old != NULL) {
         int r = cancel_handle(old);
         Py_DECREF(old);
@@ -303,7 +312,8 @@ io_poll_remove(LoopObj *loop, int fd, int writer)
         return 0;
     }
     *slot = NULL;
-    poll_update(io, p);
+    (void)poll_update(io, p);    /* stopping or restarting a smaller mask */
+    PyErr_Clear();
     int r = cancel_handle(old);
     Py_DECREF(old);
     return r < 0 ? -1 : 1;
