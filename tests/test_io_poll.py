@@ -248,3 +248,68 @@ def test_callback_exception_goes_to_handler(differential):
         b.close()
         return trace
     differential(scenario)
+
+
+def test_io_callbacks_join_before_due_timers(differential):
+    import time
+
+    def scenario(loop):
+        trace = []
+        a, b = pair()
+
+        def on_read():
+            trace.append(('read', a.recv(10)))
+            loop.remove_reader(a)
+
+        def kick():
+            trace.append('kick')
+            loop.call_soon(trace.append, 'soon')
+            loop.call_later(0.001, trace.append, 'timer')
+            b.send(b'x')
+            time.sleep(0.02)     # both the fd and the timer are ready now
+        loop.add_reader(a, on_read)
+        loop.call_soon(kick)
+        loop.call_later(0.1, loop.stop)
+        loop.run_forever()
+        a.close()
+        b.close()
+        return trace
+    assert differential(scenario) == ['kick', 'soon', ('read', b'x'),
+                                      'timer']
+
+
+def test_reader_and_writer_same_iteration_order(differential):
+    def scenario(loop):
+        trace = []
+        a, b = pair()
+        b.send(b'x')
+        loop.add_writer(a, lambda: (trace.append('w'),
+                                    loop.remove_writer(a)))
+        loop.add_reader(a, lambda: (trace.append(('r', a.recv(1))),
+                                    loop.remove_reader(a)))
+        loop.call_later(0.02, loop.stop)
+        loop.run_forever()
+        a.close()
+        b.close()
+        return trace
+    assert differential(scenario) == [('r', b'x'), 'w']
+
+
+def test_other_thread_refused_while_running():
+    import threading
+    loop = pyasync.new_event_loop()
+    a, b = pair()
+    errors = []
+
+    def other():
+        try:
+            loop.add_reader(a, lambda: None)
+        except RuntimeError as e:
+            errors.append(str(e))
+        loop.call_soon_threadsafe(loop.stop)
+    loop.call_soon(threading.Thread(target=other).start)
+    loop.run_forever()
+    assert errors and 'Non-thread-safe' in errors[0]
+    loop.close()
+    a.close()
+    b.close()

@@ -183,3 +183,21 @@ def test_handler_then_ctrl_c_in_subprocess(module):
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=20)
     assert out.splitlines() == ['KeyboardInterrupt']
+
+
+def test_signal_handler_runs_an_iteration_after_the_poll(differential):
+    def scenario(loop):
+        trace = []
+
+        def kick():
+            os.kill(os.getpid(), signal.SIGUSR1)
+            loop.call_soon(trace.append, 'soon1')
+            loop.call_soon(lambda: loop.call_soon(trace.append, 'soon3'))
+
+        loop.add_signal_handler(signal.SIGUSR1, trace.append, 'sig')
+        loop.call_soon(kick)
+        loop.call_later(0.05, loop.stop)
+        loop.run_forever()
+        loop.remove_signal_handler(signal.SIGUSR1)
+        return trace
+    differential(scenario)

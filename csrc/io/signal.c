@@ -60,16 +60,28 @@ signal_close(pyasync_io *io, io_signal *s)
     uv_close((uv_handle_t *)&s->uv, signal_free_cb);
 }
 
-/* The entry for a cancelled handler: loop.remove_signal_handler(sig). */
+/* asyncio reads the signal from its self-pipe in a reader callback,
+ * which queues the handler's Handle: the handler runs one iteration
+ * after the poll that saw the signal.  This entry is that reader
+ * callback; a cancelled handler is removed instead, as _handle_signal
+ * does. */
 static int
-remove_handler(PyObject *loop, PyObject *sig)
+signal_relay(PyObject *handle, PyObject *sig)
 {
-    PyObject *r = call_method1(loop, "remove_signal_handler", sig);
-    if (r == NULL) {
-        return -1;
+    PyObject *loop = ((HandleObj *)handle)->loop;
+    if (handle_is_cancelled(handle)) {
+        PyObject *r = call_method1(loop, "remove_signal_handler", sig);
+        if (r == NULL) {
+            return -1;
+        }
+        Py_DECREF(r);
+        return 0;
     }
-    Py_DECREF(r);
-    return 0;
+    if (loop == NULL || ((LoopObj *)loop)->closed) {
+        return 0;
+    }
+    return ready_push(&((LoopObj *)loop)->ready, handle_run, handle, NULL,
+                      NULL);
 }
 
 void
@@ -89,17 +101,10 @@ io_signal_flush(pyasync_io *io, int *failed)
         if (s->handle == NULL) {
             continue;
         }
-        int r;
-        if (handle_is_cancelled(s->handle)) {
-            PyObject *sig = PyLong_FromLong(s->signum);
-            r = sig ? ready_push(&io->loop->ready, remove_handler,
-                                 (PyObject *)io->loop, sig, NULL) : -1;
-            Py_XDECREF(sig);
-        }
-        else {
-            r = ready_push(&io->loop->ready, handle_run, s->handle, NULL,
-                           NULL);
-        }
+        PyObject *sig = PyLong_FromLong(s->signum);
+        int r = sig ? ready_push(&io->loop->ready, signal_relay, s->handle,
+                                 sig, NULL) : -1;
+        Py_XDECREF(sig);
         if (r < 0) {
             *failed = 1;
         }
