@@ -83,8 +83,33 @@ class LowLevelIOMixin:
 
     async def getaddrinfo(self, host, port, *,
                           family=0, type=0, proto=0, flags=0):
+        if self._debug:
+            return await self._getaddrinfo_logged(host, port, family, type,
+                                                  proto, flags)
         return await self._getaddrinfo(host, port, family, type, proto,
                                        flags)
+
+    async def _getaddrinfo_logged(self, host, port, family, type, proto,
+                                  flags):
+        # Debug mode logs what asyncio's _getaddrinfo_debug logs.
+        parts = [f"{host}:{port!r}"]
+        for name, value in (('family', family), ('type', type),
+                            ('proto', proto), ('flags', flags)):
+            if value:
+                parts.append(f'{name}={value!r}')
+        what = ', '.join(parts)
+        logger.debug('Get address info %s', what)
+        t0 = self.time()
+        addrinfo = await self._getaddrinfo(host, port, family, type, proto,
+                                           flags)
+        dt = self.time() - t0
+        msg = f'Getting address info {what} took {dt * 1e3:.3f}ms: ' \
+              f'{addrinfo!r}'
+        if dt >= self.slow_callback_duration:
+            logger.info(msg)
+        else:
+            logger.debug(msg)
+        return addrinfo
 
     async def getnameinfo(self, sockaddr, flags=0):
         return await self._getnameinfo(sockaddr, flags)

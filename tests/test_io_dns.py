@@ -156,3 +156,20 @@ def test_closed_loop(differential):
         except RuntimeError as e:
             return str(e)
     differential(scenario)
+
+
+def test_debug_mode_logs_like_asyncio(caplog):
+    import logging
+    msgs = []
+    for make in (asyncio.new_event_loop, pyasync.new_event_loop):
+        lp = make()
+        lp.set_debug(True)
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger='asyncio'):
+            lp.run_until_complete(lp.getaddrinfo('127.0.0.1', 80,
+                                                 type=socket.SOCK_STREAM))
+        lp.close()
+        msgs.append([r.getMessage().split(' took ')[0]
+                     for r in caplog.records if 'address info' in
+                     r.getMessage()])
+    assert msgs[0] == msgs[1] and len(msgs[0]) == 2
