@@ -121,13 +121,15 @@ class EventLoop(LowLevelIOMixin, _core.Loop, asyncio.AbstractEventLoop):
             return
         if self._debug:
             logger.debug("Close %r", self)
+        # Before libuv lets go of the signals (it resets them to SIG_DFL):
+        # Python's handlers come back at once.
+        self._remove_all_signal_handlers()
         self._close()
         self._executor_shutdown_called = True
         executor = self._default_executor
         if executor is not None:
             self._default_executor = None
             executor.shutdown(wait=False)
-        self._remove_all_signal_handlers()
 
     def _log_slow_callback(self, handle, dt):
         logger.warning('Executing %s took %.3f seconds',
