@@ -313,3 +313,41 @@ def test_other_thread_refused_while_running():
     loop.close()
     a.close()
     b.close()
+
+
+def test_fd_used_by_transport(differential):
+    class FakeTransport:
+        def __init__(self, closing):
+            self.closing = closing
+
+        def is_closing(self):
+            return self.closing
+
+        def __repr__(self):
+            return '<FakeTransport>'
+
+    def scenario(loop):
+        import weakref
+        trace = []
+        a, b = pair()
+        if not hasattr(loop, '_transports'):     # until the transports
+            loop._transports = weakref.WeakValueDictionary()
+        t1, t2 = FakeTransport(False), FakeTransport(True)
+        loop._transports[a.fileno()] = t1
+        loop._transports[b.fileno()] = t2
+        for meth in (loop.add_reader, loop.add_writer):
+            try:
+                meth(a, lambda: None)
+            except RuntimeError as e:
+                trace.append(str(e).replace(str(a.fileno()), 'FD'))
+        try:
+            loop.remove_reader(a.fileno())
+        except RuntimeError as e:
+            trace.append(str(e).replace(str(a.fileno()), 'FD'))
+        loop.add_reader(b, lambda: None)
+        trace.append(loop.remove_reader(b))
+        loop._transports.clear()
+        a.close()
+        b.close()
+        return trace
+    differential(scenario)

@@ -87,20 +87,27 @@ io_ensure_fd_no_transport(LoopObj *loop, PyObject *fileobj, int fd)
     if (loop->dict == NULL) {
         return 0;
     }
+    /* asyncio's table is a WeakValueDictionary: any mapping will do. */
     PyObject *table = PyDict_GetItemString(loop->dict, "_transports");
-    if (table == NULL || !PyDict_Check(table) || PyDict_GET_SIZE(table) == 0) {
+    if (table == NULL || table == Py_None
+        || (PyDict_Check(table) && PyDict_GET_SIZE(table) == 0)) {
         return 0;
     }
     PyObject *key = PyLong_FromLong(fd);
     if (key == NULL) {
         return -1;
     }
-    PyObject *tr = PyDict_GetItemWithError(table, key);
+    Py_INCREF(table);
+    PyObject *tr = PyObject_GetItem(table, key);
+    Py_DECREF(table);
     Py_DECREF(key);
     if (tr == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
+        if (PyErr_ExceptionMatches(PyExc_KeyError)) {
+            PyErr_Clear();
+            return 0;
+        }
+        return -1;
     }
-    Py_INCREF(tr);
     PyObject *closing = PyObject_CallMethod(tr, "is_closing", NULL);
     int b = closing ? PyObject_IsTrue(closing) : -1;
     Py_XDECREF(closing);
@@ -560,7 +567,24 @@ Loop__poll_mask(LoopObj *self, PyObject *fileobj)
     return PyLong_FromLong(mask);
 }
 
+/* asyncio's _ensure_fd_no_transport(fd), for Python code that calls it. */
+static PyObject *
+Loop__ensure_fd_no_transport(LoopObj *self, PyObject *fileobj)
+{
+    long v;
+    if (fileobj_to_fd_unchecked(fileobj, &v) < 0) {
+        return NULL;
+    }
+    if (v >= 0 && v <= INT_MAX
+        && io_ensure_fd_no_transport(self, fileobj, (int)v) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef poll_methods[] = {
+    {"_ensure_fd_no_transport", (PyCFunction)Loop__ensure_fd_no_transport,
+     METH_O, NULL},
     {"add_reader", (PyCFunction)(void (*)(void))Loop_add_reader,
      METH_FASTCALL, "Call callback(*args) whenever fd is readable."},
     {"add_writer", (PyCFunction)(void (*)(void))Loop_add_writer,
