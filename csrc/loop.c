@@ -118,8 +118,10 @@ loop_close_uv(LoopObj *self)
     if (self->wakeup_fds[0] >= 0) {
         uv_close((uv_handle_t *)&self->wakeup_poll, NULL);
     }
+    pyasync_io_close(self);
     uv_run(&self->uv, UV_RUN_DEFAULT);
     uv_loop_close(&self->uv);
+    pyasync_io_free(self);
     if (self->wakeup_fds[0] >= 0) {
         close(self->wakeup_fds[0]);
         close(self->wakeup_fds[1]);
@@ -471,11 +473,15 @@ loop_run_once(LoopObj *self)
     self->iterations++;
     loop_sweep_timers(self);
     uv_run_mode mode = loop_prepare_poll(self);
+    pyasync_io_before_poll(self);
     Py_BEGIN_ALLOW_THREADS
     uv_run(&self->uv, mode);
     Py_END_ALLOW_THREADS
+    /* I/O events join the ready queue before the due timers; first of
+     * all, so that what libuv reported is never left behind. */
+    int io_failed = pyasync_io_after_poll(self);
     /* Ctrl-C and other signals that woke us up. */
-    if (PyErr_CheckSignals() < 0) {
+    if (PyErr_CheckSignals() < 0 || io_failed < 0) {
         return -1;
     }
     if (loop_collect_due_timers(self) < 0) {
@@ -917,7 +923,8 @@ Loop_traverse(LoopObj *self, visitproc visit, void *arg)
     Py_VISIT(self->dict);
     Py_VISIT(self->task_factory);
     if (ready_traverse(&self->ready, visit, arg) < 0
-        || timers_traverse(&self->timers, visit, arg) < 0) {
+        || timers_traverse(&self->timers, visit, arg) < 0
+        || pyasync_io_traverse(self, visit, arg) < 0) {
         return -1;
     }
     return 0;
@@ -928,6 +935,7 @@ Loop_tp_clear(LoopObj *self)
 {
     ready_clear(&self->ready);
     loop_drop_timers(self);
+    pyasync_io_clear(self);
     Py_CLEAR(self->dict);
     Py_CLEAR(self->task_factory);
     return 0;

@@ -30,6 +30,16 @@ typedef struct {
     PyObject *dict;
     PyObject *weakreflist;
     pyasync_state *st;
+    struct pyasync_io *io;     /* csrc/io: polls, signals, DNS; lazily made */
 } LoopObj;
+
+/* csrc/io/io.c: the loop's hooks into its I/O state (no-ops while
+ * self->io is NULL). */
+void pyasync_io_before_poll(LoopObj *self);
+int pyasync_io_after_poll(LoopObj *self);
+void pyasync_io_close(LoopObj *self);   /* before the final uv_run */
+void pyasync_io_free(LoopObj *self);    /* after uv_loop_close */
+int pyasync_io_traverse(LoopObj *self, visitproc visit, void *arg);
+void pyasync_io_clear(LoopObj *self);
 
 #endif /* PYASYNC_LOOP_H */

@@ -5,6 +5,7 @@
  * asyncio.all_tasks() sees our tasks. */
 #include "pyasync.h"
 #include "combinator.h"
+#include "io/io.h"
 
 static PyObject *
 import_attr(const char *module, const char *name)
@@ -99,6 +100,13 @@ module_exec(PyObject *mod)
         || pyasync_future_init(mod, st) < 0
         || pyasync_task_init(mod, st) < 0
         || pyasync_loop_init(mod, st) < 0) {
+        return -1;
+    }
+    /* The loop's I/O methods (csrc/io), installed on the Loop type. */
+    if (pyasync_io_poll_init(mod, st) < 0
+        || pyasync_io_sock_init(mod, st) < 0
+        || pyasync_io_dns_init(mod, st) < 0
+        || pyasync_io_signal_init(mod, st) < 0) {
         return -1;
     }
     /* The primitives: the awaitable machinery first, Event before Queue

@@ -15,6 +15,7 @@ from asyncio import base_events, coroutines, events
 from asyncio.log import logger
 
 from . import _core
+from ._io_low import LowLevelIOMixin
 
 __all__ = ['EventLoop', 'new_event_loop']
 
@@ -26,7 +27,7 @@ def _borrow(name):
     return _Base.__dict__[name]
 
 
-class EventLoop(_core.Loop, asyncio.AbstractEventLoop):
+class EventLoop(LowLevelIOMixin, _core.Loop, asyncio.AbstractEventLoop):
     """An asyncio event loop on libuv.
 
     I/O methods not implemented yet fall through to AbstractEventLoop and
@@ -44,6 +45,7 @@ class EventLoop(_core.Loop, asyncio.AbstractEventLoop):
         self._clock_resolution = time.get_clock_info('monotonic').resolution
         self._coroutine_origin_tracking_enabled = False
         self._coroutine_origin_tracking_saved_depth = None
+        self._signal_handlers = {}
 
     # -- borrowed from BaseEventLoop: they need only the attributes above.
     __repr__ = _borrow('__repr__')
@@ -119,6 +121,9 @@ class EventLoop(_core.Loop, asyncio.AbstractEventLoop):
             return
         if self._debug:
             logger.debug("Close %r", self)
+        # Before libuv lets go of the signals (it resets them to SIG_DFL):
+        # Python's handlers come back at once.
+        self._remove_all_signal_handlers()
         self._close()
         self._executor_shutdown_called = True
         executor = self._default_executor

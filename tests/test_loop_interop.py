@@ -186,13 +186,18 @@ def test_isinstance_and_unimplemented_io(any_loop):
     hash(any_loop)
 
 
-def test_unimplemented_io_raises_not_implemented():
+def test_add_reader_is_implemented():
+    # Was: NotImplementedError before csrc/io (issue 4).
+    import socket
+    a, b = socket.socketpair()
     loop = pyasync.new_event_loop()
     try:
-        with pytest.raises(NotImplementedError):
-            loop.add_reader(0, print)
+        assert loop.add_reader(a, print) is None
+        assert loop.remove_reader(a) is True
     finally:
         loop.close()
+        a.close()
+        b.close()
 
 
 def test_handle_reprs(differential):

@@ -1,0 +1,608 @@
+/* poll.c: add_reader/add_writer and their removal on one uv_poll per fd.
+ *
+ * asyncio's selector loop is the spec: a reader and a writer of one fd
+ * share a registration; replacing one cancels the old Handle; the event
+ * of a cancelled Handle removes it.  Two libuv details shape the code:
+ * uv_poll_init makes the fd non-blocking (we restore the caller's mode),
+ * and libuv aborts when epoll_ctl fails inside uv_run, so a mask change
+ * restarts the poll (an ADD, never a MOD of an fd that may have been
+ * closed and reused), and polls started since the last iteration are
+ * checked for closed fds just before polling. */
+#include "io/io.h"
+#include "handle.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+
+/* ---- fds ------------------------------------------------------------ */
+
+/* selectors._fileobj_to_fd() without its check of negative fds: asyncio
+ * checks whether the loop is closed in between. */
+static int
+fileobj_to_fd_unchecked(PyObject *fileobj, long *fd)
+{
+    long v;
+    if (PyLong_Check(fileobj)) {
+        v = PyLong_AsLong(fileobj);
+        if (v == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    else {
+        PyObject *r = PyObject_CallMethod(fileobj, "fileno", NULL);
+        PyObject *n = r ? PyNumber_Long(r) : NULL;
+        Py_XDECREF(r);
+        if (n == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_AttributeError)
+                || PyErr_ExceptionMatches(PyExc_TypeError)
+                || PyErr_ExceptionMatches(PyExc_ValueError)) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_ValueError, "Invalid file object: %R",
+                             fileobj);
+            }
+            return -1;
+        }
+        v = PyLong_AsLong(n);
+        Py_DECREF(n);
+        if (v == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    *fd = v;
+    return 0;
+}
+
+static int
+check_fd(long v, int *fd)
+{
+    if (v < 0) {
+        PyErr_Format(PyExc_ValueError, "Invalid file descriptor: %ld", v);
+        return -1;
+    }
+    if (v > INT_MAX) {
+        PyErr_SetString(PyExc_OverflowError,
+                        "file descriptor is greater than maximum");
+        return -1;
+    }
+    *fd = (int)v;
+    return 0;
+}
+
+/* selectors._fileobj_to_fd(), messages included. */
+int
+io_fileobj_to_fd(PyObject *fileobj, int *fd)
+{
+    long v;
+    if (fileobj_to_fd_unchecked(fileobj, &v) < 0) {
+        return -1;
+    }
+    return check_fd(v, fd);
+}
+
+/* asyncio's _ensure_fd_no_transport(): the transports' table, if the
+ * loop has one (the stream transports keep it in _transports). */
+int
+io_ensure_fd_no_transport(LoopObj *loop, PyObject *fileobj, int fd)
+{
+    if (loop->dict == NULL) {
+        return 0;
+    }
+    /* asyncio's table is a WeakValueDictionary: any mapping will do. */
+    PyObject *table = PyDict_GetItemString(loop->dict, "_transports");
+    if (table == NULL || table == Py_None
+        || (PyDict_Check(table) && PyDict_GET_SIZE(table) == 0)) {
+        return 0;
+    }
+    PyObject *key = PyLong_FromLong(fd);
+    if (key == NULL) {
+        return -1;
+    }
+    Py_INCREF(table);
+    PyObject *tr = PyObject_GetItem(table, key);
+    Py_DECREF(table);
+    Py_DECREF(key);
+    if (tr == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_KeyError)) {
+            PyErr_Clear();
+            return 0;
+        }
+        return -1;
+    }
+    PyObject *closing = PyObject_CallMethod(tr, "is_closing", NULL);
+    int b = closing ? PyObject_IsTrue(closing) : -1;
+    Py_XDECREF(closing);
+    if (b == 0) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "File descriptor %R is used by transport %R",
+                     fileobj, tr);
+    }
+    Py_DECREF(tr);
+    return b == 0 ? -1 : b < 0 ? -1 : 0;
+}
+
+/* ---- the per-fd poll ------------------------------------------------ */
+
+static void
+poll_cb(uv_poll_t *uv, int status, int events)
+{
+    io_poll *p = (io_poll *)uv;
+    pyasync_io *io = p->io;
+    /* An error (the fd went bad): wake whoever waits, as a selector
+     * would, so that their own call sees the error. */
+    p->events |= status < 0 ? p->mask : events;
+    if (!p->queued) {
+        p->queued = 1;
+        p->next_ready = NULL;
+        *io->ready_polls_tail = p;
+        io->ready_polls_tail = &p->next_ready;
+    }
+}
+
+static void
+poll_free_cb(uv_handle_t *uv)
+{
+    PyMem_Free(uv);
+}
+
+static io_poll *
+poll_lookup(pyasync_io *io, int fd)
+{
+    return fd < io->npolls ? io->polls[fd] : NULL;
+}
+
+static int
+poll_table_grow(pyasync_io *io, int fd)
+{
+    if (fd < io->npolls) {
+        return 0;
+    }
+    int n = io->npolls ? io->npolls : 64;
+    while (n <= fd) {
+        if (n > INT_MAX / 2) {
+            n = INT_MAX;
+            break;
+        }
+        n *= 2;
+    }
+    io_poll **t = PyMem_Realloc(io->polls, (size_t)n * sizeof(io_poll *));
+    if (t == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset(t + io->npolls, 0, (size_t)(n - io->npolls) * sizeof(io_poll *));
+    io->polls = t;
+    io->npolls = n;
+    return 0;
+}
+
+static PyObject *
+poll_init_error(int err, int fd)
+{
+    if (err == UV_EEXIST) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "File descriptor %d is used by another libuv handle "
+                     "of this loop", fd);
+        return NULL;
+    }
+    return io_uv_error(err);
+}
+
+/* fd's poll, made (stopped) when absent. */
+static io_poll *
+poll_get(pyasync_io *io, int fd)
+{
+    io_poll *p = poll_lookup(io, fd);
+    if (p != NULL) {
+        return p;
+    }
+    if (poll_table_grow(io, fd) < 0) {
+        return NULL;
+    }
+    p = PyMem_Calloc(1, sizeof(io_poll));
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    /* uv_poll_init sets O_NONBLOCK; asyncio leaves the mode alone. */
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) {
+        PyMem_Free(p);
+        PyErr_SetFromErrno(PyExc_OSError);
+        return NULL;
+    }
+    int err = uv_poll_init(&io->loop->uv, &p->uv, fd);
+    if (err != 0) {
+        PyMem_Free(p);
+        poll_init_error(err, fd);
+        return NULL;
+    }
+    if (!(flags & O_NONBLOCK)) {
+        (void)fcntl(fd, F_SETFL, flags);
+    }
+    p->io = io;
+    p->fd = fd;
+    io->polls[fd] = p;
+    return p;
+}
+
+static void
+poll_close(pyasync_io *io, io_poll *p)
+{
+    io->polls[p->fd] = NULL;
+    p->closing = 1;
+    p->mask = 0;
+    uv_close((uv_handle_t *)&p->uv, poll_free_cb);
+}
+
+/* Start or stop p for the callbacks it holds; closes it when empty.
+ * -1 with OSError if libuv refuses to start it. */
+static int
+poll_update(pyasync_io *io, io_poll *p)
+{
+    int mask = (p->reader ? UV_READABLE : 0) | (p->writer ? UV_WRITABLE : 0);
+    if (mask == p->mask) {
+        return 0;
+    }
+    if (mask == 0) {
+        poll_close(io, p);
+        return 0;
+    }
+    if (p->mask != 0) {
+        uv_poll_stop(&p->uv);
+    }
+    p->mask = mask;
+    int err = uv_poll_start(&p->uv, mask, poll_cb);
+    if (err != 0) {
+        p->mask = 0;
+        io_uv_error(err);
+        return -1;
+    }
+    if (!p->dirty) {
+        p->dirty = 1;
+        p->next_dirty = io->dirty_polls;
+        io->dirty_polls = p;
+    }
+    return 0;
+}
+
+/* Cancel a Handle we dropped, as asyncio does: handle.cancel(). */
+static int
+cancel_handle(PyObject *h)
+{
+    PyObject *r = PyObject_CallMethod(h, "cancel", NULL);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+int
+io_poll_set(LoopObj *loop, int fd, int writer, PyObject *handle)
+{
+    pyasync_io *io = io_get(loop);
+    if (io == NULL) {
+        return -1;
+    }
+    io_poll *p = poll_get(io, fd);
+    if (p == NULL) {
+        return -1;
+    }
+    PyObject **slot = writer ? &p->writer : &p->reader;
+    PyObject *old = *slot;
+    *slot = Py_NewRef(handle);
+    if (poll_update(io, p) < 0) {
+        /* Put things back as they were. */
+        Py_SETREF(*slot, old);
+        (void)poll_update(io, p);
+        return -1;
+    }
+    if (old != NULL) {
+        int r = cancel_handle(old);
+        Py_DECREF(old);
+        return r;
+    }
+    return 0;
+}
+
+int
+io_poll_remove(LoopObj *loop, int fd, int writer)
+{
+    pyasync_io *io = loop->io;
+    io_poll *p = io ? poll_lookup(io, fd) : NULL;
+    if (p == NULL) {
+        return 0;
+    }
+    PyObject **slot = writer ? &p->writer : &p->reader;
+    PyObject *old = *slot;
+    if (old == NULL) {
+        return 0;
+    }
+    *slot = NULL;
+    (void)poll_update(io, p);    /* stopping or restarting a smaller mask */
+    PyErr_Clear();
+    int r = cancel_handle(old);
+    Py_DECREF(old);
+    return r < 0 ? -1 : 1;
+}
+
+/* ---- the loop's hooks ----------------------------------------------- */
+
+/* A poll started on an fd that was closed since would make libuv abort
+ * in epoll_ctl: stop it.  Its callbacks stay registered (asyncio's
+ * selector also keeps a closed fd's key) and never fire. */
+void
+io_poll_before_poll(pyasync_io *io)
+{
+    io_poll *p = io->dirty_polls;
+    io->dirty_polls = NULL;
+    while (p != NULL) {
+        io_poll *next = p->next_dirty;
+        p->dirty = 0;
+        if (!p->closing && p->mask != 0
+            && fcntl(p->fd, F_GETFD) < 0 && errno == EBADF) {
+            uv_poll_stop(&p->uv);
+            p->mask = -1;     /* stopped: any change restarts it */
+        }
+        p = next;
+    }
+}
+
+/* Queue one side's Handle, or drop it when it was cancelled. */
+static int
+poll_dispatch(pyasync_io *io, io_poll *p, int writer)
+{
+    PyObject *h = writer ? p->writer : p->reader;
+    if (h == NULL) {
+        return 0;
+    }
+    if (handle_is_cancelled(h)) {
+        return io_poll_remove(io->loop, p->fd, writer) < 0 ? -1 : 0;
+    }
+    return ready_push(&io->loop->ready, handle_run, h, NULL, NULL);
+}
+
+void
+io_poll_flush(pyasync_io *io, int *failed)
+{
+    io_poll *p = io->ready_polls;
+    io->ready_polls = NULL;
+    io->ready_polls_tail = &io->ready_polls;
+    while (p != NULL) {
+        io_poll *next = p->next_ready;
+        int events = p->events;
+        p->events = 0;
+        p->queued = 0;
+        /* A poll closed meanwhile is freed only by a later uv_run. */
+        if (!p->closing) {
+            int fd = p->fd;
+            if ((events & UV_READABLE) && poll_dispatch(io, p, 0) < 0) {
+                *failed = 1;
+            }
+            /* Removing the reader may have closed the poll. */
+            p = poll_lookup(io, fd);
+            if (p != NULL && (events & UV_WRITABLE)
+                && poll_dispatch(io, p, 1) < 0) {
+                *failed = 1;
+            }
+        }
+        p = next;
+    }
+}
+
+void
+io_poll_clear(pyasync_io *io)
+{
+    for (int fd = 0; fd < io->npolls; fd++) {
+        io_poll *p = io->polls[fd];
+        if (p != NULL) {
+            Py_CLEAR(p->reader);
+            Py_CLEAR(p->writer);
+        }
+    }
+}
+
+void
+io_poll_close_all(pyasync_io *io)
+{
+    io_poll_clear(io);
+    for (int fd = 0; fd < io->npolls; fd++) {
+        io_poll *p = io->polls[fd];
+        if (p != NULL) {
+            poll_close(io, p);
+        }
+    }
+    io->dirty_polls = NULL;
+    io->ready_polls = NULL;
+    io->ready_polls_tail = &io->ready_polls;
+}
+
+int
+io_poll_traverse(pyasync_io *io, visitproc visit, void *arg)
+{
+    for (int fd = 0; fd < io->npolls; fd++) {
+        io_poll *p = io->polls[fd];
+        if (p != NULL) {
+            Py_VISIT(p->reader);
+            Py_VISIT(p->writer);
+        }
+    }
+    return 0;
+}
+
+/* ---- Python methods ------------------------------------------------- */
+
+static int
+check_closed(LoopObj *self)
+{
+    if (self->closed || !self->uv_open) {
+        PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
+        return -1;
+    }
+    return 0;
+}
+
+/* add_reader(fd, callback, *args) and friends; returns the Handle. */
+static PyObject *
+poll_add(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
+         const char *name, int writer)
+{
+    int fd;
+    long v;
+    if (nargs < 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() missing required positional argument", name);
+        return NULL;
+    }
+    if (fileobj_to_fd_unchecked(args[0], &v) < 0
+        || (v >= 0 && v <= INT_MAX
+            && io_ensure_fd_no_transport(self, args[0], (int)v) < 0)
+        || check_closed(self) < 0
+        || check_fd(v, &fd) < 0
+        || io_check_thread(self) < 0) {
+        return NULL;
+    }
+    PyObject *cbargs = PyTuple_New(nargs - 2);
+    if (cbargs == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 2; i < nargs; i++) {
+        PyTuple_SET_ITEM(cbargs, i - 2, Py_NewRef(args[i]));
+    }
+    PyObject *h = handle_new(self->st, args[1], cbargs, (PyObject *)self,
+                             NULL);
+    Py_DECREF(cbargs);
+    if (h == NULL) {
+        return NULL;
+    }
+    if (io_poll_set(self, fd, writer, h) < 0) {
+        Py_DECREF(h);
+        return NULL;
+    }
+    return h;
+}
+
+static PyObject *
+poll_remove(LoopObj *self, PyObject *fileobj, int writer)
+{
+    int fd;
+    long v;
+    if (fileobj_to_fd_unchecked(fileobj, &v) < 0
+        || (v >= 0 && v <= INT_MAX
+            && io_ensure_fd_no_transport(self, fileobj, (int)v) < 0)) {
+        return NULL;
+    }
+    if (self->closed) {
+        Py_RETURN_FALSE;
+    }
+    if (check_fd(v, &fd) < 0 || io_check_thread(self) < 0) {
+        return NULL;
+    }
+    int r = io_poll_remove(self, fd, writer);
+    if (r < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(r);
+}
+
+static PyObject *
+none_or_null(PyObject *h)
+{
+    if (h == NULL) {
+        return NULL;
+    }
+    Py_DECREF(h);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Loop_add_reader(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return none_or_null(poll_add(self, args, nargs, "add_reader", 0));
+}
+
+static PyObject *
+Loop_add_writer(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return none_or_null(poll_add(self, args, nargs, "add_writer", 1));
+}
+
+/* The selector loop's _add_reader()/_add_writer(): no transport check,
+ * the Handle returned. */
+static PyObject *
+Loop__add_reader(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return poll_add(self, args, nargs, "_add_reader", 0);
+}
+
+static PyObject *
+Loop__add_writer(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return poll_add(self, args, nargs, "_add_writer", 1);
+}
+
+static PyObject *
+Loop_remove_reader(LoopObj *self, PyObject *fileobj)
+{
+    return poll_remove(self, fileobj, 0);
+}
+
+static PyObject *
+Loop_remove_writer(LoopObj *self, PyObject *fileobj)
+{
+    return poll_remove(self, fileobj, 1);
+}
+
+/* _poll_mask(fd): the events fd's uv_poll is started for (0: none),
+ * for the tests. */
+static PyObject *
+Loop__poll_mask(LoopObj *self, PyObject *fileobj)
+{
+    int fd;
+    if (io_fileobj_to_fd(fileobj, &fd) < 0) {
+        return NULL;
+    }
+    io_poll *p = self->io ? poll_lookup(self->io, fd) : NULL;
+    int mask = p == NULL || p->mask < 0 ? 0 : p->mask;
+    return PyLong_FromLong(mask);
+}
+
+/* asyncio's _ensure_fd_no_transport(fd), for Python code that calls it. */
+static PyObject *
+Loop__ensure_fd_no_transport(LoopObj *self, PyObject *fileobj)
+{
+    long v;
+    if (fileobj_to_fd_unchecked(fileobj, &v) < 0) {
+        return NULL;
+    }
+    if (v >= 0 && v <= INT_MAX
+        && io_ensure_fd_no_transport(self, fileobj, (int)v) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef poll_methods[] = {
+    {"_ensure_fd_no_transport", (PyCFunction)Loop__ensure_fd_no_transport,
+     METH_O, NULL},
+    {"add_reader", (PyCFunction)(void (*)(void))Loop_add_reader,
+     METH_FASTCALL, "Call callback(*args) whenever fd is readable."},
+    {"add_writer", (PyCFunction)(void (*)(void))Loop_add_writer,
+     METH_FASTCALL, "Call callback(*args) whenever fd is writable."},
+    {"_add_reader", (PyCFunction)(void (*)(void))Loop__add_reader,
+     METH_FASTCALL, NULL},
+    {"_add_writer", (PyCFunction)(void (*)(void))Loop__add_writer,
+     METH_FASTCALL, NULL},
+    {"remove_reader", (PyCFunction)Loop_remove_reader, METH_O,
+     "Stop watching fd for reading; True if it was watched."},
+    {"remove_writer", (PyCFunction)Loop_remove_writer, METH_O,
+     "Stop watching fd for writing; True if it was watched."},
+    {"_poll_mask", (PyCFunction)Loop__poll_mask, METH_O, NULL},
+    {NULL},
+};
+
+int
+pyasync_io_poll_init(PyObject *module, pyasync_state *st)
+{
+    return io_install_methods(st, poll_methods);
+}
