@@ -31,24 +31,30 @@ from ._core import (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION,
 from .taskgroups import TaskGroup
 from .timeouts import Timeout, timeout, timeout_at
 
+# pyasync's policy is the default one for `import pyasync as asyncio` code.
+DefaultEventLoopPolicy = EventLoopPolicy
 Handle = _core.Handle
 TimerHandle = _core.TimerHandle
 
-__all__ = (
-    'AbstractEventLoop', 'Barrier', 'BoundedSemaphore',
-    'BrokenBarrierError', 'CancelledError', 'Condition', 'Event',
-    'LifoQueue', 'Lock', 'PriorityQueue', 'Queue', 'QueueEmpty',
-    'QueueFull', 'Semaphore', 'EventLoop', 'EventLoopPolicy',
-    'Future', 'Handle', 'InvalidStateError', 'Runner', 'Task', 'TimeoutError',
-    'TimerHandle', 'all_tasks', 'create_task', 'current_task',
-    'ensure_future', 'get_event_loop', 'get_event_loop_policy',
-    'get_running_loop', 'install', 'iscoroutine', 'iscoroutinefunction',
-    'isfuture', 'new_event_loop', 'run', 'set_event_loop',
-    'set_event_loop_policy', 'sleep',
-    # combinators (csrc/gather.c, shield.c, wait.c, wait_for.c,
-    # as_completed.c, threads.c) and the Python-level TaskGroup/timeouts
-    'ALL_COMPLETED', 'FIRST_COMPLETED', 'FIRST_EXCEPTION', 'TaskGroup',
-    'Timeout', 'as_completed', 'gather', 'run_coroutine_threadsafe',
-    'shield', 'timeout', 'timeout_at', 'to_thread', 'wait', 'wait_for',
-    'wrap_future',
-)
+
+# The rest of asyncio's public names are asyncio's own objects, shared on
+# purpose: exception classes (so `except` clauses catch both), protocol and
+# transport base classes (user protocols subclass them), the task registry
+# functions (one registry for both), and what only calls loop methods
+# (streams, subprocess helpers, child watchers, the selector loop for code
+# that asks for one by name).
+import asyncio as _asyncio
+
+
+def _shared_from_asyncio():
+    names = {}
+    for name in _asyncio.__all__:
+        if name not in globals():
+            names[name] = getattr(_asyncio, name)
+    return names
+
+
+globals().update(_shared_from_asyncio())
+
+__all__ = tuple(sorted(set(_asyncio.__all__) | {
+    'EventLoop', 'EventLoopPolicy', 'install', 'run', 'Runner'}))
