@@ -324,7 +324,13 @@ class StreamsIOMixin:
     _sendfile_native = _borrow(_Base, '_sendfile_native')
     start_tls = _borrow(_Base, 'start_tls')
 
+    _check_sendfile_params = _borrow(_Base, '_check_sendfile_params')
+
     async def _sendfile_fallback(self, transp, file, offset, count):
+        # asyncio's native path checks these (sock_sendfile) first.
+        sock = transp.get_extra_info('socket')
+        if sock is not None:
+            self._check_sendfile_params(sock, file, offset, count)
         if offset:
             file.seek(offset)
         blocksize = min(count, 16384) if count else 16384
