@@ -12,7 +12,7 @@ import errno
 import os
 import socket
 import stat
-from asyncio import base_events, constants, exceptions, selector_events
+from asyncio import base_events, constants
 from asyncio import sslproto, trsock, unix_events
 
 from . import _core
@@ -119,6 +119,22 @@ class StreamsIOMixin:
         finally:
             probe._discard()
 
+    async def sock_connect(self, sock, address):
+        """asyncio's sock_connect, for libraries that connect their own
+        sockets (aiohttp's happy eyeballs).  A stand-in until the socket
+        methods of the wt-io1 branch (uv_poll) land: drop it then."""
+        if self._debug and sock.gettimeout() != 0:
+            raise ValueError("the socket must be non-blocking")
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            resolved = await self._ensure_resolved(
+                address, family=sock.family, type=sock.type,
+                proto=sock.proto, loop=self)
+            _, _, _, _, address = resolved[0]
+        if sock.type == socket.SOCK_DGRAM:
+            sock.connect(address)       # never blocks
+            return
+        await self._io2_sock_connect(sock, address)
+
     async def _connect_sock(self, exceptions, addr_info,
                             local_addr_infos=None):
         """Create, bind and connect one socket (as asyncio's)."""
@@ -164,8 +180,21 @@ class StreamsIOMixin:
     _create_connection_transport = _borrow(_Base,
                                            '_create_connection_transport')
     connect_accepted_socket = _borrow(_Base, 'connect_accepted_socket')
-    _make_ssl_transport = _borrow(selector_events.BaseSelectorEventLoop,
-                                  '_make_ssl_transport')
+
+    def _make_ssl_transport(
+            self, rawsock, protocol, sslcontext, waiter=None,
+            *, server_side=False, server_hostname=None,
+            extra=None, server=None,
+            ssl_handshake_timeout=constants.SSL_HANDSHAKE_TIMEOUT,
+            ssl_shutdown_timeout=constants.SSL_SHUTDOWN_TIMEOUT):
+        # asyncio's TLS state machine over our C transport.
+        ssl_protocol = sslproto.SSLProtocol(
+            self, protocol, sslcontext, waiter, server_side, server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout)
+        self._make_socket_transport(rawsock, ssl_protocol, extra=extra,
+                                    server=server)
+        return ssl_protocol._app_transport
 
     def _make_socket_transport(self, sock, protocol, waiter=None, *,
                                extra=None, server=None):

@@ -459,8 +459,12 @@ stream_deliver(PyObject *obj, PyObject *arg)
         }
         self->rq_head = 0;
     }
-    if (!stream_wants_data(self) || !self->read_done || self->eof_delivered) {
+    if (!stream_wants_data(self) || self->eof_delivered) {
         return 0;
+    }
+    if (!self->read_done) {
+        /* Everything delivered: read again (after resume_reading). */
+        return stream_start_reading(self);
     }
     if (self->rqueue != NULL && PyList_GET_SIZE(self->rqueue) > 0) {
         return 0;
