@@ -31,6 +31,28 @@ from ._core import (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION,
 from .taskgroups import TaskGroup
 from .timeouts import Timeout, timeout, timeout_at
 
+# asyncio's streams use only loop methods (create_connection, create_server,
+# ...), which pyasync's loop has: the asyncio functions themselves.
+from asyncio.streams import (StreamReader, StreamReaderProtocol,
+                             StreamWriter, open_connection,
+                             open_unix_connection, start_server,
+                             start_unix_server)
+from asyncio.exceptions import IncompleteReadError, LimitOverrunError
+from asyncio.protocols import (BaseProtocol, BufferedProtocol,
+                               DatagramProtocol, Protocol,
+                               SubprocessProtocol)
+from asyncio.transports import (BaseTransport, DatagramTransport,
+                                ReadTransport, SubprocessTransport,
+                                Transport, WriteTransport)
+
+# asyncio.subprocess works unmodified on pyasync's loop (it asks for the
+# running loop): the same module under pyasync's name.
+import sys as _sys
+from asyncio import subprocess
+from asyncio.subprocess import create_subprocess_exec, create_subprocess_shell
+_sys.modules.setdefault(__name__ + '.subprocess', subprocess)
+del _sys
+
 Handle = _core.Handle
 TimerHandle = _core.TimerHandle
 
@@ -51,4 +73,13 @@ __all__ = (
     'Timeout', 'as_completed', 'gather', 'run_coroutine_threadsafe',
     'shield', 'timeout', 'timeout_at', 'to_thread', 'wait', 'wait_for',
     'wrap_future',
+    # streams and protocols (csrc/io/stream.c, pyasync/_streams_io.py)
+    'StreamReader', 'StreamReaderProtocol', 'StreamWriter',
+    'open_connection', 'open_unix_connection', 'start_server',
+    'start_unix_server', 'IncompleteReadError', 'LimitOverrunError',
+    'BaseProtocol', 'BufferedProtocol', 'DatagramProtocol', 'Protocol',
+    'SubprocessProtocol', 'BaseTransport', 'DatagramTransport',
+    'ReadTransport', 'SubprocessTransport', 'Transport', 'WriteTransport',
+    # subprocesses (csrc/io/process.c, pyasync/_subprocess_io.py)
+    'create_subprocess_exec', 'create_subprocess_shell',
 )

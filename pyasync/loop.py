@@ -15,6 +15,9 @@ from asyncio import base_events, coroutines, events
 from asyncio.log import logger
 
 from . import _core
+from ._streams_io import StreamsIOMixin
+from ._subprocess_io import SubprocessMixin
+from ._udp_io import ResolveFallbacks, UDPMixin
 
 __all__ = ['EventLoop', 'new_event_loop']
 
@@ -26,7 +29,9 @@ def _borrow(name):
     return _Base.__dict__[name]
 
 
-class EventLoop(_core.Loop, asyncio.AbstractEventLoop):
+class EventLoop(StreamsIOMixin, SubprocessMixin, UDPMixin, _core.Loop,
+                ResolveFallbacks,
+                asyncio.AbstractEventLoop):
     """An asyncio event loop on libuv.
 
     I/O methods not implemented yet fall through to AbstractEventLoop and
