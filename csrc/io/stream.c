@@ -9,6 +9,7 @@
 #include "io/stream_impl.h"
 #include <stddef.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* asyncio's max_size (selector_events): one read's worth. */
@@ -24,6 +25,7 @@ typedef struct {
 
 static int stream_deliver(PyObject *obj, PyObject *arg);
 static int stream_call_connection_lost(PyObject *obj, PyObject *arg);
+static int stream_watch_peer(StreamObj *self, int fd);
 
 static int
 is_pipe_kind(StreamObj *self)
@@ -41,9 +43,19 @@ stream_close_cb(uv_handle_t *handle)
     PyGILState_Release(g);
 }
 
+static void
+peer_poll_close_cb(uv_handle_t *handle)
+{
+    PyMem_RawFree(handle);
+}
+
 void
 stream_close_handle(StreamObj *self)
 {
+    if (self->peer_poll != NULL) {
+        uv_close((uv_handle_t *)self->peer_poll, peer_poll_close_cb);
+        self->peer_poll = NULL;
+    }
     if (!self->handle_open) {
         return;
     }
@@ -109,12 +121,76 @@ pyasync_stream_new(LoopObj *loop, int kind, int fd, PyObject *sock)
         if (kind == STREAM_TCP) {
             uv_tcp_nodelay(&self->uv.tcp, 1);   /* as asyncio's _set_nodelay */
         }
+        if (kind == STREAM_PIPE_WRITE && stream_watch_peer(self, fd) < 0) {
+            goto fail;
+        }
     }
     return (PyObject *)self;
 fail:
     stream_close_handle(self);
     Py_DECREF(self);
     return NULL;
+}
+
+/* ---- write pipes: noticing the reader went away ---------------------- */
+
+/* asyncio watches a write pipe (FIFO or socket) for readability: that
+ * means the other end closed.  BrokenPipeError if data was pending. */
+static int
+peer_closed_entry(PyObject *obj, PyObject *arg)
+{
+    StreamObj *self = (StreamObj *)obj;
+    if (self->lost_called || self->conn_lost) {
+        return 0;
+    }
+    PyObject *exc = NULL;
+    if (self->nwrites > 0) {
+        exc = PyObject_CallNoArgs(PyExc_BrokenPipeError);
+        if (exc == NULL) {
+            return -1;
+        }
+    }
+    int r = stream_force_close(self, exc);
+    Py_XDECREF(exc);
+    return r;
+}
+
+static void
+peer_poll_cb(uv_poll_t *poll, int status, int events)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    StreamObj *self = (StreamObj *)poll->data;
+    uv_poll_stop(poll);
+    if (ready_push(&self->loop->ready, peer_closed_entry, (PyObject *)self,
+                   NULL, NULL) < 0) {
+        uvcall_unraisable((PyObject *)self);
+    }
+    PyGILState_Release(g);
+}
+
+/* Watch fd (the caller's, not libuv's dup: one fd per poll handle). */
+static int
+stream_watch_peer(StreamObj *self, int fd)
+{
+    struct stat stbuf;
+    if (fstat(fd, &stbuf) < 0
+        || !(S_ISFIFO(stbuf.st_mode) || S_ISSOCK(stbuf.st_mode))) {
+        return 0;
+    }
+    uv_poll_t *poll = PyMem_RawMalloc(sizeof(uv_poll_t));
+    if (poll == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    int err = uv_poll_init(&self->loop->uv, poll, fd);
+    if (err < 0) {
+        PyMem_RawFree(poll);
+        return 0;           /* asyncio would work without it, too */
+    }
+    poll->data = self;
+    self->peer_poll = poll;
+    uv_poll_start(poll, UV_READABLE, peer_poll_cb);
+    return 0;
 }
 
 /* ---- scheduling ----------------------------------------------------- */
@@ -433,15 +509,24 @@ stream_on_eof(StreamObj *self)
     return 0;
 }
 
-/* The ready entry behind everything read: chunks in order, then a read
- * error or EOF, as long as the protocol wants data. */
+/* The ready entry behind everything read.  Like asyncio's one recv() per
+ * readiness event, it hands over one chunk, or then the EOF or read
+ * error, per loop iteration: what libuv read in one go still reaches the
+ * protocol over several iterations, as it would from asyncio's loop. */
 static int
 stream_deliver(PyObject *obj, PyObject *arg)
 {
     StreamObj *self = (StreamObj *)obj;
     self->deliver_scheduled = 0;
-    while (stream_wants_data(self) && self->rqueue != NULL
-           && self->rq_head < PyList_GET_SIZE(self->rqueue)) {
+    if (!stream_wants_data(self)) {
+        if (self->closing && self->rqueue != NULL) {
+            self->rq_head = 0;
+            return PyList_SetSlice(self->rqueue, 0, PY_SSIZE_T_MAX, NULL);
+        }
+        return 0;
+    }
+    if (self->rqueue != NULL
+        && self->rq_head < PyList_GET_SIZE(self->rqueue)) {
         PyObject *chunk = Py_NewRef(
             PyList_GET_ITEM(self->rqueue, self->rq_head));
         self->rq_head++;
@@ -450,23 +535,26 @@ stream_deliver(PyObject *obj, PyObject *arg)
         if (r < 0) {
             return -1;
         }
-    }
-    if (self->rqueue != NULL
-        && (self->rq_head >= PyList_GET_SIZE(self->rqueue)
-            || self->closing)) {
-        if (PyList_SetSlice(self->rqueue, 0, PY_SSIZE_T_MAX, NULL) < 0) {
-            return -1;
+        if (self->rq_head >= PyList_GET_SIZE(self->rqueue)) {
+            if (PyList_SetSlice(self->rqueue, 0, PY_SSIZE_T_MAX, NULL) < 0) {
+                return -1;
+            }
+            self->rq_head = 0;
         }
-        self->rq_head = 0;
-    }
-    if (!stream_wants_data(self) || self->eof_delivered) {
-        return 0;
-    }
-    if (!self->read_done) {
-        /* Everything delivered: read again (after resume_reading). */
+        if (!stream_wants_data(self)) {
+            return 0;
+        }
+        if (PyList_GET_SIZE(self->rqueue) > 0
+            || (self->read_done && !self->eof_delivered)) {
+            return stream_kick(self);       /* the rest: next iteration */
+        }
         return stream_start_reading(self);
     }
-    if (self->rqueue != NULL && PyList_GET_SIZE(self->rqueue) > 0) {
+    if (!self->read_done) {
+        /* Nothing waiting (after resume_reading): read again. */
+        return stream_start_reading(self);
+    }
+    if (self->eof_delivered) {
         return 0;
     }
     self->eof_delivered = 1;

@@ -8,6 +8,9 @@
 
 typedef struct {
     PyObject_HEAD
+    /* First, where asyncio.BaseTransport's __slots__ ('_extra',) puts it:
+     * the type derives from asyncio.Transport (isinstance checks). */
+    PyObject *extra;            /* dict, or NULL */
     pyasync_iohandle ioh;       /* in the loop's list while handle_open */
     union {
         uv_handle_t handle;
@@ -17,7 +20,6 @@ typedef struct {
     } uv;
     LoopObj *loop;              /* owned */
     PyObject *protocol;         /* NULL after connection_lost */
-    PyObject *extra;            /* dict, or NULL */
     PyObject *sock;             /* socket/pipe object closed with us */
     PyObject *server;           /* asyncio Server, _detach()ed at the end */
     PyObject *rqueue;           /* list of bytes read, not yet delivered */
@@ -26,6 +28,7 @@ typedef struct {
     PyObject *connect_fut;      /* pending _connect() */
     PyObject *empty_waiter;     /* always NULL: write() checks it, as asyncio */
     PyObject *weakreflist;
+    uv_poll_t *peer_poll;       /* write pipe: readable means peer closed */
     size_t wsize;               /* bytes queued in libuv, not yet written */
     size_t high_water, low_water;
     Py_ssize_t nwrites;         /* pending uv_write requests */

@@ -394,10 +394,11 @@ Stream_repr(StreamObj *self)
     if (self->handle_open) {
         uv_fileno(&self->uv.handle, &fd);
     }
+    const char *state = self->lost_called ? "closed"
+                        : self->closing ? "closing" : "open";
     return PyUnicode_FromFormat(
-        "<StreamTransport %s fd=%d%s%s bufsize=%zu>", kinds[self->kind],
-        (int)fd, self->closing ? " closing" : "",
-        self->paused ? " read=paused" : "", self->wsize);
+        "<StreamTransport %s fd=%d %s%s bufsize=%zu>", kinds[self->kind],
+        (int)fd, state, self->paused ? " read=paused" : "", self->wsize);
 }
 
 static PyObject *
@@ -529,7 +530,8 @@ static PyType_Slot Stream_slots[] = {
 static PyType_Spec Stream_spec = {
     .name = "pyasync._core.StreamTransport",
     .basicsize = sizeof(StreamObj),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = Stream_slots,
 };
 
@@ -605,7 +607,25 @@ pyasync_io_add_methods(PyTypeObject *tp, PyMethodDef *defs)
 int
 pyasync_stream_init(PyObject *module, pyasync_state *st)
 {
-    st->Stream_Type = PyType_FromModuleAndSpec(module, &Stream_spec, NULL);
+    PyObject *transports = PyImport_ImportModule("asyncio.transports");
+    if (transports == NULL) {
+        return -1;
+    }
+    PyObject *base = PyObject_GetAttrString(transports, "Transport");
+    Py_DECREF(transports);
+    if (base == NULL) {
+        return -1;
+    }
+    /* Our `extra` must sit where the base's only slot (_extra) is. */
+    if (((PyTypeObject *)base)->tp_basicsize
+        != (Py_ssize_t)offsetof(StreamObj, extra) + (Py_ssize_t)sizeof(PyObject *)) {
+        Py_DECREF(base);
+        PyErr_SetString(PyExc_ImportError,
+                        "asyncio.Transport's layout is not the expected one");
+        return -1;
+    }
+    st->Stream_Type = PyType_FromModuleAndSpec(module, &Stream_spec, base);
+    Py_DECREF(base);
     if (st->Stream_Type == NULL
         || PyModule_AddObjectRef(module, "StreamTransport",
                                  st->Stream_Type) < 0) {
