@@ -7,6 +7,11 @@
  * (uv_udp_send keeps the order), calling on_drained() when that queue is
  * empty again.
  *
+ * One datagram per loop iteration, as asyncio reads one per readiness
+ * event: the receive callback stops reading after each datagram and the
+ * ready entry delivering it starts again, so the next poll decides.  That
+ * keeps asyncio's interleaving of callbacks between endpoints.
+ *
  * libuv gets a dup() of the socket's fd: uv_close() closes the dup and the
  * Python socket object keeps owning its own fd, as asyncio's does. */
 #include "io/udp.h"
@@ -33,7 +38,8 @@ typedef struct {
     size_t pending;             /* bytes queued with uv_udp_send */
     int family;
     char open;                  /* uv handle initialized, not yet closing */
-    char reading;
+    char want_read;             /* between start_reading and stop_reading */
+    char reading;               /* uv_udp_recv_start active */
 } UDPHandleObj;
 
 typedef struct {
@@ -184,6 +190,41 @@ udp_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 }
 
 static int
+udp_recv_start(UDPHandleObj *self);
+
+/* The ready entry for a receive: read again (next poll), then
+ * callable(*args). */
+static int
+udp_deliver(PyObject *obj, PyObject *call)
+{
+    UDPHandleObj *self = (UDPHandleObj *)obj;
+    if (self->open && self->want_read && !self->reading
+        && udp_recv_start(self) < 0) {
+        return -1;
+    }
+    PyObject *r = PyObject_Call(PyTuple_GET_ITEM(call, 0),
+                                PyTuple_GET_ITEM(call, 1), NULL);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+static int
+udp_queue_recv(UDPHandleObj *self, PyObject *callable, PyObject *args)
+{
+    PyObject *call = PyTuple_Pack(2, callable, args);
+    if (call == NULL) {
+        return -1;
+    }
+    int r = ready_push(&self->loop->ready, udp_deliver, (PyObject *)self,
+                       call, NULL);
+    Py_DECREF(call);
+    return r;
+}
+
+static int
 udp_queue_datagram(UDPHandleObj *self, const uv_buf_t *buf, ssize_t nread,
                    const struct sockaddr *addr)
 {
@@ -192,13 +233,13 @@ udp_queue_datagram(UDPHandleObj *self, const uv_buf_t *buf, ssize_t nread,
     if (args == NULL) {
         return -1;
     }
-    int r = uvcall_schedule(self->loop, self->on_datagram, args);
+    int r = udp_queue_recv(self, self->on_datagram, args);
     Py_DECREF(args);
     return r;
 }
 
 static int
-udp_queue_error(UDPHandleObj *self, int status)
+udp_queue_error(UDPHandleObj *self, int status, int from_recv)
 {
     PyObject *exc = uvcall_oserror(status);
     if (exc == NULL) {
@@ -209,7 +250,8 @@ udp_queue_error(UDPHandleObj *self, int status)
     if (args == NULL) {
         return -1;
     }
-    int r = uvcall_schedule(self->loop, self->on_error, args);
+    int r = from_recv ? udp_queue_recv(self, self->on_error, args)
+                      : uvcall_schedule(self->loop, self->on_error, args);
     Py_DECREF(args);
     return r;
 }
@@ -228,12 +270,16 @@ udp_recv_cb(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
         r = (PyErr_NoMemory(), -1);
     }
     else if (nread < 0) {
-        r = udp_queue_error(self, (int)nread);
+        r = udp_queue_error(self, (int)nread, 1);
     }
     else {
         r = udp_queue_datagram(self, buf, nread, addr);
     }
-    if (r < 0) {
+    if (r == 0) {
+        uv_udp_recv_stop(udp);      /* until the entry is delivered */
+        self->reading = 0;
+    }
+    else {
         uvcall_unraisable((PyObject *)self);
     }
     PyGILState_Release(g);
@@ -251,7 +297,7 @@ udp_send_cb(uv_udp_send_t *req, int status)
     /* UV_ECANCELED: the handle closed with the datagram unsent, as
      * abort() drops asyncio's buffer. */
     if (status < 0 && status != UV_ECANCELED) {
-        r = udp_queue_error(self, status);
+        r = udp_queue_error(self, status, 0);
     }
     else if (status == 0 && self->pending == 0 && self->open) {
         PyObject *args = PyTuple_New(0);
@@ -285,7 +331,7 @@ udp_close(UDPHandleObj *self)
         return;
     }
     self->open = 0;
-    self->reading = 0;
+    self->reading = self->want_read = 0;
     pyasync_io_unlink(&self->link);
     uv_close((uv_handle_t *)&self->udp, udp_close_cb);
 }
@@ -299,6 +345,18 @@ udp_force_close(pyasync_iohandle *link)
 }
 
 /* ---- methods -------------------------------------------------------- */
+
+static int
+udp_recv_start(UDPHandleObj *self)
+{
+    int err = uv_udp_recv_start(&self->udp, udp_alloc_cb, udp_recv_cb);
+    if (err < 0) {
+        uvcall_raise(err);
+        return -1;
+    }
+    self->reading = 1;
+    return 0;
+}
 
 static int
 udp_check_open(UDPHandleObj *self)
@@ -316,12 +374,9 @@ UDPHandle_start_reading(UDPHandleObj *self, PyObject *Py_UNUSED(ignored))
     if (udp_check_open(self) < 0) {
         return NULL;
     }
-    if (!self->reading) {
-        int err = uv_udp_recv_start(&self->udp, udp_alloc_cb, udp_recv_cb);
-        if (err < 0) {
-            return uvcall_raise(err);
-        }
-        self->reading = 1;
+    self->want_read = 1;
+    if (!self->reading && udp_recv_start(self) < 0) {
+        return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -329,6 +384,7 @@ UDPHandle_start_reading(UDPHandleObj *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 UDPHandle_stop_reading(UDPHandleObj *self, PyObject *Py_UNUSED(ignored))
 {
+    self->want_read = 0;
     if (self->open && self->reading) {
         uv_udp_recv_stop(&self->udp);
         self->reading = 0;
@@ -398,7 +454,7 @@ UDPHandle_get_closed(UDPHandleObj *self, void *Py_UNUSED(closure))
 static PyObject *
 UDPHandle_get_reading(UDPHandleObj *self, void *Py_UNUSED(closure))
 {
-    return PyBool_FromLong(self->reading);
+    return PyBool_FromLong(self->want_read);
 }
 
 /* ---- type ----------------------------------------------------------- */
