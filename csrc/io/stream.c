@@ -65,10 +65,30 @@ stream_close_handle(StreamObj *self)
     uv_close(&self->uv.handle, stream_close_cb);
 }
 
+/* The loop closes with the transport still open: as asyncio's transport
+ * __del__ does once the closed loop lets it go, warn and close the socket
+ * or pipe (the GIL is held: loop.close() runs this). */
 static void
 stream_ioh_close(pyasync_iohandle *h)
 {
-    stream_close_handle((StreamObj *)((char *)h - offsetof(StreamObj, ioh)));
+    StreamObj *self = (StreamObj *)((char *)h - offsetof(StreamObj, ioh));
+    stream_close_handle(self);
+    if (self->protocol != NULL && !self->lost_called) {
+        if (PyErr_WarnFormat(PyExc_ResourceWarning, 1,
+                             "unclosed transport %R", (PyObject *)self) < 0) {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+    }
+    if (self->sock != NULL) {
+        PyObject *sock = self->sock;
+        self->sock = NULL;
+        PyObject *r = PyObject_CallMethod(sock, "close", NULL);
+        if (r == NULL) {
+            PyErr_WriteUnraisable(sock);
+        }
+        Py_XDECREF(r);
+        Py_DECREF(sock);
+    }
 }
 
 PyObject *
