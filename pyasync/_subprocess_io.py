@@ -19,6 +19,7 @@ process_group) raise NotImplementedError.
 import os
 import signal
 import subprocess
+import time
 from asyncio import base_events, base_subprocess
 
 from . import _core
@@ -53,8 +54,39 @@ class _UVProcess:
 
     def poll(self):
         if self.returncode is None:
-            self.returncode = self._handle.returncode
+            self.returncode = self._peek(os.WNOHANG)
         return self.returncode
+
+    def wait(self, timeout=None):
+        """Block until the child exits (Popen.wait); the loop reaps it."""
+        if timeout is None:
+            if self.returncode is None:
+                self.returncode = self._peek(0)
+            return self.returncode
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            time.sleep(0.0005)
+        return self.returncode
+
+    def _peek(self, options):
+        """The exit status without reaping (WNOWAIT): libuv reaps the
+        child and reports it to the transport; until then the pid stays
+        ours, so signals cannot reach a stranger."""
+        rc = self._handle.returncode
+        if rc is not None:
+            return rc
+        try:
+            info = os.waitid(os.P_PID, self.pid,
+                             os.WEXITED | os.WNOWAIT | options)
+        except ChildProcessError:       # reaped by the loop meanwhile
+            return self._handle.returncode
+        if info is None:
+            return None
+        if info.si_code == os.CLD_EXITED:
+            return info.si_status
+        return -info.si_status
 
     def send_signal(self, sig):
         # Nothing once libuv has reaped the child: the pid may be reused.
