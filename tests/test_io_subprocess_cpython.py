@@ -1,7 +1,7 @@
-"""CPython's subprocess tests (test.test_asyncio.test_subprocess) on
-pyasync's loop.
+"""CPython's subprocess tests on pyasync's loop: test_subprocess's
+SubprocessMixin and test_events' SubprocessTestsMixin.
 
-SubprocessMixin takes the loop from setUp; the policy's child watcher is
+Both take the loop from setUp; the policy's child watcher is
 replaced by one that fails the test if anything asks it to watch a child:
 libuv reaps pyasync's children itself.
 """
@@ -9,7 +9,7 @@ import asyncio
 import unittest
 import warnings
 
-from test.test_asyncio import test_subprocess
+from test.test_asyncio import test_events, test_subprocess
 from test.test_asyncio import utils as test_utils
 
 import pyasync
@@ -57,8 +57,7 @@ class _NoChildWatcher(asyncio.AbstractChildWatcher):
         pass
 
 
-class PyasyncSubprocessTests(test_subprocess.SubprocessMixin,
-                             test_utils.TestCase):
+class _PyasyncLoopNoWatcher:
 
     def setUp(self):
         super().setUp()
@@ -73,6 +72,18 @@ class PyasyncSubprocessTests(test_subprocess.SubprocessMixin,
     def tearDown(self):
         asyncio.get_event_loop_policy()._watcher = self._saved_watcher
         super().tearDown()
+
+
+class PyasyncSubprocessTests(_PyasyncLoopNoWatcher,
+                             test_subprocess.SubprocessMixin,
+                             test_utils.TestCase):
+    pass
+
+
+class PyasyncSubprocessEventTests(_PyasyncLoopNoWatcher,
+                                  test_events.SubprocessTestsMixin,
+                                  test_utils.TestCase):
+    pass
 
 
 for _name, _reason in NOT_APPLICABLE.items():
