@@ -2,14 +2,15 @@
 
 create_datagram_endpoint is asyncio.BaseEventLoop's own (its argument
 checks, messages and socket set-up); the loop only supplies
-_make_datagram_transport.  The transport follows asyncio's
+_make_datagram_transport.  Name resolution (_ensure_resolved) and the
+connect of remote_addr (sock_connect) are the stream mixin's
+(pyasync/_streams_io.py) until the socket methods land.  The transport follows asyncio's
 _SelectorDatagramTransport: sendto() tries the socket at once and errors
 go to error_received(); what the socket cannot take is queued on the
 libuv handle (uv_udp_send keeps the order) and counts in
 get_write_buffer_size().  Received datagrams and receive errors come from
 libuv's callbacks through the ready queue.
 """
-import socket
 import warnings
 from asyncio import base_events, constants, futures, transports, trsock
 from asyncio.log import logger
@@ -17,8 +18,6 @@ from asyncio.log import logger
 from . import _core
 
 __all__ = ()
-
-_Base = base_events.BaseEventLoop
 
 
 class _UDPTransport(transports._FlowControlMixin, transports.DatagramTransport):
@@ -222,22 +221,13 @@ class UDPMixin:
         return _UDPTransport(self, sock, protocol, address, waiter, extra)
 
 
-class ResolveFallbacks:
-    """What create_datagram_endpoint needs from the socket methods of
-    another branch (wt-io1: getaddrinfo on uv_getaddrinfo, sock_connect):
-    asyncio's thread-pool getaddrinfo and a plain connect(), which never
-    blocks for a datagram socket.  EventLoop lists this class after
-    _core.Loop, so the real methods, wherever they land, take precedence;
-    drop it when they do."""
+
+class GetaddrinfoFallback:
+    """loop.getaddrinfo until the wt-io1 branch brings uv_getaddrinfo:
+    asyncio's own (the default executor runs socket.getaddrinfo).
+    EventLoop lists this class after _core.Loop, so a real getaddrinfo,
+    in C or in a mixin, takes precedence; drop it then."""
 
     __slots__ = ()
 
-    getaddrinfo = _Base.__dict__['getaddrinfo']
-    _ensure_resolved = _Base.__dict__['_ensure_resolved']
-
-    async def sock_connect(self, sock, address):
-        if sock.type != socket.SOCK_DGRAM:
-            raise NotImplementedError(
-                'sock_connect: only datagram sockets until the socket '
-                'methods land')
-        sock.connect(address)
+    getaddrinfo = base_events.BaseEventLoop.__dict__['getaddrinfo']

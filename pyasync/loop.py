@@ -17,7 +17,7 @@ from asyncio.log import logger
 from . import _core
 from ._streams_io import StreamsIOMixin
 from ._subprocess_io import SubprocessMixin
-from ._udp_io import ResolveFallbacks, UDPMixin
+from ._udp_io import GetaddrinfoFallback, UDPMixin
 
 __all__ = ['EventLoop', 'new_event_loop']
 
@@ -30,8 +30,7 @@ def _borrow(name):
 
 
 class EventLoop(StreamsIOMixin, SubprocessMixin, UDPMixin, _core.Loop,
-                ResolveFallbacks,
-                asyncio.AbstractEventLoop):
+                GetaddrinfoFallback, asyncio.AbstractEventLoop):
     """An asyncio event loop on libuv.
 
     I/O methods not implemented yet fall through to AbstractEventLoop and
