@@ -116,6 +116,25 @@ class _UDPTransport(transports._FlowControlMixin, transports.DatagramTransport):
     def is_closing(self):
         return self._closing
 
+    def is_reading(self):
+        return not self._closing and not self._paused
+
+    def pause_reading(self):
+        if not self.is_reading():
+            return
+        self._paused = True
+        self._handle.stop_reading()
+        if self._loop.get_debug():
+            logger.debug("%r pauses reading", self)
+
+    def resume_reading(self):
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        self._handle.start_reading()
+        if self._loop.get_debug():
+            logger.debug("%r resumes reading", self)
+
     def sendto(self, data, addr=None):
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f'data argument must be a bytes-like object, '

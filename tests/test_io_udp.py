@@ -350,3 +350,32 @@ def test_repr_and_extra_info():
         await asyncio.sleep(0)
         assert 'closed' in repr(tr)
     pyasync.run(main())
+
+
+def test_pause_resume_reading_and_socket_options():
+    async def scenario(aio, trace):
+        loop = aio.get_running_loop()
+        st, sp = await loop.create_datagram_endpoint(
+            lambda: Recorder(trace, 'server', aio),
+            local_addr=('127.0.0.1', 0), reuse_port=True,
+            allow_broadcast=True)
+        sock = st.get_extra_info('socket')
+        trace('options', sock.getsockopt(socket.SOL_SOCKET,
+                                         socket.SO_REUSEPORT) != 0,
+              sock.getsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST) != 0)
+        addr = st.get_extra_info('sockname')
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        await aio.sleep(0)
+        trace('reading', st.is_reading())
+        st.pause_reading()
+        trace('reading', st.is_reading())
+        c.sendto(b'while paused', addr)
+        await aio.sleep(0.02)
+        trace('queue while paused', sp.queue.qsize())
+        st.resume_reading()
+        trace('got', (await sp.queue.get())[0])
+        st.close()
+        trace('reading after close', st.is_reading())
+        c.close()
+        await aio.sleep(0)
+    assert_same(scenario)
