@@ -562,3 +562,97 @@ def test_protocol_error_goes_to_handler(what):
         server.close()
         await server.wait_closed()
     assert_same(scenario)
+
+
+def test_pause_reading_inside_data_received():
+    async def scenario(aio, trace):
+        loop = aio.get_running_loop()
+        done = loop.create_future()
+
+        class Slow(aio.Protocol):
+            def __init__(self):
+                self.got = 0
+                self.pauses = 0
+
+            def connection_made(self, transport):
+                self.transport = transport
+
+            def data_received(self, data):
+                self.got += len(data)
+                if self.transport.is_reading():
+                    self.transport.pause_reading()
+                    self.pauses += 1
+                    loop.call_later(0.001, self.transport.resume_reading)
+
+            def eof_received(self):
+                trace('eof', self.got, self.pauses > 1,
+                      self.transport.is_reading())
+
+            def connection_lost(self, exc):
+                done.set_result(None)
+
+        server = await loop.create_server(Slow, '127.0.0.1', 0)
+        port = server.sockets[0].getsockname()[1]
+        r, w = await aio.open_connection('127.0.0.1', port)
+        for _ in range(64):
+            w.write(b'z' * 65536)
+        w.write_eof()
+        await w.drain()
+        await done
+        w.close()
+        await w.wait_closed()
+        server.close()
+        await server.wait_closed()
+    assert_same(scenario)
+
+
+def test_write_pipe_reader_closes():
+    async def scenario(aio, trace):
+        loop = aio.get_running_loop()
+        rfd, wfd = os.pipe()
+        wpipe = open(wfd, 'wb', 0)
+        writer = Recorder(trace, 'write pipe')
+        wtr, _ = await loop.connect_write_pipe(lambda: writer, wpipe)
+        os.close(rfd)
+        await writer.lost
+        trace('closed', wtr.is_closing(), wpipe.closed)
+    assert_same(scenario)
+
+
+def test_buffered_protocol_pausing_in_buffer_updated():
+    async def scenario(aio, trace):
+        loop = aio.get_running_loop()
+        done = loop.create_future()
+
+        class Buffered(aio.BufferedProtocol):
+            def __init__(self):
+                self.buf = bytearray(1000)
+                self.got = bytearray()
+
+            def connection_made(self, transport):
+                self.transport = transport
+
+            def get_buffer(self, sizehint):
+                return self.buf
+
+            def buffer_updated(self, nbytes):
+                self.got += self.buf[:nbytes]
+                self.transport.pause_reading()
+                loop.call_soon(self.transport.resume_reading)
+
+            def eof_received(self):
+                trace('eof', len(self.got), bytes(self.got[-10:]))
+
+            def connection_lost(self, exc):
+                done.set_result(None)
+
+        server = await loop.create_server(Buffered, '127.0.0.1', 0)
+        port = server.sockets[0].getsockname()[1]
+        r, w = await aio.open_connection('127.0.0.1', port)
+        w.write(bytes(range(256)) * 4000)
+        w.write_eof()
+        await done
+        w.close()
+        server.close()
+        await server.wait_closed()
+    assert_same(scenario)
