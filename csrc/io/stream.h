@@ -10,10 +10,11 @@
  * the Python socket/pipe object kept in `sock` is closed after
  * connection_lost, as asyncio closes its own.
  *
- * Event path: libuv callbacks take the GIL, store what happened (received
- * bytes are copied once from a malloc'd buffer into a bytes object, kept
- * in a list) and queue one entry on the loop's ready queue; protocol code
- * only runs from those entries, in asyncio's order.
+ * Event path: libuv callbacks take the GIL, store what happened (libuv
+ * reads straight into a bytes object, no copy; read chunks wait in a
+ * list) and queue one entry on the loop's ready queue; protocol code only
+ * runs from those entries, in asyncio's order: one chunk, EOF or error
+ * per transport per iteration, like asyncio's one recv() per event.
  *
  * NOTE for process.c (subprocess pipes):  use the Python entry points
  *     loop._make_read_pipe_transport(pipe, protocol, waiter=None, extra=None)
