@@ -656,3 +656,33 @@ def test_buffered_protocol_pausing_in_buffer_updated():
         server.close()
         await server.wait_closed()
     assert_same(scenario)
+
+
+def test_happy_eyeballs_and_server_variants():
+    async def scenario(aio, trace):
+        loop = aio.get_running_loop()
+        server = await loop.create_server(
+            lambda: Recorder(trace, 'server', echo=True), host='',
+            port=0, family=socket.AF_INET, flags=socket.AI_PASSIVE,
+            reuse_address=True)
+        port = server.sockets[0].getsockname()[1]
+        trace('wildcard', [s.getsockname()[0] for s in server.sockets])
+        tr, client = await loop.create_connection(
+            lambda: Recorder(trace, 'client'), 'localhost', port,
+            family=socket.AF_INET, happy_eyeballs_delay=0.05, interleave=1)
+        tr.write(b'eyeballs')
+        while len(client.data) < 8:
+            await aio.sleep(0.01)
+        tr.close()
+        await client.lost
+        server.close()
+        await server.wait_closed()
+        lsock = socket.socket()
+        lsock.bind(('127.0.0.1', 0))
+        server = await loop.create_server(aio.Protocol, sock=lsock)
+        trace('sock server', server.sockets[0].getsockname() ==
+              lsock.getsockname())
+        server.close()
+        await server.wait_closed()
+        trace('sock closed', lsock.fileno())
+    assert_same(scenario)
