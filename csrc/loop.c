@@ -82,6 +82,7 @@ loop_open_uv(LoopObj *self)
 {
     int err;
     self->wakeup_fds[0] = self->wakeup_fds[1] = -1;
+    self->io_handles.next = self->io_handles.prev = &self->io_handles;
     if ((err = uv_loop_init(&self->uv)) != 0) {
         return set_uv_error(err);
     }
@@ -113,6 +114,12 @@ loop_close_uv(LoopObj *self)
         return;
     }
     self->uv_open = 0;
+    /* The I/O objects' handles first (transports, servers, ...). */
+    while (self->io_handles.next != &self->io_handles) {
+        pyasync_iohandle *h = self->io_handles.next;
+        pyasync_io_unlink(h);
+        h->close_fn(h);
+    }
     uv_close((uv_handle_t *)&self->timer, NULL);
     uv_close((uv_handle_t *)&self->async, NULL);
     if (self->wakeup_fds[0] >= 0) {

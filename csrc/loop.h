@@ -8,6 +8,16 @@
 #include "ready.h"
 #include "timers.h"
 
+/* A libuv handle owned by an I/O object (csrc/io/), linked into its loop
+ * while open: libuv needs every handle closed before uv_loop_close, so
+ * closing the loop calls close_fn on each (close_fn unlinks it and calls
+ * uv_close; its close callback may take the GIL, which the closing
+ * thread already holds). */
+typedef struct pyasync_iohandle {
+    struct pyasync_iohandle *next, *prev;
+    void (*close_fn)(struct pyasync_iohandle *);
+} pyasync_iohandle;
+
 typedef struct {
     PyObject_HEAD
     uv_loop_t uv;
@@ -31,6 +41,7 @@ typedef struct {
     PyObject *weakreflist;
     pyasync_state *st;
     struct pyasync_io *io;     /* csrc/io: polls, signals, DNS; lazily made */
+    pyasync_iohandle io_handles;   /* list head of the open I/O handles */
 } LoopObj;
 
 /* csrc/io/io.c: the loop's hooks into its I/O state (no-ops while
@@ -41,5 +52,24 @@ void pyasync_io_close(LoopObj *self);   /* before the final uv_run */
 void pyasync_io_free(LoopObj *self);    /* after uv_loop_close */
 int pyasync_io_traverse(LoopObj *self, visitproc visit, void *arg);
 void pyasync_io_clear(LoopObj *self);
+
+static inline void
+pyasync_io_link(LoopObj *loop, pyasync_iohandle *h)
+{
+    h->next = loop->io_handles.next;
+    h->prev = &loop->io_handles;
+    h->next->prev = h;
+    loop->io_handles.next = h;
+}
+
+static inline void
+pyasync_io_unlink(pyasync_iohandle *h)
+{
+    if (h->next != NULL) {
+        h->next->prev = h->prev;
+        h->prev->next = h->next;
+        h->next = h->prev = NULL;
+    }
+}
 
 #endif /* PYASYNC_LOOP_H */

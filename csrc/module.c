@@ -6,6 +6,9 @@
 #include "pyasync.h"
 #include "combinator.h"
 #include "io/io.h"
+#include "io/stream.h"
+#include "io/udp.h"
+#include "io/process.h"
 
 static PyObject *
 import_attr(const char *module, const char *name)
@@ -59,7 +62,8 @@ state_lookup_asyncio(pyasync_state *st)
     X(str_cancel) X(str_get_loop) X(str_loop) X(str_result) X(str_throw) \
     X(str_add) X(kwnames_context) X(kwnames_msg) \
     PYASYNC_SYNC_FIELDS(X) \
-    COMB_STATE_OBJECT_FIELDS(X)
+    COMB_STATE_OBJECT_FIELDS(X) \
+    PYASYNC_IO_STREAM_FIELDS(X)
 
 static int
 module_traverse(PyObject *mod, visitproc visit, void *arg)
@@ -128,6 +132,16 @@ module_exec(PyObject *mod)
         || pyasync_wait_for_init(mod, st) < 0
         || pyasync_as_completed_init(mod, st) < 0
         || pyasync_threads_init(mod, st) < 0) {
+        return -1;
+    }
+    /* I/O handles: UDP (io/udp.c), child processes (io/process.c). */
+    if (pyasync_udp_init(mod, st) < 0
+        || pyasync_process_init(mod, st) < 0) {
+        return -1;
+    }
+    /* Stream transports and servers (io/stream.c, io/server.c). */
+    if (pyasync_stream_init(mod, st) < 0
+        || pyasync_server_init(mod, st) < 0) {
         return -1;
     }
     return 0;

@@ -30,6 +30,11 @@
     X(str_full) X(str_empty) X(str_wait) X(str_value) X(str_clear) X(str_set) \
     X(str_put_nowait) X(str_get_nowait)
 
+/* The object fields owned by csrc/io/stream.c and server.c: their types
+ * and asyncio.BufferedProtocol. */
+#define PYASYNC_IO_STREAM_FIELDS(X) \
+    X(Stream_Type) X(Listener_Type) X(io_BufferedProtocol)
+
 typedef struct {
     /* Types, created by each file's *_init function. */
     PyTypeObject *Loop_Type;          /* loop.c */
@@ -122,6 +127,10 @@ typedef struct {
     PyObject *comb_str_cancel_message;
     PyObject *comb_kw_msg;            /* ("msg",) */
     PyObject *comb_kw_loop;           /* ("loop",) */
+    /* Stream transports and servers (csrc/io/stream.c, server.c). */
+#define PYASYNC_IO_STREAM_DECL(field) PyObject *field;
+    PYASYNC_IO_STREAM_FIELDS(PYASYNC_IO_STREAM_DECL)
+#undef PYASYNC_IO_STREAM_DECL
 } pyasync_state;
 
 #define COMB_NAME_FIELDS(X) \

@@ -31,6 +31,14 @@ from ._core import (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION,
 from .taskgroups import TaskGroup
 from .timeouts import Timeout, timeout, timeout_at
 
+# asyncio.subprocess works unmodified on pyasync's loop (it asks for the
+# running loop): the same module under pyasync's name.
+import sys as _sys
+from asyncio import subprocess
+from asyncio.subprocess import create_subprocess_exec, create_subprocess_shell
+_sys.modules.setdefault(__name__ + '.subprocess', subprocess)
+del _sys
+
 # pyasync's policy is the default one for `import pyasync as asyncio` code.
 DefaultEventLoopPolicy = EventLoopPolicy
 Handle = _core.Handle

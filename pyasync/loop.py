@@ -16,6 +16,9 @@ from asyncio.log import logger
 
 from . import _core
 from ._io_low import LowLevelIOMixin
+from ._streams_io import StreamsIOMixin
+from ._subprocess_io import SubprocessMixin
+from ._udp_io import UDPMixin
 
 __all__ = ['EventLoop', 'new_event_loop']
 
@@ -27,7 +30,8 @@ def _borrow(name):
     return _Base.__dict__[name]
 
 
-class EventLoop(LowLevelIOMixin, _core.Loop, asyncio.AbstractEventLoop):
+class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
+                _core.Loop, asyncio.AbstractEventLoop):
     """An asyncio event loop on libuv.
 
     I/O methods not implemented yet fall through to AbstractEventLoop and

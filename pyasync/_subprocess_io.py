@@ -1,0 +1,227 @@
+"""Subprocesses on libuv (csrc/io/process.c).
+
+subprocess_exec/subprocess_shell are asyncio.BaseEventLoop's own (argument
+checks, messages, debug logging).  The transport is asyncio's
+BaseSubprocessTransport with _start() on uv_spawn instead of
+subprocess.Popen: it connects the pipes with loop.connect_read_pipe /
+connect_write_pipe and needs from _proc only a Popen-like face (pid,
+stdin/stdout/stderr, returncode, poll, send_signal, terminate, kill),
+which _UVProcess gives.  libuv reaps the child itself (its SIGCHLD
+handling), so asyncio's child watcher is never asked for.
+
+Popen options: cwd, env, executable, pass_fds, start_new_session
+(UV_PROCESS_DETACHED) and close_fds are honoured (close_fds: Python's fds
+are non-inheritable, so only fds made inheritable and not in pass_fds
+would leak); restore_signals is what libuv does anyway.  Options that need
+code between fork and exec (preexec_fn, user, group, extra_groups, umask,
+process_group) raise NotImplementedError.
+"""
+import os
+import signal
+import subprocess
+import time
+from asyncio import base_events, base_subprocess
+
+from . import _core
+
+__all__ = ()
+
+_Base = base_events.BaseEventLoop
+
+_UNSUPPORTED = {
+    'preexec_fn': None, 'user': None, 'group': None, 'extra_groups': None,
+    'umask': -1, 'process_group': None,
+}
+_IGNORED = {'close_fds', 'restore_signals', 'startupinfo', 'creationflags'}
+
+
+class _UVProcess:
+    """The Popen-like object BaseSubprocessTransport drives (its _proc),
+    also get_extra_info('subprocess')."""
+
+    def __init__(self, args, handle, stdin, stdout, stderr):
+        self.args = args
+        self._handle = handle
+        self.pid = handle.pid
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.returncode = None
+
+    def __repr__(self):
+        return (f'<{self.__class__.__name__}: returncode: {self.returncode}'
+                f' args: {self.args!r}>')
+
+    def poll(self):
+        if self.returncode is None:
+            self.returncode = self._peek(os.WNOHANG)
+        return self.returncode
+
+    def wait(self, timeout=None):
+        """Block until the child exits (Popen.wait); the loop reaps it."""
+        if timeout is None:
+            if self.returncode is None:
+                self.returncode = self._peek(0)
+            return self.returncode
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            time.sleep(0.0005)
+        return self.returncode
+
+    def _peek(self, options):
+        """The exit status without reaping (WNOWAIT): libuv reaps the
+        child and reports it to the transport; until then the pid stays
+        ours, so signals cannot reach a stranger."""
+        rc = self._handle.returncode
+        if rc is not None:
+            return rc
+        try:
+            info = os.waitid(os.P_PID, self.pid,
+                             os.WEXITED | os.WNOWAIT | options)
+        except ChildProcessError:       # reaped by the loop meanwhile
+            return self._handle.returncode
+        if info is None:
+            return None
+        if info.si_code == os.CLD_EXITED:
+            return info.si_status
+        return -info.si_status
+
+    def send_signal(self, sig):
+        # Nothing once libuv has reaped the child: the pid may be reused.
+        self._handle.kill(sig)
+
+    def terminate(self):
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+
+def _child_fd(spec, fallback, to_close):
+    """The fd the child gets for a Popen stdio spec that is not PIPE."""
+    if spec is None:
+        return fallback
+    if spec == subprocess.DEVNULL:
+        return -1                       # libuv: /dev/null for fds 0-2
+    if isinstance(spec, int):
+        if spec < 0:
+            raise ValueError(f'invalid stdio value: {spec!r}')
+        return spec
+    return spec.fileno()
+
+
+def _env_list(env):
+    if env is None:
+        return None
+    out = []
+    for k, v in env.items():
+        k = os.fsencode(k)
+        if b'=' in k:
+            raise ValueError("illegal environment variable name")
+        out.append(k + b'=' + os.fsencode(v))
+    return tuple(out)
+
+
+class _UVSubprocessTransport(base_subprocess.BaseSubprocessTransport):
+
+    def _start(self, args, shell, stdin, stdout, stderr, bufsize,
+               executable=None, cwd=None, env=None, pass_fds=(),
+               start_new_session=False, **kwargs):
+        for name, value in kwargs.items():
+            if name in _UNSUPPORTED:
+                if value != _UNSUPPORTED[name]:
+                    raise NotImplementedError(
+                        f'pyasync subprocesses do not support {name}')
+            elif name not in _IGNORED:
+                raise TypeError(f"__init__() got an unexpected keyword "
+                                f"argument '{name}'")
+        if shell:
+            argv = ['/bin/sh', '-c', args]
+        else:
+            argv = list(args)
+        if executable is not None:
+            argv[0] = executable
+        program = executable if executable is not None else argv[0]
+        parent_files = {}
+        child_ends = []
+        try:
+            fds = self._make_stdio(stdin, stdout, stderr, parent_files,
+                                   child_ends)
+            for fd in sorted(pass_fds):
+                fds.extend([-1] * (fd + 1 - len(fds)))
+                fds[fd] = fd
+            handle = self._spawn(program, argv, env, cwd, fds,
+                                 start_new_session)
+        except BaseException:
+            for f in parent_files.values():
+                f.close()
+            raise
+        finally:
+            for fd in child_ends:
+                os.close(fd)
+        self._proc = _UVProcess(args, handle, parent_files.get(0),
+                                parent_files.get(1), parent_files.get(2))
+
+    def _make_stdio(self, stdin, stdout, stderr, parent_files, child_ends):
+        def pipe(index):
+            r, w = os.pipe()
+            child_ends.append(r if index == 0 else w)
+            parent_files[index] = (open(w, 'wb', buffering=0) if index == 0
+                                   else open(r, 'rb', buffering=0))
+            return child_ends[-1]
+
+        fds = []
+        for index, spec in enumerate((stdin, stdout, stderr)):
+            if spec == subprocess.PIPE:
+                fds.append(pipe(index))
+            elif index == 2 and spec == subprocess.STDOUT:
+                fds.append(fds[1])
+            else:
+                fds.append(_child_fd(spec, index, child_ends))
+        return fds
+
+    def _spawn(self, program, argv, env, cwd, fds, detached):
+        file = os.fsencode(program)
+        bargs = tuple(os.fsencode(a) for a in argv)
+        bcwd = None if cwd is None else os.fsencode(cwd)
+        try:
+            return _core.Process(self._loop, file, bargs, _env_list(env),
+                                 bcwd, tuple(fds), detached,
+                                 self._process_exited)
+        except OSError as exc:
+            # Popen's message names the program (or the cwd it could not
+            # enter).
+            name = program
+            if cwd is not None and not os.path.isdir(cwd):
+                name = cwd
+            raise type(exc)(exc.errno, exc.strerror, name) from None
+
+
+class SubprocessMixin:
+    """EventLoop's subprocess methods."""
+
+    __slots__ = ()
+
+    subprocess_exec = _Base.__dict__['subprocess_exec']
+    subprocess_shell = _Base.__dict__['subprocess_shell']
+    _log_subprocess = _Base.__dict__['_log_subprocess']
+
+    async def _make_subprocess_transport(self, protocol, args, shell,
+                                         stdin, stdout, stderr, bufsize,
+                                         extra=None, **kwargs):
+        waiter = self.create_future()
+        transp = _UVSubprocessTransport(self, protocol, args, shell,
+                                        stdin, stdout, stderr, bufsize,
+                                        waiter=waiter, extra=extra,
+                                        **kwargs)
+        try:
+            await waiter
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException:
+            transp.close()
+            await transp._wait()
+            raise
+        return transp
