@@ -8,10 +8,7 @@ from test.test_asyncio import utils as test_utils
 import pyasync
 
 # Tests of the mixin that need what other parts of issue 4 bring.
-NEEDS_TRANSPORTS = {
-    'test_create_connection_sock':
-        "create_connection(sock=...): stream transports, issue 4 (io2)",
-}
+NEEDS_TRANSPORTS = {}
 
 
 class PyasyncSockTests(test_sock_lowlevel.BaseSockTestsMixin,

@@ -13,11 +13,7 @@ from test.test_asyncio import test_server, test_streams
 import pyasync
 
 # Tests that cannot pass on pyasync's loop, with the reason.
-SKIPS = {
-    'StreamTests.test_read_all_from_pipe_reader':
-        "attaches asyncio.SafeChildWatcher, which needs add_signal_handler "
-        "(SIGCHLD): the wt-io1 branch",
-}
+SKIPS = {}
 
 
 @pytest.fixture(autouse=True)
