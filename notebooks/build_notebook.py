@@ -44,7 +44,7 @@ SEMAPHORE = 34
 FIRST_CELL_NOTE = (
     "*Примечание (pyasync).* Эта ячейка добавлена: она показывает, какой цикл "
     "событий выполняет ячейки (`asyncio.get_running_loop()`); на ядре "
-    "«Python 3 (pyasync)» это `pyasync.loop.EventLoop`, на стандартном "
+    "«Python 3 (pyasync)» это `pyasync.kernel.KernelEventLoop` (цикл pyasync, `pyasync.EventLoop`), на стандартном "
     "ядре — `asyncio.unix_events._UnixSelectorEventLoop`.")
 FIRST_CELL = ("import asyncio\n"
               "print(type(asyncio.get_running_loop()))")

@@ -23,6 +23,9 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
+
+from .loop import EventLoop
 
 KERNEL_NAME = "pyasync"
 DISPLAY_NAME = "Python 3 (pyasync)"
@@ -47,6 +50,58 @@ def allow_tornado():
     if extra:
         tc.FUTURES = tc.FUTURES + extra
     return True
+
+
+class KernelEventLoop(EventLoop):
+    """pyasync's loop, taking fd (un)registrations from other threads.
+
+    pyasync refuses add_reader & co. from a foreign thread while the
+    loop runs (libuv handles belong to the loop's thread).  asyncio's
+    selector loop accepts them, and ipykernel 7 relies on that: at
+    shutdown its shell-channel thread closes the ZMQStream that the
+    main loop polls (SubshellManager.close -> ZMQStream.close ->
+    remove_reader); refused, the socket stays open and zmq's
+    Context.term() hangs for ever.  Here such calls are passed to the
+    loop's thread with call_soon_threadsafe, which is the thread-safe
+    form of what asyncio does.
+    """
+
+    def _foreign(self):
+        return (self.is_running() and self._thread_id is not None
+                and self._thread_id != threading.get_ident())
+
+    def add_reader(self, fd, callback, *args):
+        if self._foreign():
+            return self.call_soon_threadsafe(super().add_reader, fd, callback, *args)
+        return super().add_reader(fd, callback, *args)
+
+    def add_writer(self, fd, callback, *args):
+        if self._foreign():
+            return self.call_soon_threadsafe(super().add_writer, fd, callback, *args)
+        return super().add_writer(fd, callback, *args)
+
+    def remove_reader(self, fd):
+        if self._foreign():
+            self.call_soon_threadsafe(super().remove_reader, fd)
+            return True
+        return super().remove_reader(fd)
+
+    def remove_writer(self, fd):
+        if self._foreign():
+            self.call_soon_threadsafe(super().remove_writer, fd)
+            return True
+        return super().remove_writer(fd)
+
+
+def install_kernel_policy():
+    """pyasync's policy, making KernelEventLoop loops."""
+    import asyncio
+    from .policy import EventLoopPolicy
+
+    class KernelPolicy(EventLoopPolicy):
+        _loop_factory = KernelEventLoop
+
+    asyncio.set_event_loop_policy(KernelPolicy())
 
 
 def service_loops_on_asyncio():
@@ -120,8 +175,12 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["install"]:
         return _install_main(argv[1:])
-    from . import install as install_policy
-    install_policy()
+    if os.environ.get("PYASYNC_KERNEL_FAULTHANDLER"):  # debugging hangs
+        import faulthandler
+        import signal
+        faulthandler.register(signal.SIGUSR1, all_threads=True,
+                              file=open(os.environ["PYASYNC_KERNEL_FAULTHANDLER"], "w"))
+    install_kernel_policy()
     allow_tornado()
     service_loops_on_asyncio()
     from ipykernel.kernelapp import IPKernelApp
