@@ -188,4 +188,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    # run the imported module's main, so that the loop's class is
+    # pyasync.kernel.KernelEventLoop and not __main__.KernelEventLoop
+    from pyasync.kernel import main as _main
+    _main()

@@ -38,6 +38,10 @@ pytest.importorskip("ipykernel", reason="needs the notebook extra")
 import asyncio
 import pyasync
 
+# the module fixture runs the three executions (about 140 s together); its
+# time counts against the first test's limit
+pytestmark = pytest.mark.timeout(900)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NB = os.path.join(ROOT, "notebooks", "asyncio.ipynb")
 RUN = os.path.join(ROOT, "notebooks", "run_notebook.py")
