@@ -48,9 +48,9 @@ class ProgressClient(NotebookClient):
         finally:
             if self._progress:
                 first = cell.source.strip().split("\n")[0][:50]
-                err = any(o.get("output_type") == "error" for o in cell.outputs)
+                errs = [o["ename"] for o in cell.outputs if o.get("output_type") == "error"]
                 self._progress(f"[{self._i:2}/{self._n_code}] {time.monotonic() - t:5.1f}s "
-                               f"{'error ' if err else ''}{first}")
+                               f"{first}{'  -> ' + errs[0] if errs else ''}")
 
 
 def execute(path, kernel, pyasync_imports=False, progress=None, timeout=600):
