@@ -15,7 +15,7 @@ objects throughout.
 Tornado (under ipykernel) recognises futures with
 `isinstance(x, tornado.concurrent.FUTURES)`, i.e. concurrent.futures.Future
 or asyncio.Future.  pyasync's Future/Task are not asyncio.Future subclasses,
-so `allow_tornado()` appends them to that tuple; see docs/is_future.md for
+so `pyasync.interop.allow_tornado()` (called by the kernel and by pyasync.install()) appends them to that tuple; see docs/is_future.md for
 why this and not asyncio objects from the loop, and what it costs.
 """
 import json
@@ -25,31 +25,11 @@ import sys
 import tempfile
 import threading
 
+from .interop import allow_tornado
 from .loop import EventLoop
 
 KERNEL_NAME = "pyasync"
 DISPLAY_NAME = "Python 3 (pyasync)"
-
-
-def allow_tornado():
-    """Make tornado's is_future() accept pyasync's Future and Task.
-
-    tornado.concurrent.is_future reads the module global FUTURES at each
-    call (gen.convert_yielded, gen.multi, IOLoop.add_future and
-    IOLoop._run_callback all go through it), so extending the tuple is
-    enough.  Tornado's other `isinstance(x, asyncio.Future)` tests pick a
-    thread-safe fallback path (IOLoop.add_future) for other futures, which
-    is correct for pyasync's too.  Returns True if tornado is importable.
-    """
-    try:
-        import tornado.concurrent as tc
-    except ImportError:
-        return False
-    from . import Future, Task
-    extra = tuple(t for t in (Future, Task) if t not in tc.FUTURES)
-    if extra:
-        tc.FUTURES = tc.FUTURES + extra
-    return True
 
 
 class KernelEventLoop(EventLoop):

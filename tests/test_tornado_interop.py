@@ -13,14 +13,15 @@ pytest.importorskip("tornado", reason="tornado is in the test extra")
 SCRIPT = textwrap.dedent("""
     import asyncio, sys
     import pyasync
-    from pyasync.kernel import allow_tornado
+    from pyasync.interop import allow_tornado
     from tornado import gen
     from tornado.ioloop import IOLoop
     import tornado.concurrent as tc
 
     if sys.argv[1] == "allow":
         allow_tornado()
-    pyasync.install()
+    # the policy alone, without install() (which calls allow_tornado too)
+    asyncio.set_event_loop_policy(pyasync.EventLoopPolicy())
     out = []
 
     async def child(x):
