@@ -55,6 +55,12 @@ PyObject *future_get_result(FutureObj *fut);
 int future_add_done_callback(FutureObj *fut, PyObject *callback,
                              PyObject *context);
 
+/* Add a wake-up of task (a pyasync Task) as a done-callback: what
+ * add_done_callback(task's wake-up, context=task's context) does, without
+ * a callable object; on a pyasync loop it runs as a C ready entry.  The
+ * `_callbacks` view and remove_done_callback see the usual callable. */
+int future_add_task_wakeup(FutureObj *fut, PyObject *task);
+
 /* The CancelledError that result() would raise: carries cancel_message. */
 PyObject *future_make_cancelled_error(FutureObj *fut);
 

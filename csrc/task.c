@@ -407,6 +407,11 @@ static int
 task_add_wakeup(TaskObj *task, PyObject *result, int exact)
 {
     pyasync_state *st = task->fut.st;
+    if (exact && Py_IS_TYPE(task, st->Task_Type)) {
+        /* No callable object: the future stores the task itself. */
+        ((FutureObj *)result)->blocking = 0;
+        return future_add_task_wakeup((FutureObj *)result, (PyObject *)task);
+    }
     /* Held: Python code below could re-run __init__, dropping the cache. */
     PyObject *wakeup = Py_XNewRef(task_get_wakeup(task));
     PyObject *context = Py_NewRef(task->context);
@@ -639,8 +644,8 @@ task_step(TaskObj *task, PyObject *exc)
 
 /* ---- wake-up: the done-callback of the awaited future ---------------- */
 
-static PyObject *
-task_wakeup_impl(PyObject *self, PyObject *fut)
+int
+task_wakeup_ready(PyObject *self, PyObject *fut)
 {
     TaskObj *task = (TaskObj *)self;
     pyasync_state *st = task->fut.st;
@@ -669,7 +674,13 @@ task_wakeup_impl(PyObject *self, PyObject *fut)
         rc = task_step(task, exc);
         Py_DECREF(exc);
     }
-    if (rc < 0) {
+    return rc;
+}
+
+static PyObject *
+task_wakeup_impl(PyObject *self, PyObject *fut)
+{
+    if (task_wakeup_ready(self, fut) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -680,6 +691,18 @@ task_wakeup_impl(PyObject *self, PyObject *fut)
 static PyMethodDef task_wakeup_def = {
     "task_wakeup", (PyCFunction)task_wakeup_impl, METH_O, NULL,
 };
+
+PyObject *
+task_new_wakeup(PyObject *task)
+{
+    return PyCFunction_New(&task_wakeup_def, task);
+}
+
+PyObject *
+task_wakeup_context(PyObject *task)
+{
+    return ((TaskObj *)task)->context;
+}
 
 PyObject *
 task_get_wakeup(TaskObj *task)
