@@ -6,6 +6,7 @@
  * the entries that were ready at that point.  Cold methods live in
  * pyasync/loop.py, largely borrowed from asyncio.BaseEventLoop. */
 #include "loop.h"
+#include "task.h"
 #include "handle.h"
 #include <structmember.h>
 #include <sys/socket.h>
@@ -793,6 +794,9 @@ Loop_create_task(LoopObj *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     PyObject *task;
+    if (self->task_factory == NULL && self->st->Task_Type != NULL) {
+        return task_create(self->st, coro, (PyObject *)self, name, context);
+    }
     if (self->task_factory == NULL) {
         PyObject *cls = self->st->Task_Type
                         ? Py_NewRef((PyObject *)self->st->Task_Type)
