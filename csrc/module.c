@@ -4,6 +4,7 @@
  * up once here, so that `except asyncio.CancelledError` catches ours and
  * asyncio.all_tasks() sees our tasks. */
 #include "pyasync.h"
+#include "all_tasks.h"
 #include "combinator.h"
 #include "io/io.h"
 
@@ -43,7 +44,7 @@ state_lookup_asyncio(pyasync_state *st)
     LOOKUP(format_callback_source, "asyncio.format_helpers",
            "_format_callback_source");
 #undef LOOKUP
-    return 0;
+    return all_tasks_setup(st);
 }
 
 /* Every object field of pyasync_state, for traverse and clear. */
@@ -53,7 +54,8 @@ state_lookup_asyncio(pyasync_state *st)
     X(asyncio_mod) X(CancelledError) X(InvalidStateError) \
     X(get_event_loop) X(iscoroutine) X(future_repr_info) \
     X(task_repr_info) X(task_get_stack) X(task_print_stack) \
-    X(current_tasks) X(all_tasks) X(extract_stack) X(format_callback_source) \
+    X(current_tasks) X(all_tasks) X(all_tasks_data) X(all_tasks_remove) \
+    X(all_tasks_iterating) X(extract_stack) X(format_callback_source) \
     X(future_repr) X(str_get_debug) X(str_call_exception_handler) \
     X(str_call_soon) X(str_add_done_callback) X(str_asyncio_future_blocking) \
     X(str_cancel) X(str_get_loop) X(str_loop) X(str_result) X(str_throw) \

@@ -53,6 +53,9 @@ typedef struct {
     PyObject *task_print_stack;       /* asyncio.base_tasks._task_print_stack */
     PyObject *current_tasks;          /* asyncio.tasks._current_tasks (dict) */
     PyObject *all_tasks;              /* asyncio.tasks._all_tasks (WeakSet) */
+    PyObject *all_tasks_data;         /* its .data set, or NULL (all_tasks.c) */
+    PyObject *all_tasks_remove;       /* its ._remove weakref callback */
+    PyObject *all_tasks_iterating;    /* its ._iterating set */
     PyObject *extract_stack;          /* traceback.extract_stack */
     PyObject *format_callback_source; /* asyncio.format_helpers._format_callback_source */
 

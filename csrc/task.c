@@ -17,6 +17,7 @@
 #include "pyasync.h"
 #include "future.h"
 #include "task.h"
+#include "all_tasks.h"
 
 #include <inttypes.h>
 
@@ -751,13 +752,7 @@ task_is_coroutine(pyasync_state *st, PyObject *obj)
 static int
 task_register(pyasync_state *st, PyObject *task)
 {
-    PyObject *res = PyObject_CallMethodOneArg(st->all_tasks, st->str_add,
-                                              task);
-    if (res == NULL) {
-        return -1;
-    }
-    Py_DECREF(res);
-    return 0;
+    return all_tasks_add(st, task);
 }
 
 /* Task.__init__(coro, *, loop=None, name=None, context=None) on parsed
@@ -1148,6 +1143,8 @@ task_dealloc(PyObject *self)
     }
     PyObject_GC_UnTrack(self);
     if (((TaskObj *)self)->fut.weakreflist != NULL) {
+        all_tasks_forget(((TaskObj *)self)->fut.st,
+                         ((TaskObj *)self)->fut.weakreflist);
         PyObject_ClearWeakRefs(self);
     }
     (void)task_clear(self);
