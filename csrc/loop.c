@@ -1055,6 +1055,26 @@ pyasync_loop_init(PyObject *module, pyasync_state *st)
     return PyModule_AddType(module, st->Loop_Type);
 }
 
+PyObject *
+pyasync_loop_create_task_fast(pyasync_state *st, PyObject *loop,
+                              PyObject *coro)
+{
+    if (!pyasync_is_loop(st, loop) || st->Task_Type == NULL
+        || ((LoopObj *)loop)->task_factory != NULL) {
+        return NULL;
+    }
+    /* A subclass may override create_task: then its method must run.
+     * Both lookups hit the type attribute cache. */
+    if (_PyType_Lookup(Py_TYPE(loop), st->str_create_task)
+        != _PyType_Lookup(st->Loop_Type, st->str_create_task)) {
+        return NULL;
+    }
+    if (loop_check_closed((LoopObj *)loop) < 0) {
+        return NULL;
+    }
+    return task_create(st, coro, loop, Py_None, Py_None);
+}
+
 int
 pyasync_is_loop(pyasync_state *st, PyObject *loop)
 {

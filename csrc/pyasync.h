@@ -74,6 +74,7 @@ typedef struct {
     PyObject *str_result;                 /* "result" */
     PyObject *str_throw;                  /* "throw" */
     PyObject *str_add;                    /* "add" (WeakSet.add) */
+    PyObject *str_create_task;            /* "create_task" */
     PyObject *kwnames_context;            /* ("context",) */
     PyObject *kwnames_msg;                /* ("msg",) */
 
@@ -176,6 +177,13 @@ typedef int (*pyasync_ready_fn)(PyObject *obj, PyObject *arg);
  * loop is closed. */
 int pyasync_loop_schedule(PyObject *loop, pyasync_ready_fn fn,
                           PyObject *obj, PyObject *arg, PyObject *context);
+
+/* loop.create_task(coro) made in C when loop is a pyasync loop whose
+ * create_task is Loop's own and that has no task factory.  A new task;
+ * NULL with an exception on error; NULL without one when the fast path
+ * does not apply (the caller calls the method). */
+PyObject *pyasync_loop_create_task_fast(pyasync_state *st, PyObject *loop,
+                                        PyObject *coro);
 
 /* True when loop is a pyasync loop (so pyasync_loop_schedule applies). */
 int pyasync_is_loop(pyasync_state *st, PyObject *loop);

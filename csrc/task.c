@@ -1188,6 +1188,7 @@ task_init_strings(pyasync_state *st)
     INTERN(str_result, "result");
     INTERN(str_throw, "throw");
     INTERN(str_add, "add");
+    INTERN(str_create_task, "create_task");
 #undef INTERN
     st->kwnames_context = Py_BuildValue("(s)", "context");
     st->kwnames_msg = Py_BuildValue("(s)", "msg");
