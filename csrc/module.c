@@ -50,7 +50,7 @@ state_lookup_asyncio(pyasync_state *st)
 /* Every object field of pyasync_state, for traverse and clear. */
 #define STATE_OBJECT_FIELDS(X) \
     X(Loop_Type) X(Handle_Type) X(TimerHandle_Type) X(Future_Type) \
-    X(FutureIter_Type) X(Task_Type) X(TaskStep_Type) \
+    X(FutureIter_Type) X(Task_Type) X(TaskStep_Type) X(YieldOnce_Type) \
     X(asyncio_mod) X(CancelledError) X(InvalidStateError) \
     X(get_event_loop) X(iscoroutine) X(future_repr_info) \
     X(task_repr_info) X(task_get_stack) X(task_print_stack) \
@@ -101,6 +101,7 @@ module_exec(PyObject *mod)
     if (pyasync_handle_init(mod, st) < 0
         || pyasync_future_init(mod, st) < 0
         || pyasync_task_init(mod, st) < 0
+        || pyasync_yield_once_init(mod, st) < 0
         || pyasync_loop_init(mod, st) < 0) {
         return -1;
     }

@@ -39,6 +39,7 @@ typedef struct {
     PyTypeObject *FutureIter_Type;    /* future.c */
     PyTypeObject *Task_Type;          /* task.c */
     PyTypeObject *TaskStep_Type;      /* task.c: the callable a foreign loop runs */
+    PyTypeObject *YieldOnce_Type;     /* yield_once.c: sleep(0)'s bare yield */
 
     /* asyncio's own objects, looked up once at import (module.c). */
     PyObject *asyncio_mod;
@@ -203,6 +204,7 @@ int pyasync_future_init(PyObject *module, pyasync_state *st);
 
 /* ---- task.c --------------------------------------------------------- */
 int pyasync_task_init(PyObject *module, pyasync_state *st);
+int pyasync_yield_once_init(PyObject *module, pyasync_state *st);
 
 /* ---- waiter.c and the primitives ----------------------------------- */
 int pyasync_sync_init(PyObject *module, pyasync_state *st);   /* waiter.c */
