@@ -115,12 +115,16 @@ future_reset_fields(FutureObj *fut)
 static int
 future_capture_source_traceback(FutureObj *fut, pyasync_state *st)
 {
-    PyObject *res = PyObject_CallMethodNoArgs(fut->loop, st->str_get_debug);
-    if (res == NULL) {
-        return -1;
+    int debug = pyasync_loop_debug_fast(st, fut->loop);
+    if (debug < 0) {
+        PyObject *res = PyObject_CallMethodNoArgs(fut->loop,
+                                                  st->str_get_debug);
+        if (res == NULL) {
+            return -1;
+        }
+        debug = PyObject_IsTrue(res);
+        Py_DECREF(res);
     }
-    int debug = PyObject_IsTrue(res);
-    Py_DECREF(res);
     if (debug <= 0) {
         return debug;
     }
@@ -920,6 +924,16 @@ future_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
         return NULL;
     }
     return (PyObject *)fut;
+}
+
+PyObject *
+future_create(pyasync_state *st, PyObject *loop)
+{
+    PyObject *fut = future_new(st->Future_Type, NULL, NULL);
+    if (fut != NULL && future_init_fields((FutureObj *)fut, loop) < 0) {
+        Py_CLEAR(fut);
+    }
+    return fut;
 }
 
 /* Future() takes one keyword-only argument; the errors argument clinic

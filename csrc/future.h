@@ -39,6 +39,10 @@ typedef struct {
  * loop, as asyncio.Future(loop=None) does).  0 or -1. */
 int future_init_fields(FutureObj *fut, PyObject *loop);
 
+/* Future(loop=loop) of exactly pyasync's Future type, without building
+ * keyword arguments (what loop.create_future() does).  New reference. */
+PyObject *future_create(pyasync_state *st, PyObject *loop);
+
 /* The state transitions, with asyncio's errors (InvalidStateError when
  * already done).  Each schedules the done-callbacks.  0 or -1. */
 int future_set_result(FutureObj *fut, PyObject *result);

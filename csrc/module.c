@@ -25,6 +25,8 @@ state_lookup_asyncio(pyasync_state *st)
 {
 #define LOOKUP(field, module, name) \
     if ((st->field = import_attr(module, name)) == NULL) return -1
+#define LOOKUP_INTO(var, module, name) \
+    if ((var = import_attr(module, name)) == NULL) return -1
     st->asyncio_mod = PyImport_ImportModule("asyncio");
     if (st->asyncio_mod == NULL) {
         return -1;
@@ -43,6 +45,14 @@ state_lookup_asyncio(pyasync_state *st)
     LOOKUP(extract_stack, "traceback", "extract_stack");
     LOOKUP(format_callback_source, "asyncio.format_helpers",
            "_format_callback_source");
+    PyObject *base_loop;
+    LOOKUP_INTO(base_loop, "asyncio.base_events", "BaseEventLoop");
+    st->base_get_debug = PyObject_GetAttrString(base_loop, "get_debug");
+    Py_DECREF(base_loop);
+    if (st->base_get_debug == NULL) {
+        return -1;
+    }
+#undef LOOKUP_INTO
 #undef LOOKUP
     return all_tasks_setup(st);
 }
@@ -59,7 +69,8 @@ state_lookup_asyncio(pyasync_state *st)
     X(future_repr) X(str_get_debug) X(str_call_exception_handler) \
     X(str_call_soon) X(str_add_done_callback) X(str_asyncio_future_blocking) \
     X(str_cancel) X(str_get_loop) X(str_loop) X(str_result) X(str_throw) \
-    X(str_add) X(str_create_task) X(kwnames_context) X(kwnames_msg) \
+    X(str_add) X(str_create_task) X(str_debug) X(base_get_debug) \
+    X(kwnames_context) X(kwnames_msg) \
     PYASYNC_SYNC_FIELDS(X) \
     COMB_STATE_OBJECT_FIELDS(X)
 

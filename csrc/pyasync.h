@@ -76,6 +76,12 @@ typedef struct {
     PyObject *str_throw;                  /* "throw" */
     PyObject *str_add;                    /* "add" (WeakSet.add) */
     PyObject *str_create_task;            /* "create_task" */
+    PyObject *str_debug;                  /* "_debug" */
+    PyObject *base_get_debug;   /* asyncio BaseEventLoop.get_debug (module.c) */
+    /* The last loop type found plain by loop.c (not owned: the version
+     * tag tells a changed or new type). */
+    PyTypeObject *plain_loop_type;
+    unsigned int plain_loop_tag;
     PyObject *kwnames_context;            /* ("context",) */
     PyObject *kwnames_msg;                /* ("msg",) */
 
@@ -185,6 +191,11 @@ int pyasync_loop_schedule(PyObject *loop, pyasync_ready_fn fn,
  * does not apply (the caller calls the method). */
 PyObject *pyasync_loop_create_task_fast(pyasync_state *st, PyObject *loop,
                                         PyObject *coro);
+
+/* loop.get_debug() read from the C flag when loop is a pyasync loop whose
+ * get_debug is asyncio's `return self._debug` and _debug is Loop's own
+ * member: 0 or 1; -1 (no exception) when the caller must call it. */
+int pyasync_loop_debug_fast(pyasync_state *st, PyObject *loop);
 
 /* True when loop is a pyasync loop (so pyasync_loop_schedule applies). */
 int pyasync_is_loop(pyasync_state *st, PyObject *loop);

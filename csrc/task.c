@@ -1189,6 +1189,7 @@ task_init_strings(pyasync_state *st)
     INTERN(str_throw, "throw");
     INTERN(str_add, "add");
     INTERN(str_create_task, "create_task");
+    INTERN(str_debug, "_debug");
 #undef INTERN
     st->kwnames_context = Py_BuildValue("(s)", "context");
     st->kwnames_msg = Py_BuildValue("(s)", "msg");
