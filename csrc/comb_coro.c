@@ -313,6 +313,10 @@ result_none(PyObject *res)
 PyObject *
 comb_create_future(pyasync_state *st, PyObject *loop)
 {
+    PyObject *fut = pyasync_loop_create_future_fast(st, loop);
+    if (fut != NULL || PyErr_Occurred()) {
+        return fut;
+    }
     return call0(loop, st->comb_str_create_future);
 }
 

@@ -1060,7 +1060,8 @@ pyasync_loop_init(PyObject *module, pyasync_state *st)
 }
 
 /* True when tp keeps the loop methods the C fast paths replace: asyncio's
- * get_debug over Loop's _debug member, and Loop's create_task.  The answer
+ * get_debug over Loop's _debug member, Loop's create_task and
+ * create_future.  The answer
  * for the last type asked is kept with its version tag, which changes
  * whenever the type or a base is modified. */
 static int
@@ -1070,7 +1071,9 @@ loop_type_is_plain(pyasync_state *st, PyTypeObject *tp)
         && PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
         return 1;
     }
-    if (st->str_get_debug == NULL
+    if (st->str_get_debug == NULL || st->str_create_future == NULL
+        || _PyType_Lookup(tp, st->str_create_future)
+           != _PyType_Lookup(st->Loop_Type, st->str_create_future)
         || _PyType_Lookup(tp, st->str_get_debug) != st->base_get_debug
         || _PyType_Lookup(tp, st->str_debug)
            != _PyType_Lookup(st->Loop_Type, st->str_debug)
@@ -1093,6 +1096,16 @@ pyasync_loop_debug_fast(pyasync_state *st, PyObject *loop)
         return -1;
     }
     return ((LoopObj *)loop)->debug != 0;
+}
+
+PyObject *
+pyasync_loop_create_future_fast(pyasync_state *st, PyObject *loop)
+{
+    if (!pyasync_is_loop(st, loop) || st->Future_Type == NULL
+        || !loop_type_is_plain(st, Py_TYPE(loop))) {
+        return NULL;
+    }
+    return future_create(st, loop);
 }
 
 PyObject *

@@ -192,6 +192,10 @@ int pyasync_loop_schedule(PyObject *loop, pyasync_ready_fn fn,
 PyObject *pyasync_loop_create_task_fast(pyasync_state *st, PyObject *loop,
                                         PyObject *coro);
 
+/* loop.create_future() made in C under the same conditions as
+ * pyasync_loop_create_task_fast (NULL without exception: not applicable). */
+PyObject *pyasync_loop_create_future_fast(pyasync_state *st, PyObject *loop);
+
 /* loop.get_debug() read from the C flag when loop is a pyasync loop whose
  * get_debug is asyncio's `return self._debug` and _debug is Loop's own
  * member: 0 or 1; -1 (no exception) when the caller must call it. */
