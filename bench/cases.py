@@ -1,7 +1,13 @@
 """Benchmark cases.  Each case is `async def case(aio, n)`: it does n
 operations with the module `aio` (asyncio or pyasync: the functions and
 classes a program would call) on the running loop, and returns nothing.
-The runner times the whole case and divides by n."""
+The runner times the whole case and divides by n.
+
+Memory cases (MEMORY below) return a number of bytes instead: the runner
+reports that number and does not time them."""
+import gc
+import resource
+import tracemalloc
 
 
 async def call_soon(aio, n):
@@ -130,6 +136,54 @@ async def async_tree_sleep(aio, n):
     await async_tree(aio, n, sleep=True)
 
 
+async def memory_task(aio, n):
+    """Bytes traced per pending Task (with its suspended coroutine), each
+    waiting on one shared future."""
+    loop = aio.get_running_loop()
+    gate = loop.create_future()
+
+    async def waiter():
+        await gate
+
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    tasks = [aio.create_task(waiter()) for _ in range(n)]
+    await aio.sleep(0)
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    gate.set_result(None)
+    await aio.gather(*tasks)
+    return (after - before) / n
+
+
+async def memory_future(aio, n):
+    """Bytes traced per pending Future (list slot included, alike for all)."""
+    loop = aio.get_running_loop()
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    futures = [loop.create_future() for _ in range(n)]
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del futures
+    return (after - before) / n
+
+
+async def rss_1m_tasks(aio, n):
+    """Peak RSS of the process (bytes) after running n trivial tasks in
+    batches of 10,000."""
+    async def trivial():
+        return 1
+
+    batch = 10_000
+    for start in range(0, n, batch):
+        await aio.gather(*[aio.create_task(trivial())
+                           for _ in range(min(batch, n - start))])
+    gc.collect()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 # name: (function, operations per run, what one operation is)
 CASES = {
     "call_soon": (call_soon, 200_000, "callback"),
@@ -143,4 +197,10 @@ CASES = {
     "queue_pingpong": (queue_pingpong, 50_000, "round-trip"),
     "async_tree": (async_tree, 6 ** 5, "leaf"),
     "async_tree_sleep": (async_tree_sleep, 6 ** 5, "leaf"),
+    "memory_task": (memory_task, 100_000, "pending task"),
+    "memory_future": (memory_future, 100_000, "future"),
+    "rss_1m_tasks": (rss_1m_tasks, 1_000_000, "process"),
 }
+
+# Cases that return bytes (smaller is better) instead of being timed.
+MEMORY = {"memory_task", "memory_future", "rss_1m_tasks"}

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from bench.cases import CASES
+from bench.cases import CASES, MEMORY
 
 IMPLEMENTATIONS = ("asyncio", "uvloop", "pyasync")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,7 +50,8 @@ def collect(cases, impls, reps, scale):
                 if err:
                     errors[(case, impl)] = err[0]
                     continue
-                per_op[(case, impl)].append(seconds / n)
+                per_op[(case, impl)].append(
+                    seconds if case in MEMORY else seconds / n)
         print(f"repetition {rep + 1}/{reps} done", file=sys.stderr, flush=True)
     return per_op, errors
 
@@ -60,6 +61,13 @@ def fmt_time(seconds):
         if seconds * factor >= 1:
             return f"{seconds * factor:.3g} {unit}"
     return f"{seconds * 1e9:.3g} ns"
+
+
+def fmt_bytes(count):
+    for unit, factor in (("MB", 2 ** 20), ("KB", 2 ** 10)):
+        if count >= factor:
+            return f"{count / factor:.3g} {unit}"
+    return f"{count:.0f} B"
 
 
 def table(cases, impls, per_op, errors):
@@ -77,7 +85,8 @@ def table(cases, impls, per_op, errors):
             med = statistics.median(samples)
             medians[(case, impl)] = med
             spread = (max(samples) - min(samples)) / med * 100
-            row.append(f"{fmt_time(med)} (±{spread / 2:.0f}%)")
+            shown = fmt_bytes(med) if case in MEMORY else fmt_time(med)
+            row.append(f"{shown} (±{spread / 2:.0f}%)")
         for impl in impls:
             if impl == "pyasync":
                 continue
@@ -147,7 +156,9 @@ def main(argv=None):
                 f"a fresh process{' (--quick sizes)' if args.quick else ''}; "
                 f"{time.time() - started:.0f} s in all.  Median time per "
                 "operation, ± half the spread (max-min) in percent of the "
-                "median; speed-up = peer time / pyasync time.\n\n")
+                "median; speed-up = peer time / pyasync time.  Memory cases (memory_*, "
+                "rss_*) report bytes, and their ratio is peer bytes / pyasync "
+                "bytes (>1: pyasync is smaller).\n\n")
         f.write(text + "\n")
         if chart(cases, impls, medians, os.path.join(HERE, "speedups.png")):
             f.write("\n![speed-ups](speedups.png)\n")

@@ -1,14 +1,15 @@
 """One measurement in a fresh process: `python -m bench.worker IMPL CASE N`.
 
 Prints the seconds one run of CASE with N operations took on IMPL
-(asyncio, uvloop or pyasync), after a warm-up run of a tenth of N.
+(asyncio, uvloop or pyasync), after a warm-up run of a tenth of N; for a
+memory case, the bytes it reports instead.
 """
 import asyncio
 import gc
 import sys
 import time
 
-from bench.cases import CASES
+from bench.cases import CASES, MEMORY
 
 
 def loop_and_module(impl):
@@ -27,6 +28,9 @@ def measure(impl, case, n):
     func = CASES[case][0]
     loop, aio = loop_and_module(impl)
     try:
+        if case in MEMORY:
+            # No warm-up: peak RSS must be the run's own.
+            return loop.run_until_complete(func(aio, n))
         loop.run_until_complete(func(aio, max(1, n // 10)))
         gc.collect()
         start = time.perf_counter()

@@ -2,6 +2,7 @@
  * as_completed()'s awaitables, and the future helpers every combinator
  * uses (see combinator.h). */
 #include "combinator.h"
+#include "future.h"
 
 /* ---- errors --------------------------------------------------------- */
 
@@ -154,9 +155,35 @@ comb_get_event_loop(pyasync_state *st)
     return fn == NULL ? NULL : PyObject_CallNoArgs(fn);
 }
 
+/* fut as a pyasync Future or Task of exactly those types, initialised,
+ * or NULL: then the helpers below may skip the method calls. */
+static inline FutureObj *
+exact_future(pyasync_state *st, PyObject *fut)
+{
+    if ((Py_IS_TYPE(fut, st->Future_Type) || Py_IS_TYPE(fut, st->Task_Type))
+        && ((FutureObj *)fut)->loop != NULL) {
+        return (FutureObj *)fut;
+    }
+    return NULL;
+}
+
+/* Exactly a pyasync Future (not a Task: Task forbids set_result). */
+static inline FutureObj *
+exact_plain_future(pyasync_state *st, PyObject *fut)
+{
+    if (Py_IS_TYPE(fut, st->Future_Type) && ((FutureObj *)fut)->loop != NULL) {
+        return (FutureObj *)fut;
+    }
+    return NULL;
+}
+
 PyObject *
 comb_fut_get_loop(pyasync_state *st, PyObject *fut)
 {
+    FutureObj *f = exact_future(st, fut);
+    if (f != NULL) {
+        return Py_NewRef(f->loop);
+    }
     PyObject *meth;
     int r = lookup_attr_obj(fut, st->comb_str_get_loop, &meth);
     if (r < 0) {
@@ -192,7 +219,10 @@ create_task_fast(pyasync_state *st, PyObject *coro, PyObject *loop)
     else {
         Py_INCREF(loop);
     }
-    PyObject *task = PyObject_CallMethod(loop, "create_task", "O", coro);
+    PyObject *task = pyasync_loop_create_task_fast(st, loop, coro);
+    if (task == NULL && !PyErr_Occurred()) {
+        task = PyObject_CallMethodOneArg(loop, st->str_create_task, coro);
+    }
     Py_DECREF(loop);
     if (task == NULL && PyErr_ExceptionMatches(PyExc_RuntimeError)) {
         PyObject *t, *v, *tb;
@@ -283,6 +313,10 @@ result_none(PyObject *res)
 PyObject *
 comb_create_future(pyasync_state *st, PyObject *loop)
 {
+    PyObject *fut = pyasync_loop_create_future_fast(st, loop);
+    if (fut != NULL || PyErr_Occurred()) {
+        return fut;
+    }
     return call0(loop, st->comb_str_create_future);
 }
 
@@ -298,12 +332,20 @@ comb_call_later(pyasync_state *st, PyObject *loop, PyObject *delay,
 int
 comb_fut_done(pyasync_state *st, PyObject *fut)
 {
+    FutureObj *f = exact_future(st, fut);
+    if (f != NULL) {
+        return f->state != FUTURE_PENDING;
+    }
     return result_bool(call0(fut, st->comb_str_done));
 }
 
 int
 comb_fut_cancelled(pyasync_state *st, PyObject *fut)
 {
+    FutureObj *f = exact_future(st, fut);
+    if (f != NULL) {
+        return f->state == FUTURE_CANCELLED;
+    }
     return result_bool(call0(fut, st->comb_str_cancelled));
 }
 
@@ -322,6 +364,10 @@ comb_fut_cancel(pyasync_state *st, PyObject *fut, PyObject *msg)
 PyObject *
 comb_fut_result(pyasync_state *st, PyObject *fut)
 {
+    FutureObj *f = exact_future(st, fut);
+    if (f != NULL) {
+        return future_get_result(f);
+    }
     return call0(fut, st->comb_str_result);
 }
 
@@ -334,6 +380,10 @@ comb_fut_exception(pyasync_state *st, PyObject *fut)
 int
 comb_fut_set_result(pyasync_state *st, PyObject *fut, PyObject *result)
 {
+    FutureObj *f = exact_plain_future(st, fut);
+    if (f != NULL) {
+        return future_set_result(f, result);
+    }
     return result_none(call1(fut, st->comb_str_set_result, result));
 }
 
@@ -346,6 +396,10 @@ comb_fut_set_exception(pyasync_state *st, PyObject *fut, PyObject *exc)
 int
 comb_fut_add_done_callback(pyasync_state *st, PyObject *fut, PyObject *cb)
 {
+    FutureObj *f = exact_future(st, fut);
+    if (f != NULL) {
+        return future_add_done_callback(f, cb, NULL);
+    }
     return result_none(call1(fut, st->comb_str_add_done_callback, cb));
 }
 

@@ -9,6 +9,7 @@
  * future before they are scheduled, so re-entrant code only ever sees a
  * done future with no callbacks. */
 #include "future.h"
+#include "task.h"
 
 #include <stddef.h>               /* offsetof */
 #include <structmember.h>         /* T_PYSSIZET, READONLY */
@@ -114,12 +115,16 @@ future_reset_fields(FutureObj *fut)
 static int
 future_capture_source_traceback(FutureObj *fut, pyasync_state *st)
 {
-    PyObject *res = PyObject_CallMethodNoArgs(fut->loop, st->str_get_debug);
-    if (res == NULL) {
-        return -1;
+    int debug = pyasync_loop_debug_fast(st, fut->loop);
+    if (debug < 0) {
+        PyObject *res = PyObject_CallMethodNoArgs(fut->loop,
+                                                  st->str_get_debug);
+        if (res == NULL) {
+            return -1;
+        }
+        debug = PyObject_IsTrue(res);
+        Py_DECREF(res);
     }
-    int debug = PyObject_IsTrue(res);
-    Py_DECREF(res);
     if (debug <= 0) {
         return debug;
     }
@@ -185,6 +190,62 @@ future_clear_fields(FutureObj *fut)
 
 /* ---- done-callbacks ------------------------------------------------- */
 
+/* A task wake-up is stored as the task itself, without a callable: in
+ * callback0 with context0 NULL, or as a 1-tuple (task,) in the list.  It
+ * saves a bound method per await and a Python call per wake-up. */
+static inline int
+is_wakeup_item(PyObject *item)
+{
+    return PyTuple_GET_SIZE(item) == 1;
+}
+
+/* The callable a stored callback stands for: itself, or for a wake-up
+ * a fresh callable equal to the task's wake-up method.  New reference. */
+static PyObject *
+stored_callable(PyObject *cb, PyObject *ctx)
+{
+    return ctx != NULL ? Py_NewRef(cb) : task_new_wakeup(cb);
+}
+
+/* The (callback, context) tuple asyncio would hold for a stored entry. */
+static PyObject *
+stored_pair(PyObject *cb, PyObject *ctx)
+{
+    if (ctx != NULL) {
+        return PyTuple_Pack(2, cb, ctx);
+    }
+    PyObject *wakeup = task_new_wakeup(cb);
+    if (wakeup == NULL) {
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, wakeup, task_wakeup_context(cb));
+    Py_DECREF(wakeup);
+    return pair;
+}
+
+/* call_soon(cb, fut, context=ctx); a wake-up (ctx NULL) goes straight into
+ * a pyasync loop's ready queue. */
+static int
+future_schedule_one(pyasync_state *st, PyObject *loop, FutureObj *fut,
+                    PyObject *cb, PyObject *ctx)
+{
+    if (ctx != NULL) {
+        return pyasync_call_soon(st, loop, cb, (PyObject *)fut, ctx);
+    }
+    PyObject *task_ctx = task_wakeup_context(cb);
+    if (pyasync_is_loop(st, loop)) {
+        return pyasync_loop_schedule(loop, task_wakeup_ready, cb,
+                                     (PyObject *)fut, task_ctx);
+    }
+    PyObject *wakeup = task_new_wakeup(cb);
+    if (wakeup == NULL) {
+        return -1;
+    }
+    int rc = pyasync_call_soon(st, loop, wakeup, (PyObject *)fut, task_ctx);
+    Py_DECREF(wakeup);
+    return rc;
+}
+
 /* Schedule every done-callback with call_soon, FIFO, each in its own
  * context.  On error the remaining callbacks are dropped, as asyncio
  * does. */
@@ -216,14 +277,15 @@ future_schedule_callbacks(FutureObj *fut)
     PyObject *loop = Py_NewRef(fut->loop);
     int rc = 0;
     if (cb0 != NULL) {
-        rc = pyasync_call_soon(st, loop, cb0, (PyObject *)fut, ctx0);
+        rc = future_schedule_one(st, loop, fut, cb0, ctx0);
     }
     if (list != NULL) {
         /* The list is private now, so its items cannot change under us. */
         for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(list); i++) {
             PyObject *item = PyList_GET_ITEM(list, i);
-            rc = pyasync_call_soon(st, loop, PyTuple_GET_ITEM(item, 0),
-                                   (PyObject *)fut, PyTuple_GET_ITEM(item, 1));
+            rc = future_schedule_one(
+                st, loop, fut, PyTuple_GET_ITEM(item, 0),
+                is_wakeup_item(item) ? NULL : PyTuple_GET_ITEM(item, 1));
         }
     }
     Py_DECREF(loop);
@@ -233,16 +295,18 @@ future_schedule_callbacks(FutureObj *fut)
     return rc;
 }
 
-/* Store a pending callback: inline if it is the first, else in the list. */
+/* Store a pending callback: inline if it is the first, else in the list.
+ * context NULL stores a wake-up of the task `callback`. */
 static int
 future_store_callback(FutureObj *fut, PyObject *callback, PyObject *context)
 {
     if (fut->callback0 == NULL && fut->callbacks == NULL) {
         fut->callback0 = Py_NewRef(callback);
-        fut->context0 = Py_NewRef(context);
+        fut->context0 = Py_XNewRef(context);
         return 0;
     }
-    PyObject *item = PyTuple_Pack(2, callback, context);
+    PyObject *item = context ? PyTuple_Pack(2, callback, context)
+                             : PyTuple_Pack(1, callback);
     if (item == NULL) {
         return -1;
     }
@@ -255,6 +319,26 @@ future_store_callback(FutureObj *fut, PyObject *callback, PyObject *context)
     }
     int rc = PyList_Append(fut->callbacks, item);
     Py_DECREF(item);
+    return rc;
+}
+
+int
+future_add_task_wakeup(FutureObj *fut, PyObject *task)
+{
+    if (!future_is_alive(fut)) {
+        PyErr_SetString(PyExc_RuntimeError, "uninitialized Future object");
+        return -1;
+    }
+    if (fut->state == FUTURE_PENDING) {
+        return future_store_callback(fut, task, NULL);
+    }
+    pyasync_state *st = future_get_state(fut);
+    if (st == NULL) {
+        return -1;
+    }
+    PyObject *loop = Py_NewRef(fut->loop);
+    int rc = future_schedule_one(st, loop, fut, task, NULL);
+    Py_DECREF(loop);
     return rc;
 }
 
@@ -302,7 +386,13 @@ future_remove_callback0(FutureObj *fut, PyObject *fn)
         return 0;
     }
     PyObject *cb = Py_NewRef(fut->callback0);
-    int eq = PyObject_RichCompareBool(cb, fn, Py_EQ);
+    PyObject *callable = stored_callable(cb, fut->context0);
+    if (callable == NULL) {
+        Py_DECREF(cb);
+        return -1;
+    }
+    int eq = PyObject_RichCompareBool(callable, fn, Py_EQ);
+    Py_DECREF(callable);
     /* __eq__ may have run code that replaced or removed callback0. */
     if (eq == 1) {
         if (fut->callback0 == cb) {
@@ -339,8 +429,12 @@ future_remove_from_list(FutureObj *fut, PyObject *fn, Py_ssize_t *removed)
          fut->callbacks != NULL && i < PyList_GET_SIZE(fut->callbacks);
          i++) {
         PyObject *item = Py_NewRef(PyList_GET_ITEM(fut->callbacks, i));
-        int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(item, 0), fn,
-                                          Py_EQ);
+        PyObject *callable = stored_callable(
+            PyTuple_GET_ITEM(item, 0),
+            is_wakeup_item(item) ? NULL : PyTuple_GET_ITEM(item, 1));
+        int eq = callable == NULL
+                 ? -1 : PyObject_RichCompareBool(callable, fn, Py_EQ);
+        Py_XDECREF(callable);
         if (eq == 0) {
             eq = PyList_Append(kept, item);
         }
@@ -832,6 +926,16 @@ future_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
     return (PyObject *)fut;
 }
 
+PyObject *
+future_create(pyasync_state *st, PyObject *loop)
+{
+    PyObject *fut = future_new(st->Future_Type, NULL, NULL);
+    if (fut != NULL && future_init_fields((FutureObj *)fut, loop) < 0) {
+        Py_CLEAR(fut);
+    }
+    return fut;
+}
+
 /* Future() takes one keyword-only argument; the errors argument clinic
  * gives for too many or positional arguments. */
 static int
@@ -1300,7 +1404,7 @@ future_get_callbacks(PyObject *self, void *Py_UNUSED(closure))
         return NULL;
     }
     if (fut->callback0 != NULL) {
-        PyObject *item = PyTuple_Pack(2, fut->callback0, fut->context0);
+        PyObject *item = stored_pair(fut->callback0, fut->context0);
         if (item == NULL || PyList_Append(list, item) < 0) {
             Py_XDECREF(item);
             Py_DECREF(list);
@@ -1308,12 +1412,20 @@ future_get_callbacks(PyObject *self, void *Py_UNUSED(closure))
         }
         Py_DECREF(item);
     }
-    if (fut->callbacks != NULL) {
-        Py_ssize_t n = PyList_GET_SIZE(list);
-        if (PyList_SetSlice(list, n, n, fut->callbacks) < 0) {
+    /* Read the live list on each step: building a pair may run code. */
+    for (Py_ssize_t i = 0;
+         fut->callbacks != NULL && i < PyList_GET_SIZE(fut->callbacks); i++) {
+        PyObject *stored = Py_NewRef(PyList_GET_ITEM(fut->callbacks, i));
+        PyObject *item = is_wakeup_item(stored)
+            ? stored_pair(PyTuple_GET_ITEM(stored, 0), NULL)
+            : Py_NewRef(stored);
+        Py_DECREF(stored);
+        if (item == NULL || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
             Py_DECREF(list);
             return NULL;
         }
+        Py_DECREF(item);
     }
     return list;
 }

@@ -39,6 +39,10 @@ typedef struct {
  * loop, as asyncio.Future(loop=None) does).  0 or -1. */
 int future_init_fields(FutureObj *fut, PyObject *loop);
 
+/* Future(loop=loop) of exactly pyasync's Future type, without building
+ * keyword arguments (what loop.create_future() does).  New reference. */
+PyObject *future_create(pyasync_state *st, PyObject *loop);
+
 /* The state transitions, with asyncio's errors (InvalidStateError when
  * already done).  Each schedules the done-callbacks.  0 or -1. */
 int future_set_result(FutureObj *fut, PyObject *result);
@@ -54,6 +58,12 @@ PyObject *future_get_result(FutureObj *fut);
  * When the future is done it is scheduled at once.  0 or -1. */
 int future_add_done_callback(FutureObj *fut, PyObject *callback,
                              PyObject *context);
+
+/* Add a wake-up of task (a pyasync Task) as a done-callback: what
+ * add_done_callback(task's wake-up, context=task's context) does, without
+ * a callable object; on a pyasync loop it runs as a C ready entry.  The
+ * `_callbacks` view and remove_done_callback see the usual callable. */
+int future_add_task_wakeup(FutureObj *fut, PyObject *task);
 
 /* The CancelledError that result() would raise: carries cancel_message. */
 PyObject *future_make_cancelled_error(FutureObj *fut);

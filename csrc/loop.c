@@ -6,6 +6,8 @@
  * the entries that were ready at that point.  Cold methods live in
  * pyasync/loop.py, largely borrowed from asyncio.BaseEventLoop. */
 #include "loop.h"
+#include "future.h"
+#include "task.h"
 #include "handle.h"
 #include <structmember.h>
 #include <sys/socket.h>
@@ -753,6 +755,9 @@ call_with_loop_kwargs(PyObject *factory, PyObject *const *posargs,
 static PyObject *
 Loop_create_future(LoopObj *self, PyObject *Py_UNUSED(ignored))
 {
+    if (self->st->Future_Type != NULL) {
+        return future_create(self->st, (PyObject *)self);
+    }
     PyObject *cls = self->st->Future_Type
                     ? Py_NewRef((PyObject *)self->st->Future_Type)
                     : PyObject_GetAttrString(self->st->asyncio_mod, "Future");
@@ -800,6 +805,9 @@ Loop_create_task(LoopObj *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     PyObject *task;
+    if (self->task_factory == NULL && self->st->Task_Type != NULL) {
+        return task_create(self->st, coro, (PyObject *)self, name, context);
+    }
     if (self->task_factory == NULL) {
         PyObject *cls = self->st->Task_Type
                         ? Py_NewRef((PyObject *)self->st->Task_Type)
@@ -1056,6 +1064,70 @@ pyasync_loop_init(PyObject *module, pyasync_state *st)
         return -1;
     }
     return PyModule_AddType(module, st->Loop_Type);
+}
+
+/* True when tp keeps the loop methods the C fast paths replace: asyncio's
+ * get_debug over Loop's _debug member, Loop's create_task and
+ * create_future.  The answer
+ * for the last type asked is kept with its version tag, which changes
+ * whenever the type or a base is modified. */
+static int
+loop_type_is_plain(pyasync_state *st, PyTypeObject *tp)
+{
+    if (tp == st->plain_loop_type && tp->tp_version_tag == st->plain_loop_tag
+        && PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        return 1;
+    }
+    if (st->str_get_debug == NULL || st->str_create_future == NULL
+        || _PyType_Lookup(tp, st->str_create_future)
+           != _PyType_Lookup(st->Loop_Type, st->str_create_future)
+        || _PyType_Lookup(tp, st->str_get_debug) != st->base_get_debug
+        || _PyType_Lookup(tp, st->str_debug)
+           != _PyType_Lookup(st->Loop_Type, st->str_debug)
+        || _PyType_Lookup(tp, st->str_create_task)
+           != _PyType_Lookup(st->Loop_Type, st->str_create_task)) {
+        return 0;
+    }
+    /* The lookups gave tp a valid version tag if it can have one. */
+    if (PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        st->plain_loop_type = tp;
+        st->plain_loop_tag = tp->tp_version_tag;
+    }
+    return 1;
+}
+
+int
+pyasync_loop_debug_fast(pyasync_state *st, PyObject *loop)
+{
+    if (!pyasync_is_loop(st, loop) || !loop_type_is_plain(st, Py_TYPE(loop))) {
+        return -1;
+    }
+    return ((LoopObj *)loop)->debug != 0;
+}
+
+PyObject *
+pyasync_loop_create_future_fast(pyasync_state *st, PyObject *loop)
+{
+    if (!pyasync_is_loop(st, loop) || st->Future_Type == NULL
+        || !loop_type_is_plain(st, Py_TYPE(loop))) {
+        return NULL;
+    }
+    return future_create(st, loop);
+}
+
+PyObject *
+pyasync_loop_create_task_fast(pyasync_state *st, PyObject *loop,
+                              PyObject *coro)
+{
+    if (!pyasync_is_loop(st, loop) || st->Task_Type == NULL
+        || ((LoopObj *)loop)->task_factory != NULL
+        || !loop_type_is_plain(st, Py_TYPE(loop))) {
+        return NULL;
+    }
+    if (loop_check_closed((LoopObj *)loop) < 0) {
+        return NULL;
+    }
+    return task_create(st, coro, loop, Py_None, Py_None);
 }
 
 int

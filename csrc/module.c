@@ -4,6 +4,7 @@
  * up once here, so that `except asyncio.CancelledError` catches ours and
  * asyncio.all_tasks() sees our tasks. */
 #include "pyasync.h"
+#include "all_tasks.h"
 #include "combinator.h"
 #include "io/io.h"
 #include "io/stream.h"
@@ -27,6 +28,8 @@ state_lookup_asyncio(pyasync_state *st)
 {
 #define LOOKUP(field, module, name) \
     if ((st->field = import_attr(module, name)) == NULL) return -1
+#define LOOKUP_INTO(var, module, name) \
+    if ((var = import_attr(module, name)) == NULL) return -1
     st->asyncio_mod = PyImport_ImportModule("asyncio");
     if (st->asyncio_mod == NULL) {
         return -1;
@@ -45,22 +48,32 @@ state_lookup_asyncio(pyasync_state *st)
     LOOKUP(extract_stack, "traceback", "extract_stack");
     LOOKUP(format_callback_source, "asyncio.format_helpers",
            "_format_callback_source");
+    PyObject *base_loop;
+    LOOKUP_INTO(base_loop, "asyncio.base_events", "BaseEventLoop");
+    st->base_get_debug = PyObject_GetAttrString(base_loop, "get_debug");
+    Py_DECREF(base_loop);
+    if (st->base_get_debug == NULL) {
+        return -1;
+    }
+#undef LOOKUP_INTO
 #undef LOOKUP
-    return 0;
+    return all_tasks_setup(st);
 }
 
 /* Every object field of pyasync_state, for traverse and clear. */
 #define STATE_OBJECT_FIELDS(X) \
     X(Loop_Type) X(Handle_Type) X(TimerHandle_Type) X(Future_Type) \
-    X(FutureIter_Type) X(Task_Type) X(TaskStep_Type) \
+    X(FutureIter_Type) X(Task_Type) X(TaskStep_Type) X(YieldOnce_Type) \
     X(asyncio_mod) X(CancelledError) X(InvalidStateError) \
     X(get_event_loop) X(iscoroutine) X(future_repr_info) \
     X(task_repr_info) X(task_get_stack) X(task_print_stack) \
-    X(current_tasks) X(all_tasks) X(extract_stack) X(format_callback_source) \
+    X(current_tasks) X(all_tasks) X(all_tasks_data) X(all_tasks_remove) \
+    X(all_tasks_iterating) X(extract_stack) X(format_callback_source) \
     X(future_repr) X(str_get_debug) X(str_call_exception_handler) \
     X(str_call_soon) X(str_add_done_callback) X(str_asyncio_future_blocking) \
     X(str_cancel) X(str_get_loop) X(str_loop) X(str_result) X(str_throw) \
-    X(str_add) X(kwnames_context) X(kwnames_msg) \
+    X(str_add) X(str_create_task) X(str_debug) X(base_get_debug) \
+    X(kwnames_context) X(kwnames_msg) \
     PYASYNC_SYNC_FIELDS(X) \
     COMB_STATE_OBJECT_FIELDS(X) \
     PYASYNC_IO_STREAM_FIELDS(X)
@@ -103,6 +116,7 @@ module_exec(PyObject *mod)
     if (pyasync_handle_init(mod, st) < 0
         || pyasync_future_init(mod, st) < 0
         || pyasync_task_init(mod, st) < 0
+        || pyasync_yield_once_init(mod, st) < 0
         || pyasync_loop_init(mod, st) < 0) {
         return -1;
     }

@@ -44,6 +44,7 @@ typedef struct {
     PyTypeObject *FutureIter_Type;    /* future.c */
     PyTypeObject *Task_Type;          /* task.c */
     PyTypeObject *TaskStep_Type;      /* task.c: the callable a foreign loop runs */
+    PyTypeObject *YieldOnce_Type;     /* yield_once.c: sleep(0)'s bare yield */
 
     /* asyncio's own objects, looked up once at import (module.c). */
     PyObject *asyncio_mod;
@@ -58,6 +59,9 @@ typedef struct {
     PyObject *task_print_stack;       /* asyncio.base_tasks._task_print_stack */
     PyObject *current_tasks;          /* asyncio.tasks._current_tasks (dict) */
     PyObject *all_tasks;              /* asyncio.tasks._all_tasks (WeakSet) */
+    PyObject *all_tasks_data;         /* its .data set, or NULL (all_tasks.c) */
+    PyObject *all_tasks_remove;       /* its ._remove weakref callback */
+    PyObject *all_tasks_iterating;    /* its ._iterating set */
     PyObject *extract_stack;          /* traceback.extract_stack */
     PyObject *format_callback_source; /* asyncio.format_helpers._format_callback_source */
 
@@ -76,6 +80,13 @@ typedef struct {
     PyObject *str_result;                 /* "result" */
     PyObject *str_throw;                  /* "throw" */
     PyObject *str_add;                    /* "add" (WeakSet.add) */
+    PyObject *str_create_task;            /* "create_task" */
+    PyObject *str_debug;                  /* "_debug" */
+    PyObject *base_get_debug;   /* asyncio BaseEventLoop.get_debug (module.c) */
+    /* The last loop type found plain by loop.c (not owned: the version
+     * tag tells a changed or new type). */
+    PyTypeObject *plain_loop_type;
+    unsigned int plain_loop_tag;
     PyObject *kwnames_context;            /* ("context",) */
     PyObject *kwnames_msg;                /* ("msg",) */
 
@@ -183,6 +194,22 @@ typedef int (*pyasync_ready_fn)(PyObject *obj, PyObject *arg);
 int pyasync_loop_schedule(PyObject *loop, pyasync_ready_fn fn,
                           PyObject *obj, PyObject *arg, PyObject *context);
 
+/* loop.create_task(coro) made in C when loop is a pyasync loop whose
+ * create_task is Loop's own and that has no task factory.  A new task;
+ * NULL with an exception on error; NULL without one when the fast path
+ * does not apply (the caller calls the method). */
+PyObject *pyasync_loop_create_task_fast(pyasync_state *st, PyObject *loop,
+                                        PyObject *coro);
+
+/* loop.create_future() made in C under the same conditions as
+ * pyasync_loop_create_task_fast (NULL without exception: not applicable). */
+PyObject *pyasync_loop_create_future_fast(pyasync_state *st, PyObject *loop);
+
+/* loop.get_debug() read from the C flag when loop is a pyasync loop whose
+ * get_debug is asyncio's `return self._debug` and _debug is Loop's own
+ * member: 0 or 1; -1 (no exception) when the caller must call it. */
+int pyasync_loop_debug_fast(pyasync_state *st, PyObject *loop);
+
 /* True when loop is a pyasync loop (so pyasync_loop_schedule applies). */
 int pyasync_is_loop(pyasync_state *st, PyObject *loop);
 
@@ -201,6 +228,7 @@ int pyasync_future_init(PyObject *module, pyasync_state *st);
 
 /* ---- task.c --------------------------------------------------------- */
 int pyasync_task_init(PyObject *module, pyasync_state *st);
+int pyasync_yield_once_init(PyObject *module, pyasync_state *st);
 
 /* ---- waiter.c and the primitives ----------------------------------- */
 int pyasync_sync_init(PyObject *module, pyasync_state *st);   /* waiter.c */

@@ -32,4 +32,18 @@ int task_cancel(TaskObj *task, PyObject *msg);
  * awaited future once it is done, it resumes the task. */
 PyObject *task_get_wakeup(TaskObj *task);
 
+/* Task(coro, loop=loop, name=name, context=context) for the exact
+ * pyasync Task type, without building keyword arguments (what
+ * loop.create_task() does).  None for name/context as in Python. */
+PyObject *task_create(pyasync_state *st, PyObject *coro, PyObject *loop,
+                      PyObject *name, PyObject *context);
+
+/* For future.c's stored wake-ups (future_add_task_wakeup):
+ * a ready-queue entry resuming task once fut is done; */
+int task_wakeup_ready(PyObject *task, PyObject *fut);
+/* a new callable equal to the task's wake-up (NULL on error); */
+PyObject *task_new_wakeup(PyObject *task);
+/* the context the wake-up runs in (borrowed, may be NULL). */
+PyObject *task_wakeup_context(PyObject *task);
+
 #endif /* PYASYNC_TASK_H */

@@ -6,13 +6,30 @@
  * sent/thrown into until it finishes; its outcome is handed to the step
  * function, which decides what to await next or how to finish. */
 #include "waiter.h"
+#include "future.h"
 
 /* ---- futures -------------------------------------------------------- */
 
 PyObject *
 sync_future_new(pyasync_state *st, PyObject *loop)
 {
+    PyObject *fut = pyasync_loop_create_future_fast(st, loop);
+    if (fut != NULL || PyErr_Occurred()) {
+        return fut;
+    }
     return PyObject_CallMethodNoArgs(loop, st->str_create_future);
+}
+
+/* fut as an initialised pyasync Future or Task of exactly those types,
+ * whose methods the helpers below may skip; NULL otherwise. */
+static inline FutureObj *
+exact_future(pyasync_state *st, PyObject *fut)
+{
+    if ((Py_IS_TYPE(fut, st->Future_Type) || Py_IS_TYPE(fut, st->Task_Type))
+        && ((FutureObj *)fut)->loop != NULL) {
+        return (FutureObj *)fut;
+    }
+    return NULL;
 }
 
 static int
@@ -30,18 +47,30 @@ call_bool_method(PyObject *obj, PyObject *name)
 int
 sync_future_done(pyasync_state *st, PyObject *fut)
 {
+    FutureObj *f = exact_future(st, fut);
+    if (f != NULL) {
+        return f->state != FUTURE_PENDING;
+    }
     return call_bool_method(fut, st->str_done);
 }
 
 int
 sync_future_cancelled(pyasync_state *st, PyObject *fut)
 {
+    FutureObj *f = exact_future(st, fut);
+    if (f != NULL) {
+        return f->state == FUTURE_CANCELLED;
+    }
     return call_bool_method(fut, st->str_cancelled);
 }
 
 int
 sync_future_set_result(pyasync_state *st, PyObject *fut, PyObject *v)
 {
+    /* Task.set_result raises: only a plain Future takes the C path. */
+    if (Py_IS_TYPE(fut, st->Future_Type) && ((FutureObj *)fut)->loop != NULL) {
+        return future_set_result((FutureObj *)fut, v);
+    }
     PyObject *res = PyObject_CallMethodOneArg(fut, st->str_set_result, v);
     if (res == NULL) {
         return -1;
@@ -53,6 +82,10 @@ sync_future_set_result(pyasync_state *st, PyObject *fut, PyObject *v)
 int
 sync_future_cancel(pyasync_state *st, PyObject *fut)
 {
+    /* Task.cancel differs: only a plain Future takes the C path. */
+    if (Py_IS_TYPE(fut, st->Future_Type) && ((FutureObj *)fut)->loop != NULL) {
+        return future_cancel((FutureObj *)fut, Py_None) < 0 ? -1 : 0;
+    }
     PyObject *res = PyObject_CallMethodNoArgs(fut, st->str_cancel);
     if (res == NULL) {
         return -1;
