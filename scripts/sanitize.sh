@@ -36,6 +36,10 @@ echo "sanitize: building in $WORK" >&2
  "$PY" setup.py -q build_ext --inplace --force --build-temp "$WORK/build" \
      >"$WORK/build.log" 2>&1) || { cat "$WORK/build.log"; exit 1; }
 
+SO=$(ls "$WORK"/pyasync/_core*.so)
+nm -D "$SO" | grep -q __asan_report || { echo "sanitize: $SO has no ASan instrumentation" >&2; exit 1; }
+nm -D "$SO" | grep -q __ubsan_handle || { echo "sanitize: $SO has no UBSan instrumentation" >&2; exit 1; }
+
 LIBASAN=$(gcc -print-file-name=libasan.so)
 LIBUBSAN=$(gcc -print-file-name=libubsan.so)
 LOGDIR="$WORK/san-logs"
