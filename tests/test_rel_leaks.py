@@ -165,6 +165,9 @@ def test_close_leaves_no_fd_or_handle():
     threadsafe wake-up, readers, writers, a signal handler, DNS, the default
     executor) gives back every fd when closed."""
     import signal
+    # libuv opens one process-wide pipe (its signal lock) with the first loop
+    # of the process and keeps it: not a per-loop resource.
+    pyasync.new_event_loop().close()
     fds_before = open_fds()
     for _ in range(20):
         loop = pyasync.new_event_loop()
