@@ -39,3 +39,32 @@ def test_most_programs_were_compared():
     print("fuzz: %d programs compared, %d discarded as timing-unstable"
           % (COUNTS[SAME], COUNTS[UNSTABLE]))
     assert COUNTS[SAME] >= 0.8 * total, COUNTS
+
+
+def test_fuzzer_detects_a_planted_difference(monkeypatch):
+    """The fuzzer has teeth: with pyasync's sleep(0) made not to yield (a
+    plausible fast-path bug), some generated program must mismatch."""
+    import pyasync
+    from hypothesis import Phase, find
+    from .compare import Mismatch
+
+    real_sleep = pyasync.sleep
+
+    async def sleep_without_yield(delay, result=None):
+        if delay == 0:
+            return result
+        return await real_sleep(delay, result)
+
+    monkeypatch.setattr(pyasync, "sleep", sleep_without_yield)
+
+    def mismatches(program):
+        try:
+            compare(program, tries=1)
+        except Mismatch:
+            return True
+        return False
+
+    found = find(programs(), mismatches, settings=settings(
+        max_examples=200, phases=[Phase.generate], database=None,
+        derandomize=True, suppress_health_check=list(HealthCheck)))
+    assert found
