@@ -19,7 +19,6 @@ EXAMPLES = int(os.environ.get("PYASYNC_FUZZ_EXAMPLES", "150"))
 COUNTS = {SAME: 0, UNSTABLE: 0}
 
 
-@pytest.mark.slow_under_sanitizer
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck), database=None)
 @given(programs())
@@ -29,7 +28,6 @@ def test_random_programs_same_trace(program):
     event(outcome)
 
 
-@pytest.mark.slow_under_sanitizer
 def test_most_programs_were_compared():
     """Runs after the fuzz test (file order): discarding is the exception,
     or the fuzzer would silently test nothing."""
