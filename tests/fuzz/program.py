@@ -22,6 +22,8 @@ Ops (a task body is a tuple of ops):
     ("wait", bodies, when, t) wait(children, return_when=when, timeout=t)
     ("wait_for", body, t)     wait_for(child coroutine, t * UNIT)
     ("shield", body)          await shield(child task)
+    ("timeout", body, t)      async with timeout(t * UNIT): body
+    ("taskgroup", bodies)     async with TaskGroup(): one task per body
 
 Deadlock-prone programs (an Event nobody sets) are fine: the main task waits
 for every task with a final timeout well after the last possible deadline,
@@ -75,6 +77,8 @@ def _compound(body):
                   st.sampled_from([None, 1, 3])),
         st.tuples(st.just("wait_for"), body, st.integers(0, 4)),
         st.tuples(st.just("shield"), body),
+        st.tuples(st.just("timeout"), body, st.integers(0, 4)),
+        st.tuples(st.just("taskgroup"), _bodies(body)),
     )
 
 
@@ -102,7 +106,7 @@ def time_units(node):
         own = 0
         if node and node[0] == "wait" and node[3] is not None:
             own = node[3]
-        elif node and node[0] == "wait_for":
+        elif node and node[0] in ("wait_for", "timeout"):
             own = node[2]
         return own + sum(time_units(x) for x in node[1:])
     return 0
@@ -238,6 +242,17 @@ class Interpreter:
         elif kind == "shield":
             inner = self._spawn(label + "/s", op[1])
             t(label, "shielded", await aio.shield(inner))
+        elif kind == "timeout":
+            async with aio.timeout(op[2] * UNIT):
+                await self.run_body(label + "/t", op[1])
+            t(label, "in time")
+        elif kind == "taskgroup":
+            async with aio.TaskGroup() as tg:
+                for j, b in enumerate(op[1]):
+                    lbl = "%s/g%d" % (label, j)
+                    self.tasks.append((lbl, tg.create_task(
+                        self.run_body(lbl, b))))
+            t(label, "group done")
         else:
             raise AssertionError(op)
 

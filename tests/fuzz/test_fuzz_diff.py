@@ -1,6 +1,7 @@
 """Differential fuzzing: random coroutine programs (tasks, sleeps, Lock,
 Event, Condition, Semaphore, Queue, gather, wait, wait_for, shield, cancel,
-exceptions, nested tasks) run on stdlib asyncio and on pyasync must leave
+exceptions, nested tasks, timeout(), TaskGroup) run on stdlib asyncio and on
+pyasync must leave
 identical traces.  Programs that race with real time on asyncio itself are
 discarded (counted, and bounded below).
 
