@@ -1,9 +1,8 @@
 """Differential fuzzing: random coroutine programs (tasks, sleeps, Lock,
 Event, Condition, Semaphore, Queue, gather, wait, wait_for, shield, cancel,
-exceptions, nested tasks, timeout(), TaskGroup) run on stdlib asyncio and on
-pyasync must leave
-identical traces.  Programs that race with real time on asyncio itself are
-discarded (counted, and bounded below).
+exceptions, nested tasks, timeout(), TaskGroup) run on stdlib asyncio and
+on pyasync must leave identical traces.  Programs that race with real time
+on asyncio itself are discarded (counted, and bounded below).
 
 PYASYNC_FUZZ_EXAMPLES sets how many programs CI draws (default 150);
 scripts/fuzz_soak.py runs a long soak.
