@@ -238,3 +238,34 @@ def test_close_with_pending_callbacks_executor_jobs_and_sockets():
     assert _fds() == fds_before
     with pytest.raises(RuntimeError, match="Event loop is closed"):
         loop.call_soon(print)
+
+
+FORK_REUSE = """
+    import os
+
+    loop = aio.new_event_loop()
+    loop.run_until_complete(aio.sleep(0.001))
+    pid = os.fork()
+    if pid == 0:
+        # the child goes on with the loop it inherited (not running at fork)
+        try:
+            async def w():
+                await aio.sleep(0.01)
+                fut = loop.create_future()
+                loop.call_soon_threadsafe(fut.set_result, 5)
+                return await fut
+            print("child", loop.run_until_complete(w()), flush=True)
+            loop.close()
+        except BaseException as e:
+            print("child error", type(e).__name__, e, flush=True)
+        os._exit(0)
+    _, st = os.waitpid(pid, 0)
+    print("parent", loop.run_until_complete(aio.sleep(0.001, "ok")),
+          os.waitstatus_to_exitcode(st), flush=True)
+    loop.close()
+"""
+
+
+def test_forked_child_reuses_an_idle_inherited_loop():
+    rc, out, err = both(FORK_REUSE)
+    assert (rc, out) == (0, ["child 5", "parent ok 0"]), err
