@@ -58,6 +58,14 @@ export PYASYNC_FUZZ_EXAMPLES=${PYASYNC_FUZZ_EXAMPLES:-60}
 export PYTHONMALLOC=malloc
 
 cd "$WORK"
+# Canary: ASan must be live and its reports must land in $LOGDIR.
+ASAN_OPTIONS="detect_leaks=0:log_path=$WORK/canary" "$PY" -c '
+import ctypes; libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p; libc.free.argtypes = [ctypes.c_void_p]
+p = libc.malloc(16); libc.free(p); ctypes.string_at(p, 8)' 2>/dev/null || true
+grep -q heap-use-after-free "$WORK"/canary* 2>/dev/null ||
+    { echo "sanitize: ASan canary not reported; sanitizer inactive" >&2; exit 1; }
+
 "$PY" - <<'EOF'
 import pyasync._core as c, os, sys
 assert os.path.dirname(c.__file__).startswith(os.environ["PYTHONPATH"].split(":")[0]), c.__file__
