@@ -186,6 +186,17 @@ cond_fields_init(CondObj *self, PyObject *lock)
         }
     }
     else {
+        /* asyncio exports lock.locked, .acquire and .release here, so a
+         * lock without them fails now, with AttributeError, not later. */
+        PyObject *names[3] = {self->st->str_locked, self->st->str_acquire,
+                              self->st->str_release};
+        for (int i = 0; i < 3; i++) {
+            PyObject *meth = PyObject_GetAttr(lock, names[i]);
+            if (meth == NULL) {
+                return -1;
+            }
+            Py_DECREF(meth);
+        }
         Py_INCREF(lock);
     }
     Py_XSETREF(self->lock, lock);

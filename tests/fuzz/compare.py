@@ -1,0 +1,40 @@
+"""Compare one random program on stdlib asyncio and on pyasync."""
+import asyncio
+import difflib
+import random
+
+import pyasync
+
+from .program import run_program
+
+SAME, UNSTABLE = "same", "unstable"
+
+
+class Mismatch(AssertionError):
+    pass
+
+
+def _diff(expected, got):
+    return "\n".join(difflib.unified_diff(
+        [repr(e) for e in expected], [repr(e) for e in got],
+        "asyncio", "pyasync", lineterm="", n=4))
+
+
+def compare(program, seed=0, tries=3):
+    """SAME when pyasync's trace equals asyncio's; UNSTABLE when asyncio's
+    own trace changes under a perturbed loop (the program races with real
+    time, so no trace is the right one); raise Mismatch otherwise.
+
+    A mismatch is confirmed `tries` times, each against a fresh asyncio run,
+    so a slow moment of the machine is not reported as a bug.
+    """
+    base = run_program(asyncio, program)
+    if run_program(asyncio, program, perturb=random.Random(seed)) != base:
+        return UNSTABLE
+    for _ in range(tries):
+        got = run_program(pyasync, program)
+        if got == base:
+            return SAME
+        if run_program(asyncio, program) != base:
+            return UNSTABLE
+    raise Mismatch("program %r\n%s" % (program, _diff(base, got)))
