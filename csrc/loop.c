@@ -10,6 +10,7 @@
 #include "task.h"
 #include "handle.h"
 #include <structmember.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <math.h>
@@ -473,6 +474,24 @@ loop_collect_due_timers(LoopObj *self)
     return 0;
 }
 
+/* Block, GIL released, until libuv has work (or the poll bound passes);
+ * uv_run(UV_RUN_NOWAIT) then runs libuv's callbacks with the GIL held,
+ * so the stream/poll callbacks do not each take and drop it (a GIL
+ * round trip per read and per write completion otherwise). */
+static void
+loop_wait_for_io(LoopObj *self)
+{
+    uv_update_time(&self->uv);
+    int timeout = uv_backend_timeout(&self->uv);
+    if (timeout == 0) {
+        return;
+    }
+    struct pollfd pfd = {.fd = uv_backend_fd(&self->uv), .events = POLLIN};
+    Py_BEGIN_ALLOW_THREADS
+    (void)poll(&pfd, 1, timeout);   /* EINTR: signals are checked below */
+    Py_END_ALLOW_THREADS
+}
+
 static int
 loop_run_once(LoopObj *self)
 {
@@ -483,9 +502,10 @@ loop_run_once(LoopObj *self)
     loop_sweep_timers(self);
     uv_run_mode mode = loop_prepare_poll(self);
     pyasync_io_before_poll(self);
-    Py_BEGIN_ALLOW_THREADS
-    uv_run(&self->uv, mode);
-    Py_END_ALLOW_THREADS
+    if (mode == UV_RUN_ONCE) {
+        loop_wait_for_io(self);
+    }
+    uv_run(&self->uv, UV_RUN_NOWAIT);
     /* I/O events join the ready queue before the due timers; first of
      * all, so that what libuv reported is never left behind. */
     int io_failed = pyasync_io_after_poll(self);

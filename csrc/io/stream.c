@@ -4,6 +4,7 @@
  * Life cycle: the object holds a reference to itself from uv_*_init until
  * libuv's close callback, so pending requests never outlive it.  The
  * handle is closed after connection_lost (or by the loop's close). */
+#include "io/io.h"
 #include "io/stream.h"
 #include "io/uvcall.h"
 #include "io/stream_impl.h"
@@ -16,6 +17,10 @@
  * (asyncio reads up to 256 KiB, but a bytes object that size is mmapped
  * and unmapped on every read). */
 #define READ_SIZE (64 * 1024)
+/* Reads up to this size are copied out of the shared read buffer, which
+ * stays for the next read; larger ones take the buffer itself, shrunk (a
+ * copy would cost more than the allocation it saves). */
+#define READ_COPY_MAX (8 * 1024)
 /* asyncio's constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES. */
 #define LOG_THRESHOLD_FOR_CONNLOST_WRITES 5
 
@@ -103,6 +108,9 @@ pyasync_stream_new(LoopObj *loop, int kind, int fd, PyObject *sock)
     }
     if (kind < STREAM_TCP || kind > STREAM_PIPE_WRITE) {
         PyErr_SetString(PyExc_ValueError, "bad stream kind");
+        return NULL;
+    }
+    if (io_get(loop) == NULL) {      /* the read buffer and names */
         return NULL;
     }
     PyTypeObject *tp = (PyTypeObject *)st->Stream_Type;
@@ -340,35 +348,52 @@ stream_fatal_current(StreamObj *self, const char *message)
 
 /* ---- reading -------------------------------------------------------- */
 
-/* Reads land straight in a bytes object (zero copy), shrunk to what was
- * read, as asyncio's recv() does; alloc_cb needs the GIL for that.  (A
- * malloc'd buffer copied into new bytes made glibc grow and trim its heap
- * on every 64 KiB read: 2.5x slower than asyncio there.) */
+/* The hot callbacks below (alloc, read, write completion) do not take the
+ * GIL: libuv runs them inside uv_run, which the loop only calls with the
+ * GIL held (loop_run_once, and loop close). */
+
+/* Reads land in a bytes object shared by the loop's streams: a small read
+ * is copied out of it, a large one takes it over (zero copy, shrunk to
+ * what was read, as asyncio's recv() does).  (A malloc'd buffer per read
+ * made glibc grow and trim its heap on every 64 KiB read; a fresh 64 KiB
+ * bytes per 1 KiB read cost a malloc, a realloc and a free.) */
 static void
 stream_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     StreamObj *self = (StreamObj *)handle->data;
-    PyGILState_STATE g = PyGILState_Ensure();
-    if (self->rbuf == NULL) {
-        self->rbuf = PyBytes_FromStringAndSize(NULL, READ_SIZE);
-        if (self->rbuf == NULL) {
+    pyasync_io *io = self->loop->io;
+    if (io->rbuf == NULL) {
+        io->rbuf = PyBytes_FromStringAndSize(NULL, READ_SIZE);
+        if (io->rbuf == NULL) {
             PyErr_Clear();       /* libuv reports ENOBUFS to read_cb */
         }
     }
-    PyGILState_Release(g);
-    buf->base = self->rbuf ? PyBytes_AS_STRING(self->rbuf) : NULL;
-    buf->len = self->rbuf ? READ_SIZE : 0;
+    buf->base = io->rbuf ? PyBytes_AS_STRING(io->rbuf) : NULL;
+    buf->len = io->rbuf ? READ_SIZE : 0;
+}
+
+/* The bytes read, as a new reference (NULL with an exception). */
+static PyObject *
+take_read(pyasync_io *io, const uv_buf_t *buf, ssize_t nread)
+{
+    if (nread <= READ_COPY_MAX) {
+        return PyBytes_FromStringAndSize(buf->base, nread);
+    }
+    PyObject *chunk = io->rbuf;
+    io->rbuf = NULL;
+    if (_PyBytes_Resize(&chunk, nread) < 0) {
+        return NULL;
+    }
+    return chunk;
 }
 
 static void
 stream_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
-    PyGILState_STATE g = PyGILState_Ensure();
     StreamObj *self = (StreamObj *)stream->data;
     if (nread > 0) {
-        PyObject *chunk = self->rbuf;
-        self->rbuf = NULL;
-        if (_PyBytes_Resize(&chunk, nread) < 0
+        PyObject *chunk = take_read(self->loop->io, buf, nread);
+        if (chunk == NULL
             || (self->rqueue == NULL
                 && (self->rqueue = PyList_New(0)) == NULL)
             || PyList_Append(self->rqueue, chunk) < 0) {
@@ -379,7 +404,6 @@ stream_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     else if (nread < 0) {
         stream_stop_reading(self);
-        Py_CLEAR(self->rbuf);
         self->read_done = 1;
         if (nread != UV_EOF) {
             Py_XSETREF(self->read_exc, uvcall_oserror((int)nread));
@@ -389,9 +413,7 @@ stream_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         }
         stream_schedule_deliver(self);
     }
-    /* nread == 0 (EAGAIN, after a read that filled the buffer): keep the
-     * buffer for the next event; freeing it costs heap trimming. */
-    PyGILState_Release(g);
+    /* nread == 0 (EAGAIN): the shared buffer stays for the next read. */
 }
 
 void
@@ -494,8 +516,10 @@ feed(StreamObj *self, PyObject *chunk)
     if (self->buffered) {
         return feed_buffered(self, chunk);
     }
-    PyObject *r = PyObject_CallMethod(self->protocol, "data_received", "O",
-                                      chunk);
+    PyObject *args[2] = {self->protocol, chunk};
+    PyObject *r = PyObject_VectorcallMethod(
+        self->loop->io->str_data_received, args,
+        2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     if (r == NULL) {
         return stream_fatal_current(
             self, "Fatal error: protocol.data_received() call failed.");
@@ -529,7 +553,8 @@ stream_on_eof(StreamObj *self)
         }
         return stream_schedule(self, stream_call_connection_lost, NULL);
     }
-    PyObject *r = PyObject_CallMethod(self->protocol, "eof_received", NULL);
+    PyObject *r = PyObject_CallMethodNoArgs(self->protocol,
+                                            self->loop->io->str_eof_received);
     if (r == NULL) {
         return stream_fatal_current(
             self, "Fatal error: protocol.eof_received() call failed.");
@@ -696,7 +721,6 @@ stream_write_done_entry(PyObject *obj, PyObject *arg)
 static void
 stream_write_cb(uv_write_t *req, int status)
 {
-    PyGILState_STATE g = PyGILState_Ensure();
     write_req *w = (write_req *)req;
     StreamObj *self = (StreamObj *)req->handle->data;
     self->wsize = self->wsize > w->len ? self->wsize - w->len : 0;
@@ -720,7 +744,6 @@ stream_write_cb(uv_write_t *req, int status)
              || (self->nwrites == 0 && self->closing)) {
         stream_schedule_or_report(self, stream_write_done_entry, NULL);
     }
-    PyGILState_Release(g);
 }
 
 /* Queue buf[off:] (data's buffer) with uv_write, keeping the bytes

@@ -22,7 +22,6 @@ typedef struct {
     PyObject *protocol;         /* NULL after connection_lost */
     PyObject *sock;             /* socket/pipe object closed with us */
     PyObject *server;           /* asyncio Server, _detach()ed at the end */
-    PyObject *rbuf;             /* bytes libuv reads into, or NULL */
     PyObject *rqueue;           /* list of bytes read, not yet delivered */
     Py_ssize_t rq_head;         /* first undelivered chunk in rqueue */
     PyObject *read_exc;         /* read error waiting behind the data */
