@@ -101,6 +101,7 @@ pyasync_io_free(LoopObj *self)
     io_sock_clear(io);
     io_free_names(io);
     Py_CLEAR(io->rbuf);
+    Py_CLEAR(io->rbuf_spare);
     PyMem_Free(io->polls);
     PyMem_Free(io);
     self->io = NULL;

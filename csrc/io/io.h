@@ -74,6 +74,7 @@ typedef struct pyasync_io {
     /* stream.c: the bytes libuv reads into, shared by all streams (one
      * read at a time: alloc_cb is always followed by its read_cb). */
     PyObject *rbuf;
+    PyObject *rbuf_spare;        /* a large read's bytes, handed back */
     /* Protocol method names, interned once: a C-string call would build
      * and hash a new str per call and miss the type's method cache. */
     PyObject *str_data_received;

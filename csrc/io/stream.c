@@ -362,6 +362,10 @@ stream_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     StreamObj *self = (StreamObj *)handle->data;
     pyasync_io *io = self->loop->io;
+    if (io->rbuf == NULL && io->rbuf_spare != NULL) {
+        io->rbuf = io->rbuf_spare;
+        io->rbuf_spare = NULL;
+    }
     if (io->rbuf == NULL) {
         io->rbuf = PyBytes_FromStringAndSize(NULL, READ_SIZE);
         if (io->rbuf == NULL) {
@@ -385,6 +389,36 @@ take_read(pyasync_io *io, const uv_buf_t *buf, ssize_t nread)
         return NULL;
     }
     return chunk;
+}
+
+/* A large chunk that nobody kept after data_received() (we hold the only
+ * reference, so no one can see it change) becomes the shared read buffer
+ * again (as the spare: libuv's last alloc_cb, the one whose read found
+ * nothing, has already made the next).  Otherwise each large read mallocs
+ * and frees 64 KiB, and glibc
+ * trims and regrows its heap: page faults on every read. */
+static void
+release_chunk(pyasync_io *io, PyObject *chunk)      /* steals chunk */
+{
+    if (io->rbuf_spare != NULL || Py_REFCNT(chunk) != 1
+        || !PyBytes_CheckExact(chunk)
+        || PyBytes_GET_SIZE(chunk) <= READ_COPY_MAX) {
+        Py_DECREF(chunk);
+        return;
+    }
+    /* Growing back is mostly in place: its tail was freed just behind. */
+    if (PyBytes_GET_SIZE(chunk) != READ_SIZE
+        && _PyBytes_Resize(&chunk, READ_SIZE) < 0) {
+        PyErr_Clear();          /* chunk is gone: the next read allocates */
+        return;
+    }
+    /* New contents: forget a hash computed for the old ones (the field is
+     * deprecated for readers, but it is where bytes cache their hash). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    ((PyBytesObject *)chunk)->ob_shash = -1;
+#pragma GCC diagnostic pop
+    io->rbuf_spare = chunk;
 }
 
 static void
@@ -591,17 +625,18 @@ stream_deliver(PyObject *obj, PyObject *arg)
         PyObject *chunk = Py_NewRef(
             PyList_GET_ITEM(self->rqueue, self->rq_head));
         self->rq_head++;
-        int r = feed(self, chunk);
-        Py_DECREF(chunk);
-        if (r < 0) {
+        if (feed(self, chunk) < 0) {
+            Py_DECREF(chunk);
             return -1;
         }
         if (self->rq_head >= PyList_GET_SIZE(self->rqueue)) {
             if (PyList_SetSlice(self->rqueue, 0, PY_SSIZE_T_MAX, NULL) < 0) {
+                Py_DECREF(chunk);
                 return -1;
             }
             self->rq_head = 0;
         }
+        release_chunk(self->loop->io, chunk);
         if (!stream_wants_data(self)) {
             return 0;
         }
