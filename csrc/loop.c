@@ -10,7 +10,6 @@
 #include "task.h"
 #include "handle.h"
 #include <structmember.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <math.h>
@@ -474,24 +473,6 @@ loop_collect_due_timers(LoopObj *self)
     return 0;
 }
 
-/* Block, GIL released, until libuv has work (or the poll bound passes);
- * uv_run(UV_RUN_NOWAIT) then runs libuv's callbacks with the GIL held,
- * so the stream/poll callbacks do not each take and drop it (a GIL
- * round trip per read and per write completion otherwise). */
-static void
-loop_wait_for_io(LoopObj *self)
-{
-    uv_update_time(&self->uv);
-    int timeout = uv_backend_timeout(&self->uv);
-    if (timeout == 0) {
-        return;
-    }
-    struct pollfd pfd = {.fd = uv_backend_fd(&self->uv), .events = POLLIN};
-    Py_BEGIN_ALLOW_THREADS
-    (void)poll(&pfd, 1, timeout);   /* EINTR: signals are checked below */
-    Py_END_ALLOW_THREADS
-}
-
 static int
 loop_run_once(LoopObj *self)
 {
@@ -503,9 +484,14 @@ loop_run_once(LoopObj *self)
     uv_run_mode mode = loop_prepare_poll(self);
     pyasync_io_before_poll(self);
     if (mode == UV_RUN_ONCE) {
-        loop_wait_for_io(self);
+        /* May block: without the GIL, until a callback takes it back. */
+        self->poll_tstate = PyEval_SaveThread();
+        uv_run(&self->uv, mode);
+        pyasync_loop_hold_gil(self);
     }
-    uv_run(&self->uv, UV_RUN_NOWAIT);
+    else {
+        uv_run(&self->uv, mode);     /* no wait: keep the GIL */
+    }
     /* I/O events join the ready queue before the due timers; first of
      * all, so that what libuv reported is never left behind. */
     int io_failed = pyasync_io_after_poll(self);

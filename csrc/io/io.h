@@ -1,8 +1,8 @@
 /* io.h: a loop's I/O state, shared by the files of csrc/io.
  *
- * libuv calls our callbacks inside uv_run.  The loop now holds the GIL
- * there (it releases it only while blocked, see loop_wait_for_io), but
- * these callbacks still touch no Python object: they only note what happened
+ * libuv calls our callbacks inside uv_run, maybe without the GIL (see
+ * pyasync_loop_hold_gil in loop.h).  These callbacks touch no Python
+ * object: they only note what happened
  * (poll events, a signal, a finished DNS request) and link the C record
  * into a list.  pyasync_io_after_poll() turns those lists into ready-queue
  * entries right after uv_run returns, before the due timers: asyncio's

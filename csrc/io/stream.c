@@ -348,9 +348,8 @@ stream_fatal_current(StreamObj *self, const char *message)
 
 /* ---- reading -------------------------------------------------------- */
 
-/* The hot callbacks below (alloc, read, write completion) do not take the
- * GIL: libuv runs them inside uv_run, which the loop only calls with the
- * GIL held (loop_run_once, and loop close). */
+/* The hot callbacks below (alloc, read, write completion) take the GIL
+ * with pyasync_loop_hold_gil: once per blocking poll, not per callback. */
 
 /* Reads land in a bytes object shared by the loop's streams: a small read
  * is copied out of it, a large one takes it over (zero copy, shrunk to
@@ -361,6 +360,7 @@ static void
 stream_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     StreamObj *self = (StreamObj *)handle->data;
+    pyasync_loop_hold_gil(self->loop);
     pyasync_io *io = self->loop->io;
     if (io->rbuf == NULL && io->rbuf_spare != NULL) {
         io->rbuf = io->rbuf_spare;
@@ -425,6 +425,7 @@ static void
 stream_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     StreamObj *self = (StreamObj *)stream->data;
+    pyasync_loop_hold_gil(self->loop);
     if (nread > 0) {
         PyObject *chunk = take_read(self->loop->io, buf, nread);
         if (chunk == NULL
@@ -758,6 +759,7 @@ stream_write_cb(uv_write_t *req, int status)
 {
     write_req *w = (write_req *)req;
     StreamObj *self = (StreamObj *)req->handle->data;
+    pyasync_loop_hold_gil(self->loop);
     self->wsize = self->wsize > w->len ? self->wsize - w->len : 0;
     self->nwrites--;
     Py_DECREF(w->data);
