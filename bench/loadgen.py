@@ -7,7 +7,8 @@ or its pure-Python twin below when there is no C compiler.
 CONNS connections each send one request, wait for the whole reply and
 repeat until OPS round trips are done in all; prints the seconds from the
 first request to the last reply.  The Python twin is much slower than the
-C one (it may become the bottleneck), so results say which one ran.
+C one (it may become the bottleneck): install a C compiler for numbers
+worth comparing.
 """
 import os
 import selectors
@@ -43,7 +44,8 @@ def binary():
 def command(host, port, conns, ops, mode, arg):
     """argv that runs the load generator, C if possible."""
     args = [host, str(port), str(conns), str(ops), mode, str(arg)]
-    exe = binary()
+    # BENCH_LOADGEN=python forces the Python twin (to test it).
+    exe = None if os.environ.get("BENCH_LOADGEN") == "python" else binary()
     if exe:
         return [exe] + args
     return [sys.executable, "-m", "bench.loadgen"] + args

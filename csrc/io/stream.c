@@ -396,8 +396,8 @@ take_read(pyasync_io *io, const uv_buf_t *buf, ssize_t nread)
  * reference, so no one can see it change) becomes the shared read buffer
  * again (as the spare: libuv's last alloc_cb, the one whose read found
  * nothing, has already made the next).  Otherwise each large read mallocs
- * and frees 64 KiB, and glibc
- * trims and regrows its heap: page faults on every read. */
+ * and frees a large buffer, and glibc trims and regrows its heap: page
+ * faults on every read. */
 static void
 release_chunk(pyasync_io *io, PyObject *chunk)      /* steals chunk */
 {
