@@ -624,21 +624,22 @@ stream_deliver(PyObject *obj, PyObject *arg)
     }
     if (self->rqueue != NULL
         && self->rq_head < PyList_GET_SIZE(self->rqueue)) {
-        PyObject *chunk = Py_NewRef(
-            PyList_GET_ITEM(self->rqueue, self->rq_head));
+        /* Taken out of its slot (left NULL: the list never reaches
+         * Python code, and list dealloc/traverse/clear skip NULLs), so
+         * that an emptied queue is truncated in place, keeping its array
+         * (PyList_SetSlice would free it, and the next read realloc it). */
+        PyObject *chunk = PyList_GET_ITEM(self->rqueue, self->rq_head);
+        PyList_SET_ITEM(self->rqueue, self->rq_head, NULL);
         self->rq_head++;
-        if (feed(self, chunk) < 0) {
-            Py_DECREF(chunk);
-            return -1;
-        }
+        int r = feed(self, chunk);
         if (self->rq_head >= PyList_GET_SIZE(self->rqueue)) {
-            if (PyList_SetSlice(self->rqueue, 0, PY_SSIZE_T_MAX, NULL) < 0) {
-                Py_DECREF(chunk);
-                return -1;
-            }
+            Py_SET_SIZE(self->rqueue, 0);   /* slots before rq_head: NULL */
             self->rq_head = 0;
         }
         release_chunk(self->loop->io, chunk);
+        if (r < 0) {
+            return -1;
+        }
         if (!stream_wants_data(self)) {
             return 0;
         }
