@@ -295,11 +295,13 @@ CASES = {
     "memory_task": (memory_task, 100_000, "pending task"),
     "memory_future": (memory_future, 100_000, "future"),
     "rss_1m_tasks": (rss_1m_tasks, 1_000_000, "process"),
-    "tcp_echo_streams_1k": (tcp_echo_streams_1k, 100_000, "round-trip"),
-    "tcp_echo_streams_64k": (tcp_echo_streams_64k, 20_000, "round-trip"),
-    "tcp_echo_protocol_1k": (tcp_echo_protocol_1k, 100_000, "round-trip"),
-    "tcp_echo_protocol_64k": (tcp_echo_protocol_64k, 20_000, "round-trip"),
-    "aiohttp_get": (aiohttp_get, 40_000, "request"),
+    # Network cases: sized so that even --quick runs last ~0.1 s (shorter
+    # runs are at the mercy of where the scheduler puts the two processes).
+    "tcp_echo_streams_1k": (tcp_echo_streams_1k, 200_000, "round-trip"),
+    "tcp_echo_streams_64k": (tcp_echo_streams_64k, 60_000, "round-trip"),
+    "tcp_echo_protocol_1k": (tcp_echo_protocol_1k, 300_000, "round-trip"),
+    "tcp_echo_protocol_64k": (tcp_echo_protocol_64k, 80_000, "round-trip"),
+    "aiohttp_get": (aiohttp_get, 80_000, "request"),
 }
 
 # Cases that return bytes (smaller is better) instead of being timed.
