@@ -483,9 +483,15 @@ loop_run_once(LoopObj *self)
     loop_sweep_timers(self);
     uv_run_mode mode = loop_prepare_poll(self);
     pyasync_io_before_poll(self);
-    Py_BEGIN_ALLOW_THREADS
-    uv_run(&self->uv, mode);
-    Py_END_ALLOW_THREADS
+    if (mode == UV_RUN_ONCE) {
+        /* May block: without the GIL, until a callback takes it back. */
+        self->poll_tstate = PyEval_SaveThread();
+        uv_run(&self->uv, mode);
+        pyasync_loop_hold_gil(self);
+    }
+    else {
+        uv_run(&self->uv, mode);     /* no wait: keep the GIL */
+    }
     /* I/O events join the ready queue before the due timers; first of
      * all, so that what libuv reported is never left behind. */
     int io_failed = pyasync_io_after_poll(self);
