@@ -752,7 +752,7 @@ task_is_coroutine(pyasync_state *st, PyObject *obj)
 static int
 task_register(pyasync_state *st, PyObject *task)
 {
-    return all_tasks_add(st, task);
+    return all_tasks_add(st, task, &((TaskObj *)task)->all_link);
 }
 
 /* Task.__init__(coro, *, loop=None, name=None, context=None) on parsed
@@ -1142,9 +1142,9 @@ task_dealloc(PyObject *self)
         return;
     }
     PyObject_GC_UnTrack(self);
-    if (((TaskObj *)self)->fut.weakreflist != NULL) {
-        all_tasks_forget(((TaskObj *)self)->fut.st,
-                         ((TaskObj *)self)->fut.weakreflist);
+    TaskObj *task = (TaskObj *)self;
+    all_tasks_forget(task->fut.st, &task->all_link, task->fut.weakreflist);
+    if (task->fut.weakreflist != NULL) {
         PyObject_ClearWeakRefs(self);
     }
     (void)task_clear(self);
@@ -1202,7 +1202,7 @@ task_init_strings(pyasync_state *st)
 int
 pyasync_task_init(PyObject *module, pyasync_state *st)
 {
-    if (task_init_strings(st) < 0) {
+    if (task_init_strings(st) < 0 || all_tasks_install(module, st) < 0) {
         return -1;
     }
     st->TaskStep_Type = (PyTypeObject *)PyType_FromModuleAndSpec(
