@@ -19,7 +19,7 @@
 #include "task.h"
 #include "all_tasks.h"
 
-#include <inttypes.h>
+#include <string.h>
 
 /* ---- small helpers --------------------------------------------------- */
 
@@ -716,21 +716,46 @@ task_get_wakeup(TaskObj *task)
 
 /* ---- construction ---------------------------------------------------- */
 
+/* The task's name, borrowed; NULL with an error set, or without one
+ * before __init__ ran.
+ * A default name "Task-N" is only made into a string when asked for:
+ * most tasks never are, and the string is a tenth of creating a task. */
 static PyObject *
-task_make_name(pyasync_state *st, PyObject *name)
+task_name(TaskObj *task)
 {
-    if (name == Py_None) {
-        /* "Task-N" by hand: PyUnicode_FromFormat costs ~1,400 instructions
-         * here, a tenth of creating the whole task. */
+    if (task->name == NULL && task->name_number != 0) {
         char buf[32];
-        int len = snprintf(buf, sizeof(buf), "Task-%" PRIu64,
-                           ++st->task_name_counter);
-        return PyUnicode_DecodeASCII(buf, len, NULL);
+        char *end = buf + sizeof(buf), *p = end;
+        uint64_t n = task->name_number;
+        do {
+            *--p = (char)('0' + n % 10);
+            n /= 10;
+        } while (n != 0);
+        p -= 5;
+        memcpy(p, "Task-", 5);
+        task->name = PyUnicode_DecodeASCII(p, end - p, NULL);
     }
-    if (PyUnicode_CheckExact(name)) {
-        return Py_NewRef(name);
+    return task->name;
+}
+
+/* Set the name from Task(name=...): a str as is, None for a default. */
+static int
+task_set_name_from(pyasync_state *st, TaskObj *task, PyObject *name)
+{
+    PyObject *tname = NULL;
+    if (name == Py_None) {
+        task->name_number = ++st->task_name_counter;
     }
-    return PyObject_Str(name);
+    else {
+        tname = PyUnicode_CheckExact(name) ? Py_NewRef(name)
+                                           : PyObject_Str(name);
+        if (tname == NULL) {
+            return -1;
+        }
+        task->name_number = 0;
+    }
+    Py_XSETREF(task->name, tname);
+    return 0;
 }
 
 /* asyncio.iscoroutine(obj), without the call for native coroutines. */
@@ -777,11 +802,9 @@ task_init(TaskObj *task, PyObject *coro, PyObject *loop, PyObject *name,
         return -1;
     }
 
-    PyObject *tname = task_make_name(st, name);
-    if (tname == NULL) {
+    if (task_set_name_from(st, task, name) < 0) {
         return -1;
     }
-    Py_XSETREF(task->name, tname);
     if (context == Py_None) {
         context = PyContext_CopyCurrent();
         if (context == NULL) {
@@ -890,7 +913,11 @@ task_get_context(PyObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 task_get_name(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return none_if_null(((TaskObj *)self)->name);
+    PyObject *name = task_name((TaskObj *)self);
+    if (name == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    return none_if_null(name);
 }
 
 static PyObject *
@@ -902,6 +929,7 @@ task_set_name(PyObject *self, PyObject *value)
         return NULL;
     }
     Py_XSETREF(((TaskObj *)self)->name, name);
+    ((TaskObj *)self)->name_number = 0;
     Py_RETURN_NONE;
 }
 

@@ -11,7 +11,8 @@ typedef struct {
     FutureObj fut;
     PyObject *coro;              /* the coroutine driven by the task */
     PyObject *context;           /* contextvars.Context every step runs in */
-    PyObject *name;              /* str */
+    PyObject *name;              /* str, or NULL until asked for */
+    uint64_t name_number;        /* N of a default name Task-N, or 0 */
     PyObject *fut_waiter;        /* the future being awaited, or NULL */
     PyObject *wakeup;            /* cached done-callback bound to the task;
                                     cleared once the task is done */
