@@ -858,6 +858,103 @@ task_create(pyasync_state *st, PyObject *coro, PyObject *loop,
     return task;
 }
 
+/* ---- create_task(coro, *, name=None, context=None) -------------------- */
+
+/* The arguments of create_task() from a vectorcall.  0 or -1. */
+static int
+create_task_parse(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                  PyObject **coro, PyObject **name, PyObject **context)
+{
+    if (nargs > 1) {
+        PyErr_Format(PyExc_TypeError, "create_task() takes 1 positional "
+                     "argument but %zd were given", nargs);
+        return -1;
+    }
+    *coro = nargs == 1 ? args[0] : NULL;
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i);
+        PyObject **slot;
+        if (PyUnicode_CompareWithASCIIString(key, "name") == 0) {
+            slot = name;
+        }
+        else if (PyUnicode_CompareWithASCIIString(key, "context") == 0) {
+            slot = context;
+        }
+        else if (PyUnicode_CompareWithASCIIString(key, "coro") == 0) {
+            if (*coro != NULL) {
+                PyErr_SetString(PyExc_TypeError, "create_task() got "
+                                "multiple values for argument 'coro'");
+                return -1;
+            }
+            slot = coro;
+        }
+        else {
+            PyErr_Format(PyExc_TypeError, "create_task() got an unexpected "
+                         "keyword argument '%S'", key);
+            return -1;
+        }
+        *slot = args[nargs + i];
+    }
+    if (*coro == NULL) {
+        PyErr_SetString(PyExc_TypeError, "create_task() missing 1 required "
+                        "positional argument: 'coro'");
+        return -1;
+    }
+    return 0;
+}
+
+/* asyncio.create_task(): loop.create_task() on the running loop, made in
+ * C when the loop is a plain pyasync loop; then task.set_name(name). */
+static PyObject *
+create_task_func(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                 PyObject *kwnames)
+{
+    pyasync_state *st = pyasync_state_from_module(module);
+    PyObject *coro, *name = Py_None, *context = Py_None;
+    if (create_task_parse(args, nargs, kwnames, &coro, &name, &context) < 0) {
+        return NULL;
+    }
+    if (st->comb_get_running_loop == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "pyasync is not initialised");
+        return NULL;
+    }
+    PyObject *loop = PyObject_CallNoArgs(st->comb_get_running_loop);
+    if (loop == NULL) {
+        return NULL;
+    }
+    PyObject *task;
+    if (context == Py_None) {
+        task = pyasync_loop_create_task_fast(st, loop, coro);
+        if (task == NULL && !PyErr_Occurred()) {
+            task = PyObject_CallMethodOneArg(loop, st->str_create_task, coro);
+        }
+    }
+    else {
+        PyObject *cargs[3] = {loop, coro, context};
+        task = PyObject_VectorcallMethod(
+            st->str_create_task, cargs, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+            st->kwnames_context);
+    }
+    Py_DECREF(loop);
+    if (task != NULL && name != Py_None) {
+        PyObject *res = PyObject_CallMethod(task, "set_name", "O", name);
+        if (res == NULL) {
+            Py_CLEAR(task);
+        }
+        Py_XDECREF(res);
+    }
+    return task;
+}
+
+static PyMethodDef task_functions[] = {
+    {"create_task", (PyCFunction)(void (*)(void))create_task_func,
+     METH_FASTCALL | METH_KEYWORDS,
+     "create_task($module, /, coro, *, name=None, context=None)\n--\n\n"
+     "Schedule coro on the running loop as a Task and return it."},
+    {NULL, NULL, 0, NULL},
+};
+
 /* ---- Python-visible methods ------------------------------------------ */
 
 static PyObject *
@@ -1247,5 +1344,8 @@ pyasync_task_init(PyObject *module, pyasync_state *st)
     if (st->Task_Type == NULL) {
         return -1;
     }
-    return PyModule_AddType(module, st->Task_Type);
+    if (PyModule_AddType(module, st->Task_Type) < 0) {
+        return -1;
+    }
+    return PyModule_AddFunctions(module, task_functions);
 }
