@@ -947,7 +947,49 @@ create_task_func(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     return task;
 }
 
+/* sleep()'s timer callback: fut.set_result(result) unless fut.cancelled().
+ * In C so that a timer firing runs no Python frame. */
+static PyObject *
+set_result_unless_cancelled(PyObject *module, PyObject *const *args,
+                            Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "_set_result_unless_cancelled() "
+                     "takes 2 positional arguments but %zd were given", nargs);
+        return NULL;
+    }
+    pyasync_state *st = pyasync_state_from_module(module);
+    PyObject *fut = args[0], *result = args[1];
+    if (Py_IS_TYPE(fut, st->Future_Type) && ((FutureObj *)fut)->loop != NULL) {
+        if (((FutureObj *)fut)->state != FUTURE_CANCELLED
+            && future_set_result((FutureObj *)fut, result) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    PyObject *res = PyObject_CallMethod(fut, "cancelled", NULL);
+    if (res == NULL) {
+        return NULL;
+    }
+    int cancelled = PyObject_IsTrue(res);
+    Py_DECREF(res);
+    if (cancelled < 0) {
+        return NULL;
+    }
+    if (!cancelled) {
+        res = PyObject_CallMethod(fut, "set_result", "O", result);
+        if (res == NULL) {
+            return NULL;
+        }
+        Py_DECREF(res);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef task_functions[] = {
+    {"_set_result_unless_cancelled",
+     (PyCFunction)(void (*)(void))set_result_unless_cancelled, METH_FASTCALL,
+     "Set fut's result unless it was cancelled (sleep()'s timer)."},
     {"create_task", (PyCFunction)(void (*)(void))create_task_func,
      METH_FASTCALL | METH_KEYWORDS,
      "create_task($module, /, coro, *, name=None, context=None)\n--\n\n"
