@@ -35,6 +35,12 @@
 #define PYASYNC_IO_STREAM_FIELDS(X) \
     X(Stream_Type) X(Listener_Type) X(io_BufferedProtocol)
 
+/* A node of an intrusive doubly linked ring (all_tasks.c: live tasks not
+ * yet entered in asyncio's _all_tasks). */
+typedef struct pyasync_link {
+    struct pyasync_link *prev, *next;
+} pyasync_link;
+
 typedef struct {
     /* Types, created by each file's *_init function. */
     PyTypeObject *Loop_Type;          /* loop.c */
@@ -62,6 +68,9 @@ typedef struct {
     PyObject *all_tasks_data;         /* its .data set, or NULL (all_tasks.c) */
     PyObject *all_tasks_remove;       /* its ._remove weakref callback */
     PyObject *all_tasks_iterating;    /* its ._iterating set */
+    /* Ring of pyasync tasks that _all_tasks will list but that have no
+     * weak reference in .data yet (all_tasks.c); not references. */
+    pyasync_link all_tasks_pending;
     PyObject *extract_stack;          /* traceback.extract_stack */
     PyObject *format_callback_source; /* asyncio.format_helpers._format_callback_source */
 
