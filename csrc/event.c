@@ -131,6 +131,21 @@ event_clear_meth(EventObj *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+int
+sync_event_clear(pyasync_state *st, PyObject *event)
+{
+    if (Py_IS_TYPE(event, (PyTypeObject *)st->Event_Type)) {
+        ((EventObj *)event)->value = 0;   /* what Event.clear() does */
+        return 0;
+    }
+    PyObject *r = PyObject_CallMethodNoArgs(event, st->str_clear);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
 static PyObject *
 event_wait(EventObj *self, PyObject *Py_UNUSED(ignored))
 {

@@ -19,12 +19,7 @@ lock_wake_up_first(LockObj *self)
     if (sync_waiters_len(waiters) <= 0) {
         return PyErr_Occurred() ? -1 : 0;
     }
-    PyObject *it = PyObject_GetIter(waiters);
-    if (it == NULL) {
-        return -1;
-    }
-    PyObject *fut = PyIter_Next(it);
-    Py_DECREF(it);
+    PyObject *fut = sync_waiters_first(st, waiters);
     if (fut == NULL) {
         return PyErr_Occurred() ? -1 : 0;
     }
@@ -184,9 +179,29 @@ lock_aenter(LockObj *self, PyObject *Py_UNUSED(ignored))
     return sync_generic_aenter(self->st, (PyObject *)self);
 }
 
+static int
+lock_aexit_step(sync_coro *c, PyObject *value)
+{
+    if (value == NULL) {
+        return SYNC_ERROR;
+    }
+    PyObject *r = lock_release((LockObj *)c->self, NULL);
+    if (r == NULL) {
+        return SYNC_ERROR;
+    }
+    Py_DECREF(r);
+    return SYNC_RETURN;
+}
+
 static PyObject *
 lock_aexit(LockObj *self, PyObject *args)
 {
+    /* An exact Lock's release() cannot be overridden: call it directly. */
+    if (Py_IS_TYPE(self, (PyTypeObject *)self->st->Lock_Type)) {
+        return sync_coro_new(self->st, lock_aexit_step,
+                             "_ContextManagerMixin.__aexit__",
+                             (PyObject *)self, NULL);
+    }
     return sync_generic_aexit(self->st, (PyObject *)self);
 }
 

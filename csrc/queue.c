@@ -269,11 +269,9 @@ queue_put_nowait_impl(QueueObj *self, PyObject *item)
         PyErr_SetString(PyExc_AttributeError, "_finished");
         return NULL;
     }
-    PyObject *r = PyObject_CallMethodNoArgs(self->finished, self->st->str_clear);
-    if (r == NULL) {
+    if (sync_event_clear(self->st, self->finished) < 0) {
         return NULL;
     }
-    Py_DECREF(r);
     if (queue_wakeup_next(self, self->getters) < 0) {
         return NULL;
     }

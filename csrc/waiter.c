@@ -151,6 +151,28 @@ sync_waiters_remove(pyasync_state *st, PyObject *waiters, PyObject *fut)
     return 0;
 }
 
+PyObject *
+sync_waiters_first(pyasync_state *st, PyObject *waiters)
+{
+    if (waiters == NULL || waiters == Py_None) {
+        return NULL;
+    }
+    if (Py_IS_TYPE(waiters, (PyTypeObject *)st->sync_deque_type)) {
+        /* deque[0] is O(1) and makes no iterator object. */
+        if (PyObject_Length(waiters) <= 0) {
+            return NULL;
+        }
+        return PySequence_GetItem(waiters, 0);
+    }
+    PyObject *it = PyObject_GetIter(waiters);
+    if (it == NULL) {
+        return NULL;
+    }
+    PyObject *first = PyIter_Next(it);
+    Py_DECREF(it);
+    return first;
+}
+
 Py_ssize_t
 sync_waiters_len(PyObject *waiters)
 {
@@ -385,6 +407,7 @@ sync_coro_new(pyasync_state *st, sync_step_fn step, const char *qualname,
     c->started = 0;
     c->running = 0;
     c->finished = 0;
+    c->sub_future = 0;
     PyObject_GC_Track(c);
     return (PyObject *)c;
 }
@@ -394,6 +417,13 @@ sync_await(sync_coro *c, PyObject *awaitable)
 {
     PyObject *it;
     PyTypeObject *tp = Py_TYPE(awaitable);
+    if (exact_future(c->st, awaitable) != NULL) {
+        /* Driven by future_step(): no FutureIter object per wait. */
+        Py_XSETREF(c->sub, Py_NewRef(awaitable));
+        c->sub_future = 1;
+        return SYNC_AWAIT;
+    }
+    c->sub_future = 0;
     if (PyCoro_CheckExact(awaitable)
         || tp == (PyTypeObject *)c->st->SyncCoro_Type) {
         it = Py_NewRef(awaitable);
@@ -609,6 +639,29 @@ throw_into_sub(sync_coro *c, PyObject **out)
     return PYGEN_ERROR;
 }
 
+/* What a FutureIter over c->sub (an exact pyasync future) would do when
+ * sent a value: yield the pending future once, then return its result. */
+static PySendResult
+future_step(sync_coro *c, PyObject **out)
+{
+    FutureObj *fut = (FutureObj *)c->sub;
+    *out = NULL;
+    if (fut->state == FUTURE_PENDING) {
+        if (!fut->blocking) {
+            fut->blocking = 1;
+            *out = Py_NewRef((PyObject *)fut);
+            return PYGEN_NEXT;
+        }
+        PyErr_SetString(PyExc_RuntimeError, "await wasn't used with future");
+        return PYGEN_ERROR;
+    }
+    if (future_ensure_alive(fut) < 0) {
+        return PYGEN_ERROR;
+    }
+    *out = future_get_result(fut);
+    return *out != NULL ? PYGEN_RETURN : PYGEN_ERROR;
+}
+
 /* Run c until it suspends or finishes.  value is borrowed; NULL means
  * throw the current exception in.  Returns PYGEN_NEXT with *out = what it
  * yields, PYGEN_RETURN with *out = its result, or PYGEN_ERROR. */
@@ -644,8 +697,14 @@ coro_advance(sync_coro *c, PyObject *value, PyObject **out)
             PyObject *res;
             PySendResult r;
             if (value != NULL) {
-                r = PyIter_Send(c->sub, value, &res);
+                r = c->sub_future ? future_step(c, &res)
+                                  : PyIter_Send(c->sub, value, &res);
                 Py_DECREF(value);
+            }
+            else if (c->sub_future) {
+                /* Thrown in at the future's yield: it ends there. */
+                res = NULL;
+                r = PYGEN_ERROR;
             }
             else {
                 r = throw_into_sub(c, &res);

@@ -60,7 +60,9 @@ struct sync_coro {
     sync_step_fn step;
     const char *qualname;    /* e.g. "Lock.acquire" */
     PyObject *self;          /* the primitive the method was called on */
-    PyObject *sub;           /* the iterator being awaited, or NULL */
+    PyObject *sub;           /* the iterator being awaited (or, when
+                                sub_future, an exact pyasync future awaited
+                                without a FutureIter), or NULL */
     PyObject *fut;           /* the waiter future, or NULL */
     PyObject *arg;           /* method argument (item, predicate), or NULL */
     PyObject *result;        /* return value once SYNC_RETURN */
@@ -72,6 +74,7 @@ struct sync_coro {
     char started;
     char running;
     char finished;
+    char sub_future;         /* sub is a FutureObj, driven in place */
 };
 
 /* A new coroutine running step on self (borrowed) with arg (borrowed, may
@@ -109,6 +112,9 @@ int sync_future_cancelled(pyasync_state *st, PyObject *fut);   /* 1/0/-1 */
 int sync_future_set_result(pyasync_state *st, PyObject *fut, PyObject *v);
 int sync_future_cancel(pyasync_state *st, PyObject *fut);      /* 0/-1 */
 
+/* event.clear(), directly for an exact Event (event.c).  0 or -1. */
+int sync_event_clear(pyasync_state *st, PyObject *event);
+
 /* ---- loop binding, waiters, reprs ------------------------------------ */
 
 /* asyncio.mixins._LoopBoundMixin._get_loop: bind *slot to the running
@@ -118,6 +124,8 @@ PyObject *sync_get_loop(pyasync_state *st, PyObject *self, PyObject **slot);
 PyObject *sync_deque_new(pyasync_state *st);
 int sync_waiters_append(pyasync_state *st, PyObject *waiters, PyObject *fut);
 int sync_waiters_remove(pyasync_state *st, PyObject *waiters, PyObject *fut);
+/* waiters[0] (new reference), or NULL: empty (no error) or an error. */
+PyObject *sync_waiters_first(pyasync_state *st, PyObject *waiters);
 /* len(waiters) with None and NULL counting as empty; -1 on error. */
 Py_ssize_t sync_waiters_len(PyObject *waiters);
 /* all(w.cancelled() for w in waiters): 1/0/-1 */
