@@ -98,6 +98,10 @@ typedef struct {
 #define PYASYNC_SYNC_DECL(field) PyObject *field;
     PYASYNC_SYNC_FIELDS(PYASYNC_SYNC_DECL)
 #undef PYASYNC_SYNC_DECL
+    /* Freed SyncCoro objects kept for reuse (waiter.c), linked through
+     * their first pointer field; not objects while on the list. */
+    void *sync_coro_free;
+    int sync_coro_nfree;
     /* Combinators (combinator.h): their types and what they borrow. */
     PyTypeObject *GatheringFuture_Type;   /* gather.c */
     PyTypeObject *GatherState_Type;       /* gather.c */
@@ -232,6 +236,7 @@ int pyasync_yield_once_init(PyObject *module, pyasync_state *st);
 
 /* ---- waiter.c and the primitives ----------------------------------- */
 int pyasync_sync_init(PyObject *module, pyasync_state *st);   /* waiter.c */
+void pyasync_sync_free(pyasync_state *st);                   /* waiter.c */
 int pyasync_lock_init(PyObject *module, pyasync_state *st);
 int pyasync_event_init(PyObject *module, pyasync_state *st);
 int pyasync_condition_init(PyObject *module, pyasync_state *st);

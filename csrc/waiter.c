@@ -387,9 +387,18 @@ sync_coro_new(pyasync_state *st, sync_step_fn step, const char *qualname,
               PyObject *self, PyObject *arg)
 {
     PyTypeObject *tp = (PyTypeObject *)st->SyncCoro_Type;
-    sync_coro *c = PyObject_GC_New(sync_coro, tp);
-    if (c == NULL) {
-        return NULL;
+    sync_coro *c = st->sync_coro_free;
+    if (c != NULL) {
+        /* Reuse a freed one: no allocation and no GC generation count. */
+        st->sync_coro_free = (void *)c->st;
+        st->sync_coro_nfree--;
+        (void)PyObject_Init((PyObject *)c, tp);
+    }
+    else {
+        c = PyObject_GC_New(sync_coro, tp);
+        if (c == NULL) {
+            return NULL;
+        }
     }
     c->st = st;
     c->step = step;
@@ -990,20 +999,46 @@ coro_clear(sync_coro *c)
     return 0;
 }
 
+/* How many freed SyncCoros a module keeps for reuse. */
+#define SYNC_CORO_FREE_MAX 32
+
 static void
 coro_dealloc(PyObject *self)
 {
+    sync_coro *c = (sync_coro *)self;
     PyTypeObject *tp = Py_TYPE(self);
-    if (PyObject_CallFinalizerFromDealloc(self) < 0) {
+    /* A finished coroutine has nothing to finalize. */
+    if (!c->finished && PyObject_CallFinalizerFromDealloc(self) < 0) {
         return;   /* resurrected */
     }
     PyObject_GC_UnTrack(self);
-    if (((sync_coro *)self)->weakreflist != NULL) {
+    if (c->weakreflist != NULL) {
         PyObject_ClearWeakRefs(self);
     }
-    (void)coro_clear((sync_coro *)self);
-    tp->tp_free(self);
+    (void)coro_clear(c);
+    pyasync_state *st = c->st;
+    /* Only memory never finalized may be reused: the flag would stick. */
+    if (st->sync_coro_nfree < SYNC_CORO_FREE_MAX
+        && !PyObject_GC_IsFinalized(self)) {
+        c->st = st->sync_coro_free;   /* the list's link */
+        st->sync_coro_free = c;
+        st->sync_coro_nfree++;
+    }
+    else {
+        tp->tp_free(self);
+    }
     Py_DECREF(tp);
+}
+
+void
+pyasync_sync_free(pyasync_state *st)
+{
+    while (st->sync_coro_free != NULL) {
+        sync_coro *c = st->sync_coro_free;
+        st->sync_coro_free = (void *)c->st;
+        PyObject_GC_Del(c);
+    }
+    st->sync_coro_nfree = 0;
 }
 
 static PyObject *
