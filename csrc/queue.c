@@ -183,8 +183,7 @@ queue_put_item(QueueObj *self, PyObject *item)
         if (PyList_CheckExact(self->queue)) {
             return PyList_Append(self->queue, item);
         }
-        r = PyObject_CallMethodOneArg(self->queue, st->str_append, item);
-        break;
+        return sync_deque_append(st, self->queue, item);
     case KIND_HEAP:
         if (self->queue == NULL) {
             items_missing();
@@ -213,7 +212,7 @@ queue_get_item(QueueObj *self)
     }
     switch (self->kind) {
     case KIND_FIFO:
-        return PyObject_CallMethodNoArgs(self->queue, st->str_popleft);
+        return sync_deque_popleft(st, self->queue);
     case KIND_HEAP:
         return PyObject_CallOneArg(st->sync_heappop, self->queue);
     default:
@@ -231,7 +230,7 @@ queue_wakeup_next(QueueObj *self, PyObject *waiters)
         if (n <= 0) {
             return n < 0 ? -1 : 0;
         }
-        PyObject *w = PyObject_CallMethodNoArgs(waiters, st->str_popleft);
+        PyObject *w = sync_deque_popleft(st, waiters);
         if (w == NULL) {
             return -1;
         }

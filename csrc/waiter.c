@@ -125,15 +125,49 @@ sync_deque_new(pyasync_state *st)
     return PyObject_CallNoArgs(st->sync_deque_type);
 }
 
-int
-sync_waiters_append(pyasync_state *st, PyObject *waiters, PyObject *fut)
+/* dq.<name>(*args) (nargs 0 or 1); for an exact deque through the method
+ * descriptor cached at init, which skips the attribute lookup. */
+static PyObject *
+deque_call(pyasync_state *st, PyObject *descr, PyObject *name, PyObject *dq,
+           PyObject *arg)
 {
-    PyObject *res = PyObject_CallMethodOneArg(waiters, st->str_append, fut);
+    PyObject *args[2] = {dq, arg};
+    size_t n = arg != NULL ? 2 : 1;
+    if (Py_IS_TYPE(dq, (PyTypeObject *)st->sync_deque_type)) {
+        return PyObject_Vectorcall(descr, args, n, NULL);
+    }
+    return PyObject_VectorcallMethod(name, args, n, NULL);
+}
+
+static int
+deque_call_void(pyasync_state *st, PyObject *descr, PyObject *name,
+                PyObject *dq, PyObject *arg)
+{
+    PyObject *res = deque_call(st, descr, name, dq, arg);
     if (res == NULL) {
         return -1;
     }
     Py_DECREF(res);
     return 0;
+}
+
+int
+sync_deque_append(pyasync_state *st, PyObject *dq, PyObject *item)
+{
+    return deque_call_void(st, st->sync_deque_append, st->str_append, dq,
+                           item);
+}
+
+PyObject *
+sync_deque_popleft(pyasync_state *st, PyObject *dq)
+{
+    return deque_call(st, st->sync_deque_popleft, st->str_popleft, dq, NULL);
+}
+
+int
+sync_waiters_append(pyasync_state *st, PyObject *waiters, PyObject *fut)
+{
+    return sync_deque_append(st, waiters, fut);
 }
 
 int
@@ -143,12 +177,8 @@ sync_waiters_remove(pyasync_state *st, PyObject *waiters, PyObject *fut)
         PyErr_SetString(PyExc_AttributeError, "_waiters");
         return -1;
     }
-    PyObject *res = PyObject_CallMethodOneArg(waiters, st->str_remove, fut);
-    if (res == NULL) {
-        return -1;
-    }
-    Py_DECREF(res);
-    return 0;
+    return deque_call_void(st, st->sync_deque_remove, st->str_remove,
+                           waiters, fut);
 }
 
 PyObject *
@@ -1165,6 +1195,13 @@ pyasync_sync_init(PyObject *module, pyasync_state *st)
     if ((st->field = import_attr(module, name)) == NULL) return -1
     LOOKUP(sync_get_running_loop, "asyncio.events", "_get_running_loop");
     LOOKUP(sync_deque_type, "collections", "deque");
+#define DEQUE_METHOD(field, name) \
+    if ((st->field = PyObject_GetAttrString(st->sync_deque_type, name)) \
+        == NULL) return -1
+    DEQUE_METHOD(sync_deque_append, "append");
+    DEQUE_METHOD(sync_deque_popleft, "popleft");
+    DEQUE_METHOD(sync_deque_remove, "remove");
+#undef DEQUE_METHOD
     LOOKUP(sync_heappush, "heapq", "heappush");
     LOOKUP(sync_heappop, "heapq", "heappop");
     LOOKUP(BrokenBarrierError, "asyncio.exceptions", "BrokenBarrierError");

@@ -122,6 +122,9 @@ int sync_event_clear(pyasync_state *st, PyObject *event);
 PyObject *sync_get_loop(pyasync_state *st, PyObject *self, PyObject **slot);
 
 PyObject *sync_deque_new(pyasync_state *st);
+/* dq.append(item) / dq.popleft(), fast for an exact deque. */
+int sync_deque_append(pyasync_state *st, PyObject *dq, PyObject *item);
+PyObject *sync_deque_popleft(pyasync_state *st, PyObject *dq);
 int sync_waiters_append(pyasync_state *st, PyObject *waiters, PyObject *fut);
 int sync_waiters_remove(pyasync_state *st, PyObject *waiters, PyObject *fut);
 /* waiters[0] (new reference), or NULL: empty (no error) or an error. */
