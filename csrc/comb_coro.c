@@ -374,6 +374,15 @@ comb_fut_result(pyasync_state *st, PyObject *fut)
 PyObject *
 comb_fut_exception(pyasync_state *st, PyObject *fut)
 {
+    /* The finished case inline; the others raise through the method. */
+    FutureObj *f = exact_future(st, fut);
+    if (f != NULL && f->state == FUTURE_FINISHED) {
+        if (f->exception == NULL) {
+            Py_RETURN_NONE;
+        }
+        f->log_traceback = 0;
+        return Py_NewRef(f->exception);
+    }
     return call0(fut, st->comb_str_exception);
 }
 
