@@ -1,9 +1,8 @@
 /* waiter.h: what the synchronization primitives share.
  *
- * - SyncCoro: a C "coroutine".  `async def` methods such as Lock.acquire()
- *   return one; it runs a C step function as a small state machine and
- *   speaks send/throw/close/__await__, so Tasks and `await` treat it like a
- *   native coroutine (it is registered as a collections.abc.Coroutine).
+ * - SyncCoro: a C "coroutine" on the engine of ccoro.h.  `async def`
+ *   methods such as Lock.acquire() return one; it runs a C step function
+ *   as a small state machine.
  * - The future operations the primitives need (create, done, cancelled,
  *   set_result, cancel), kept in a few helpers so that a fast path for
  *   pyasync's own futures is a local change.
@@ -13,20 +12,10 @@
 #define PYASYNC_WAITER_H
 
 #include "pyasync.h"
+#include "ccoro.h"
 #include <structmember.h>
 
 /* ---- version shims ----------------------------------------------------- */
-
-/* getattr(obj, name, None) without the AttributeError: 1 found, 0 not, -1. */
-static inline int
-sync_lookup_attr(PyObject *obj, PyObject *name, PyObject **res)
-{
-#if PY_VERSION_HEX >= 0x030D0000
-    return PyObject_GetOptionalAttr(obj, name, res);
-#else
-    return _PyObject_LookupAttr(obj, name, res);
-#endif
-}
 
 /* str equality with an ASCII C string. */
 static inline int
@@ -55,26 +44,17 @@ enum {
 typedef int (*sync_step_fn)(sync_coro *c, PyObject *value);
 
 struct sync_coro {
-    PyObject_HEAD
-    pyasync_state *st;       /* borrowed: the module outlives its objects */
-    sync_step_fn step;
-    const char *qualname;    /* e.g. "Lock.acquire" */
+    CCORO_HEAD               /* the engine's fields (ccoro.h); state is the
+                                method's own, 0 at the start */
+    sync_step_fn sync_step;
     PyObject *self;          /* the primitive the method was called on */
-    PyObject *sub;           /* the iterator being awaited (or, when
-                                sub_future, an exact pyasync future awaited
-                                without a FutureIter), or NULL */
+    PyObject *next;          /* what sync_await() asked to await, or NULL */
     PyObject *fut;           /* the waiter future, or NULL */
     PyObject *arg;           /* method argument (item, predicate), or NULL */
     PyObject *result;        /* return value once SYNC_RETURN */
     PyObject *exc;           /* an exception kept across an await */
-    PyObject *weakreflist;
     Py_ssize_t index;        /* per-method scratch */
-    int state;               /* per-method state, 0 at the start */
     int flag;                /* per-method scratch */
-    char started;
-    char running;
-    char finished;
-    char sub_future;         /* sub is a FutureObj, driven in place */
 };
 
 /* A new coroutine running step on self (borrowed) with arg (borrowed, may
