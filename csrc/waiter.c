@@ -592,7 +592,7 @@ coro_clear(sync_coro *c)
 }
 
 /* How many freed SyncCoros a module keeps for reuse. */
-#define SYNC_CORO_FREE_MAX 32
+#define SYNC_CORO_FREE_MAX 1024
 
 static void
 coro_dealloc(PyObject *self)
