@@ -6,8 +6,7 @@
 #include "waiter.h"
 
 typedef struct {
-    SYNC_HEAD
-    PyObject *waiters;   /* _waiters: None until the first contention */
+    SYNC_WAITERS_HEAD    /* _waiters: None until the first contention */
     char locked;         /* _locked */
 } LockObj;
 
@@ -54,33 +53,12 @@ lock_acquire_step(sync_coro *c, PyObject *value)
                 return sync_return(c, ret);
             }
         }
-        if (self->waiters == NULL || self->waiters == Py_None) {
-            PyObject *dq = sync_deque_new(st);
-            if (dq == NULL) {
-                return SYNC_ERROR;
-            }
-            Py_XSETREF(self->waiters, dq);
-        }
-        PyObject *loop = sync_get_loop(st, (PyObject *)self, &self->loop);
-        if (loop == NULL) {
-            return SYNC_ERROR;
-        }
-        c->fut = sync_future_new(st, loop);
-        Py_DECREF(loop);
-        if (c->fut == NULL
-            || sync_waiters_append(st, self->waiters, c->fut) < 0) {
-            return SYNC_ERROR;
-        }
-        c->state = 1;
-        return sync_await(c, c->fut);
+        return sync_wait_new_future(c, &self->waiters, &self->loop, 1);
     }
 
     /* Woken up, or thrown into: first the `finally` removing the waiter. */
-    PyObject *exc = value == NULL ? sync_fetch_exception() : NULL;
-    if (sync_waiters_remove(st, self->waiters, c->fut) < 0) {
-        if (exc != NULL) {
-            sync_chain_exception(exc);
-        }
+    PyObject *exc;
+    if (sync_wait_finally(c, value, self->waiters, &exc) < 0) {
         return SYNC_ERROR;
     }
     if (exc != NULL) {
@@ -213,24 +191,6 @@ lock_repr(LockObj *self)
                            sync_extra_waiters(extra, self->waiters));
 }
 
-static int
-lock_traverse(LockObj *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->waiters);
-    return sync_head_traverse((sync_obj *)self, visit, arg);
-}
-
-static int
-lock_clear(PyObject *op)
-{
-    LockObj *self = (LockObj *)op;
-    Py_CLEAR(self->waiters);
-    sync_head_clear((sync_obj *)self);
-    return 0;
-}
-
-SYNC_DEFINE_DEALLOC(lock_dealloc, lock_clear)
-
 static PyMethodDef lock_methods[] = {
     {"acquire", (PyCFunction)lock_acquire, METH_NOARGS, NULL},
     {"release", (PyCFunction)lock_release, METH_NOARGS, NULL},
@@ -242,8 +202,7 @@ static PyMethodDef lock_methods[] = {
 };
 
 static PyMemberDef lock_members[] = {
-    SYNC_HEAD_MEMBERS(LockObj),
-    {"_waiters", T_OBJECT, offsetof(LockObj, waiters), 0, NULL},
+    SYNC_WAITERS_MEMBERS(LockObj),
     {"_locked", T_BOOL, offsetof(LockObj, locked), 0, NULL},
     {NULL, 0, 0, 0, NULL},
 };
@@ -252,9 +211,7 @@ static PyType_Slot lock_slots[] = {
     {Py_tp_doc, "Primitive lock objects (asyncio.Lock)."},
     {Py_tp_new, lock_new},
     {Py_tp_init, lock_init},
-    {Py_tp_dealloc, lock_dealloc},
-    {Py_tp_traverse, lock_traverse},
-    {Py_tp_clear, lock_clear},
+    SYNC_WAITERS_SLOTS,
     {Py_tp_repr, lock_repr},
     {Py_tp_methods, lock_methods},
     {Py_tp_members, lock_members},

@@ -226,6 +226,53 @@ sync_waiters_all_cancelled(pyasync_state *st, PyObject *waiters)
     return all;
 }
 
+int
+sync_wait_new_future(sync_coro *c, PyObject **waiters, PyObject **loop_slot,
+                     int make_deque)
+{
+    pyasync_state *st = c->st;
+    if (make_deque && (*waiters == NULL || *waiters == Py_None)) {
+        PyObject *dq = sync_deque_new(st);
+        if (dq == NULL) {
+            return SYNC_ERROR;
+        }
+        Py_XSETREF(*waiters, dq);
+    }
+    PyObject *loop = sync_get_loop(st, c->self, loop_slot);
+    if (loop == NULL) {
+        return SYNC_ERROR;
+    }
+    Py_XSETREF(c->fut, sync_future_new(st, loop));
+    Py_DECREF(loop);
+    if (c->fut == NULL) {
+        return SYNC_ERROR;
+    }
+    if (*waiters == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_waiters");
+        return SYNC_ERROR;
+    }
+    if (sync_waiters_append(st, *waiters, c->fut) < 0) {
+        return SYNC_ERROR;
+    }
+    c->state = 1;
+    return sync_await(c, c->fut);
+}
+
+int
+sync_wait_finally(sync_coro *c, PyObject *value, PyObject *waiters,
+                  PyObject **exc)
+{
+    *exc = value == NULL ? sync_fetch_exception() : NULL;
+    if (sync_waiters_remove(c->st, waiters, c->fut) < 0) {
+        if (*exc != NULL) {
+            sync_chain_exception(*exc);
+            *exc = NULL;
+        }
+        return -1;
+    }
+    return 0;
+}
+
 PyObject *
 sync_repr_extra(PyObject *self, PyObject *extra)
 {
@@ -383,6 +430,29 @@ sync_head_clear(sync_obj *o)
 {
     Py_CLEAR(o->loop);
     Py_CLEAR(o->dict);
+}
+
+int
+sync_wobj_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(((sync_wobj *)self)->waiters);
+    return sync_head_traverse((sync_obj *)self, visit, arg);
+}
+
+int
+sync_wobj_clear(PyObject *self)
+{
+    Py_CLEAR(((sync_wobj *)self)->waiters);
+    sync_head_clear((sync_obj *)self);
+    return 0;
+}
+
+SYNC_DEFINE_DEALLOC(wobj_dealloc, sync_wobj_clear)
+
+void
+sync_wobj_dealloc(PyObject *self)
+{
+    wobj_dealloc(self);
 }
 
 int

@@ -114,6 +114,18 @@ Py_ssize_t sync_waiters_len(PyObject *waiters);
 /* all(w.cancelled() for w in waiters): 1/0/-1 */
 int sync_waiters_all_cancelled(pyasync_state *st, PyObject *waiters);
 
+/* `fut = loop.create_future(); waiters.append(fut); await fut` for a step
+ * of c: the loop bound through *loop_slot, *waiters made a deque first
+ * when make_deque and it is None.  Sets c->fut and c->state = 1; returns
+ * SYNC_AWAIT or SYNC_ERROR. */
+int sync_wait_new_future(sync_coro *c, PyObject **waiters,
+                         PyObject **loop_slot, int make_deque);
+/* Back from that wait (value NULL: with an exception): the `finally:
+ * waiters.remove(fut)`.  0 with *exc the exception in flight (fetched,
+ * or NULL after a wake-up); -1 when remove() failed (chained, set). */
+int sync_wait_finally(sync_coro *c, PyObject *value, PyObject *waiters,
+                      PyObject **exc);
+
 /* object.__repr__(self) with " [extra]" inserted before the '>'.
  * Steals extra (NULL: an error is set). */
 PyObject *sync_repr_extra(PyObject *self, PyObject *extra);
@@ -152,6 +164,29 @@ typedef struct {
     {"_loop", T_OBJECT, offsetof(type, loop), 0, NULL}, \
     {"__dictoffset__", T_PYSSIZET, offsetof(type, dict), READONLY, NULL}, \
     {"__weaklistoffset__", T_PYSSIZET, offsetof(type, weakreflist), READONLY, NULL}
+
+/* Lock, Event and Semaphore: the head and a waiter deque, nothing else
+ * that holds objects, so one traverse/clear/dealloc serves the three. */
+#define SYNC_WAITERS_HEAD \
+    SYNC_HEAD \
+    PyObject *waiters;       /* _waiters */
+
+typedef struct {
+    SYNC_WAITERS_HEAD
+} sync_wobj;
+
+#define SYNC_WAITERS_MEMBERS(type) \
+    SYNC_HEAD_MEMBERS(type), \
+    {"_waiters", T_OBJECT, offsetof(type, waiters), 0, NULL}
+
+#define SYNC_WAITERS_SLOTS \
+    {Py_tp_dealloc, sync_wobj_dealloc}, \
+    {Py_tp_traverse, sync_wobj_traverse}, \
+    {Py_tp_clear, sync_wobj_clear}
+
+int sync_wobj_traverse(PyObject *self, visitproc visit, void *arg);
+int sync_wobj_clear(PyObject *self);
+void sync_wobj_dealloc(PyObject *self);
 
 int sync_head_traverse(sync_obj *o, visitproc visit, void *arg);
 void sync_head_clear(sync_obj *o);
