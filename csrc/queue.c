@@ -337,33 +337,6 @@ chain:
     return SYNC_ERROR;
 }
 
-/* Wait on a new future in waiters (borrowed). */
-static int
-queue_wait_in(sync_coro *c, PyObject *waiters)
-{
-    QueueObj *self = (QueueObj *)c->self;
-    pyasync_state *st = c->st;
-    PyObject *loop = sync_get_loop(st, (PyObject *)self, &self->loop);
-    if (loop == NULL) {
-        return SYNC_ERROR;
-    }
-    PyObject *fut = sync_future_new(st, loop);
-    Py_DECREF(loop);
-    if (fut == NULL) {
-        return SYNC_ERROR;
-    }
-    Py_XSETREF(c->fut, fut);
-    if (waiters == NULL) {
-        PyErr_SetString(PyExc_AttributeError, "waiters");
-        return SYNC_ERROR;
-    }
-    if (sync_waiters_append(st, waiters, fut) < 0) {
-        return SYNC_ERROR;
-    }
-    c->state = 1;
-    return sync_await(c, fut);
-}
-
 /* c->arg: the item. */
 static int
 queue_put_step(sync_coro *c, PyObject *value)
@@ -380,7 +353,7 @@ queue_put_step(sync_coro *c, PyObject *value)
         return SYNC_ERROR;
     }
     if (full) {
-        return queue_wait_in(c, self->putters);
+        return sync_wait_new_future(c, &self->putters, &self->loop, 0);
     }
     PyObject *r;
     if (self->kind == KIND_CUSTOM) {
@@ -412,7 +385,7 @@ queue_get_step(sync_coro *c, PyObject *value)
         return SYNC_ERROR;
     }
     if (empty) {
-        return queue_wait_in(c, self->getters);
+        return sync_wait_new_future(c, &self->getters, &self->loop, 0);
     }
     PyObject *r;
     if (self->kind == KIND_CUSTOM) {
