@@ -22,6 +22,7 @@
     X(Queue_Type) X(PriorityQueue_Type) X(LifoQueue_Type) \
     X(sync_get_running_loop) X(sync_deque_type) X(sync_heappush) \
     X(sync_heappop) X(BrokenBarrierError) X(QueueEmpty) X(QueueFull) \
+    X(sync_deque_append) X(sync_deque_popleft) X(sync_deque_remove) \
     X(sync_barrier_states) \
     X(str_append) X(str_popleft) X(str_remove) X(str_create_future) \
     X(str_set_result) X(str_done) X(str_cancelled) \
@@ -107,6 +108,10 @@ typedef struct {
 #define PYASYNC_SYNC_DECL(field) PyObject *field;
     PYASYNC_SYNC_FIELDS(PYASYNC_SYNC_DECL)
 #undef PYASYNC_SYNC_DECL
+    /* Freed SyncCoro objects kept for reuse (waiter.c), linked through
+     * their first pointer field; not objects while on the list. */
+    void *sync_coro_free;
+    int sync_coro_nfree;
     /* Combinators (combinator.h): their types and what they borrow. */
     PyTypeObject *GatheringFuture_Type;   /* gather.c */
     PyTypeObject *GatherState_Type;       /* gather.c */
@@ -241,6 +246,7 @@ int pyasync_yield_once_init(PyObject *module, pyasync_state *st);
 
 /* ---- waiter.c and the primitives ----------------------------------- */
 int pyasync_sync_init(PyObject *module, pyasync_state *st);   /* waiter.c */
+void pyasync_sync_free(pyasync_state *st);                   /* waiter.c */
 int pyasync_lock_init(PyObject *module, pyasync_state *st);
 int pyasync_event_init(PyObject *module, pyasync_state *st);
 int pyasync_condition_init(PyObject *module, pyasync_state *st);
