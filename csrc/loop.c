@@ -212,8 +212,8 @@ static PyObject *
 loop_push_handle(LoopObj *self, PyObject *callback, PyObject *cbargs,
                  PyObject *context)
 {
-    PyObject *h = handle_new(self->st, callback, cbargs, (PyObject *)self,
-                             context);
+    PyObject *h = handle_new_queued(self->st, callback, cbargs,
+                                    (PyObject *)self, context, self->debug);
     if (h == NULL) {
         return NULL;
     }
@@ -232,8 +232,9 @@ loop_schedule_timer(LoopObj *self, PyObject *when, PyObject *callback,
     if (w == -1.0 && PyErr_Occurred()) {
         return NULL;
     }
-    PyObject *h = timer_handle_new(self->st, when, callback, cbargs,
-                                   (PyObject *)self, context);
+    PyObject *h = timer_handle_new_queued(self->st, when, callback, cbargs,
+                                          (PyObject *)self, context,
+                                          self->debug);
     if (h == NULL) {
         return NULL;
     }
@@ -419,7 +420,7 @@ loop_sweep_timers(LoopObj *self)
         PyObject *obj = timers_pop(&self->timers);
         ((TimerHandleObj *)obj)->scheduled = 0;
         loop_forget_cancelled_timer(self);
-        Py_DECREF(obj);
+        handle_unqueue(obj);
     }
 }
 
@@ -461,7 +462,7 @@ loop_collect_due_timers(LoopObj *self)
         ((TimerHandleObj *)obj)->scheduled = 0;
         if (handle_is_cancelled(obj)) {
             loop_forget_cancelled_timer(self);
-            Py_DECREF(obj);
+            handle_unqueue(obj);
             continue;
         }
         int r = ready_push(&self->ready, handle_run, obj, NULL, NULL);

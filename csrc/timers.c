@@ -1,5 +1,6 @@
 /* timers.c: the timer heap (see timers.h). */
 #include "timers.h"
+#include "handle.h"
 
 #define TIMERS_MIN_CAP 16
 
@@ -122,7 +123,7 @@ timers_compact(timer_heap *h, int (*keep)(PyObject *obj))
         sift_down(h, i);
     }
     for (size_t i = 0; i < dropped; i++) {
-        Py_DECREF(garbage[i]);
+        handle_unqueue(garbage[i]);
     }
     PyMem_Free(garbage);
     return dropped;
@@ -133,7 +134,7 @@ timers_clear(timer_heap *h)
 {
     PyObject *obj;
     while ((obj = timers_pop(h)) != NULL) {
-        Py_DECREF(obj);
+        handle_unqueue(obj);
     }
 }
 
@@ -150,7 +151,10 @@ int
 timers_traverse(timer_heap *h, visitproc visit, void *arg)
 {
     for (size_t i = 0; i < h->len; i++) {
-        Py_VISIT(h->items[i].obj);
+        int r = handle_traverse_queued(h->items[i].obj, visit, arg);
+        if (r != 0) {
+            return r;
+        }
     }
     return 0;
 }
