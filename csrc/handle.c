@@ -449,7 +449,8 @@ handle_call(HandleObj *h)
         PyObject *callback = Py_NewRef(h->callback);
         PyObject *args = PySequence_Tuple(h->args);
         if (args != NULL && PyContext_Enter(h->context) == 0) {
-            res = PyObject_Call(callback, args, NULL);
+            res = PyObject_Vectorcall(callback, &PyTuple_GET_ITEM(args, 0),
+                                      PyTuple_GET_SIZE(args), NULL);
             if (PyContext_Exit(h->context) < 0) {
                 Py_CLEAR(res);
             }

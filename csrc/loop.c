@@ -484,9 +484,17 @@ loop_run_once(LoopObj *self)
     loop_sweep_timers(self);
     uv_run_mode mode = loop_prepare_poll(self);
     pyasync_io_before_poll(self);
-    Py_BEGIN_ALLOW_THREADS
-    uv_run(&self->uv, mode);
-    Py_END_ALLOW_THREADS
+    if (mode == UV_RUN_NOWAIT) {
+        /* A poll that does not wait: handing the GIL over and taking it
+         * back would cost more than the poll.  Other threads still get
+         * it at the interpreter's switch interval. */
+        uv_run(&self->uv, mode);
+    }
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        uv_run(&self->uv, mode);
+        Py_END_ALLOW_THREADS
+    }
     /* I/O events join the ready queue before the due timers; first of
      * all, so that what libuv reported is never left behind. */
     int io_failed = pyasync_io_after_poll(self);
@@ -1134,7 +1142,14 @@ pyasync_loop_create_task_fast(pyasync_state *st, PyObject *loop,
 int
 pyasync_is_loop(pyasync_state *st, PyObject *loop)
 {
-    return st->Loop_Type != NULL && PyObject_TypeCheck(loop, st->Loop_Type);
+    PyTypeObject *tp = Py_TYPE(loop);
+    if (st->Loop_Type == NULL) {
+        return 0;
+    }
+    /* Loop itself or a direct subclass (pyasync.EventLoop): no walk of
+     * the subclass's long MRO. */
+    return tp == st->Loop_Type || tp->tp_base == st->Loop_Type
+           || PyType_IsSubtype(tp, st->Loop_Type);
 }
 
 int
