@@ -80,6 +80,26 @@ timers_push(timer_heap *h, uint64_t deadline, PyObject *obj)
     return 0;
 }
 
+/* Refill the hole at the root with the last entry.  The last entry
+ * nearly always belongs near the bottom, so walk the hole down along the
+ * smaller children first (one comparison per level instead of two) and
+ * only then sift the entry up from there. */
+static void
+fill_root_hole(timer_heap *h)
+{
+    timer_entry *items = h->items;
+    size_t len = h->len, pos = 0, child;
+    while ((child = 2 * pos + 1) < len) {
+        if (child + 1 < len && entry_less(&items[child + 1], &items[child])) {
+            child++;
+        }
+        items[pos] = items[child];
+        pos = child;
+    }
+    items[pos] = items[len];
+    sift_up(h, pos);
+}
+
 PyObject *
 timers_pop(timer_heap *h)
 {
@@ -89,8 +109,7 @@ timers_pop(timer_heap *h)
     PyObject *obj = h->items[0].obj;
     h->len--;
     if (h->len > 0) {
-        h->items[0] = h->items[h->len];
-        sift_down(h, 0);
+        fill_root_hole(h);
     }
     return obj;
 }

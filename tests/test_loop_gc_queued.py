@@ -203,3 +203,27 @@ def test_context_var_set_stays_in_its_callback(new_loop):
             ['set', None, 'set', None]
     finally:
         loop.close()
+
+
+def test_timers_fire_in_deadline_then_scheduling_order():
+    # pyasync's promise (asyncio's heapq leaves ties unordered): equal
+    # deadlines fire in scheduling order.
+    import random
+    rng = random.Random(7)
+    loop = pyasync.new_event_loop()
+    try:
+        fired = []
+        base = loop.time()
+        deadlines = [base + k * 1e-4 for k in range(40)]
+        expected = []
+        for i in range(3000):
+            k = rng.randrange(len(deadlines))
+            h = loop.call_at(deadlines[k], fired.append, i)
+            if i % 7 == 0:
+                h.cancel()
+            else:
+                expected.append((k, i))
+        loop.run_until_complete(asyncio.sleep(0.02))
+        assert fired == [i for _, i in sorted(expected)]
+    finally:
+        loop.close()
