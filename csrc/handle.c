@@ -140,11 +140,12 @@ timer_handle_new(pyasync_state *st, PyObject *when, PyObject *callback,
  * cycle through them (the handle holds the loop) is still found.
  *
  * A handle with other holders is reported by nobody: its references look
- * external, which never frees anything wrongly; a cycle through it can be
- * collected once it leaves the queue, when handle_unqueue() tracks it
- * again if it outlives the queue.  An untracked context is likewise
- * tracked when handed out (get_context) and when its handle lets it go
- * (Context's dealloc untracks unconditionally). */
+ * external, which never frees anything wrongly.  It is tracked again when
+ * it leaves the queue still held (handle_unqueue) and, so that a cycle
+ * through it is found even in a loop dropped without close(), before
+ * every full collection (handle_track_if_shared).  An untracked context
+ * is likewise tracked when handed out (get_context) and when its handle
+ * lets it go (Context's dealloc untracks unconditionally). */
 
 /* An untracked instance of tp with its fields zeroed. */
 static PyObject *
@@ -244,6 +245,17 @@ handle_traverse_queued(PyObject *obj, visitproc visit, void *arg)
     }
     Py_VISIT(h->context);
     return 0;
+}
+
+void
+handle_track_if_shared(PyObject *obj)
+{
+    if (!PyObject_GC_IsTracked(obj)
+        && (Py_REFCNT(obj) > 1
+            || ((HandleObj *)obj)->weakreflist != NULL)) {
+        handle_track_context((HandleObj *)obj);
+        PyObject_GC_Track(obj);
+    }
 }
 
 void

@@ -53,6 +53,11 @@ PyObject *timer_handle_new_queued(pyasync_state *st, PyObject *when,
 /* The queue's part of the owner's tp_traverse for a queued handle. */
 int handle_traverse_queued(PyObject *handle, visitproc visit, void *arg);
 
+/* Track a queued handle that someone besides its queue holds, so that the
+ * next collection sees the cycles through it.  Called for the queues of
+ * every live loop before a full collection (pyasync/loop.py). */
+void handle_track_if_shared(PyObject *handle);
+
 /* Drop the queue's reference to a handle (stolen): a handle that outlives
  * its queue is tracked by the GC again. */
 void handle_unqueue(PyObject *handle);

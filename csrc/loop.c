@@ -465,11 +465,11 @@ loop_collect_due_timers(LoopObj *self)
             handle_unqueue(obj);
             continue;
         }
-        int r = ready_push(&self->ready, handle_run, obj, NULL, NULL);
-        Py_DECREF(obj);
-        if (r < 0) {
+        if (ready_push(&self->ready, handle_run, obj, NULL, NULL) < 0) {
+            handle_unqueue(obj);
             return -1;
         }
+        Py_DECREF(obj);   /* the ready queue holds it now */
     }
     return 0;
 }
@@ -708,6 +708,24 @@ Loop__timer_handle_cancelled(LoopObj *self, PyObject *handle)
     }
     if (b) {
         self->timer_cancelled_count++;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Before a full collection (pyasync/loop.py's gc callback): let the GC
+ * see the queued handles that have holders besides this loop. */
+static PyObject *
+Loop__track_shared_handles(LoopObj *self, PyObject *Py_UNUSED(ignored))
+{
+    ready_queue *q = &self->ready;
+    for (size_t i = 0; i < q->len; i++) {
+        ready_entry *e = &q->buf[(q->head + i) & (q->cap - 1)];
+        if (e->fn == handle_run && e->obj != NULL) {
+            handle_track_if_shared(e->obj);
+        }
+    }
+    for (size_t i = 0; i < self->timers.len; i++) {
+        handle_track_if_shared(self->timers.items[i].obj);
     }
     Py_RETURN_NONE;
 }
@@ -1014,6 +1032,8 @@ static PyMethodDef Loop_methods[] = {
      METH_O, NULL},
     {"_call_soon_entry", (PyCFunction)(void (*)(void))Loop__call_soon_entry,
      METH_VARARGS | METH_KEYWORDS, NULL},
+    {"_track_shared_handles", (PyCFunction)Loop__track_shared_handles,
+     METH_NOARGS, NULL},
     {NULL},
 };
 

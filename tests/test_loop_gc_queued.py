@@ -227,3 +227,35 @@ def test_timers_fire_in_deadline_then_scheduling_order():
         assert fired == [i for _, i in sorted(expected)]
     finally:
         loop.close()
+
+
+def test_dropped_loop_with_stored_pending_handles_is_collected(new_loop):
+    # The timeout pattern: an object keeps the handle of a pending timer
+    # whose callback is its own bound method; the loop is dropped unclosed.
+    class Proto:
+        def on_timeout(self):
+            pass
+
+    loop = new_loop()
+    p = Proto()
+    p.timer = loop.call_later(100, p.on_timeout)
+    p.soon = loop.call_soon(p.on_timeout)
+    p.loop = loop
+    refs = [weakref.ref(loop), weakref.ref(p)]
+    names = {'loop': loop, 'p': p}
+    del loop, p
+    _drop_unclosed(names)
+    assert [r() for r in refs] == [None, None]
+
+
+def test_weakly_referenced_pending_handle(new_loop):
+    loop = new_loop()
+    m = Marker()
+    m.loop = loop
+    handle = loop.call_soon(print, m)
+    href = weakref.ref(handle)
+    refs = [weakref.ref(loop), weakref.ref(m)]
+    names = {'loop': loop, 'm': m}
+    del loop, m, handle
+    _drop_unclosed(names)
+    assert [r() for r in refs] == [None, None] and href() is None
