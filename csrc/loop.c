@@ -474,6 +474,16 @@ loop_collect_due_timers(LoopObj *self)
     return 0;
 }
 
+/* No I/O object, signal handler, DNS or other request was ever set up:
+ * libuv holds nothing but the poll-bound timer, the async handle and the
+ * signal wake-up poll. */
+static int
+loop_has_no_io(LoopObj *self)
+{
+    return self->io == NULL && self->io_handles.next == &self->io_handles
+           && self->uv.active_reqs.count == 0;
+}
+
 static int
 loop_run_once(LoopObj *self)
 {
@@ -484,7 +494,13 @@ loop_run_once(LoopObj *self)
     loop_sweep_timers(self);
     uv_run_mode mode = loop_prepare_poll(self);
     pyasync_io_before_poll(self);
-    if (mode == UV_RUN_NOWAIT) {
+    if (mode == UV_RUN_NOWAIT && loop_has_no_io(self)) {
+        /* Only our own handles are in libuv, and a poll that does not
+         * wait would find nothing they do not also leave for later:
+         * threadsafe callbacks are queued already, and the wake-up fds
+         * are drained by the next poll that waits. */
+    }
+    else if (mode == UV_RUN_NOWAIT) {
         /* A poll that does not wait: handing the GIL over and taking it
          * back would cost more than the poll.  Other threads still get
          * it at the interpreter's switch interval. */
