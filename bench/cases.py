@@ -4,10 +4,16 @@ classes a program would call) on the running loop, and returns nothing.
 The runner times the whole case and divides by n.
 
 Memory cases (MEMORY below) return a number of bytes instead: the runner
-reports that number and does not time them."""
+reports that number and does not time them.  Network cases return the
+seconds their load generator (another process) measured: the runner uses
+that instead of its own clock, so connection set-up is left out."""
+import asyncio
 import gc
 import resource
+import subprocess
 import tracemalloc
+
+from bench import loadgen
 
 
 async def call_soon(aio, n):
@@ -184,6 +190,95 @@ async def rss_1m_tasks(aio, n):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+LOAD_CONNECTIONS = 8   # client connections; the server serves them all
+
+
+async def _drive(aio, port, n, mode, arg):
+    """Run the load generator against 127.0.0.1:port for n round trips
+    while this loop serves; return the seconds it measured."""
+    loop = aio.get_running_loop()
+    cmd = loadgen.command("127.0.0.1", port, LOAD_CONNECTIONS, n, mode, arg)
+    done = await loop.run_in_executor(
+        None, lambda: subprocess.run(cmd, capture_output=True, text=True,
+                                     timeout=300))
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator failed: {done.stderr.strip()}")
+    return float(done.stdout)
+
+
+async def _echo_streams(aio, n, size):
+    async def handle(reader, writer):
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    server = await aio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        return await _drive(aio, port, n, "echo", size)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+class _Echo(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.transport.write(data)
+
+
+async def _echo_protocol(aio, n, size):
+    loop = aio.get_running_loop()
+    server = await loop.create_server(_Echo, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        return await _drive(aio, port, n, "echo", size)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def tcp_echo_streams_1k(aio, n):
+    return await _echo_streams(aio, n, 1024)
+
+
+async def tcp_echo_streams_64k(aio, n):
+    return await _echo_streams(aio, n, 65536)
+
+
+async def tcp_echo_protocol_1k(aio, n):
+    return await _echo_protocol(aio, n, 1024)
+
+
+async def tcp_echo_protocol_64k(aio, n):
+    return await _echo_protocol(aio, n, 65536)
+
+
+async def aiohttp_get(aio, n):
+    from aiohttp import web
+
+    async def hello(request):
+        return web.Response(text="Hello, World!")
+
+    app = web.Application()
+    app.router.add_get("/", hello)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        return await _drive(aio, port, n, "http", "/")
+    finally:
+        await runner.cleanup()
+
+
 # name: (function, operations per run, what one operation is)
 CASES = {
     "call_soon": (call_soon, 200_000, "callback"),
@@ -200,6 +295,13 @@ CASES = {
     "memory_task": (memory_task, 100_000, "pending task"),
     "memory_future": (memory_future, 100_000, "future"),
     "rss_1m_tasks": (rss_1m_tasks, 1_000_000, "process"),
+    # Network cases: sized so that even --quick runs last ~0.1 s (shorter
+    # runs are at the mercy of where the scheduler puts the two processes).
+    "tcp_echo_streams_1k": (tcp_echo_streams_1k, 200_000, "round-trip"),
+    "tcp_echo_streams_64k": (tcp_echo_streams_64k, 60_000, "round-trip"),
+    "tcp_echo_protocol_1k": (tcp_echo_protocol_1k, 300_000, "round-trip"),
+    "tcp_echo_protocol_64k": (tcp_echo_protocol_64k, 80_000, "round-trip"),
+    "aiohttp_get": (aiohttp_get, 80_000, "request"),
 }
 
 # Cases that return bytes (smaller is better) instead of being timed.

@@ -1,5 +1,5 @@
-/* all_tasks.h: tasks in asyncio's _all_tasks WeakSet without Python code
- * (all_tasks.c). */
+/* all_tasks.h: tasks in asyncio's _all_tasks WeakSet without a weak
+ * reference per task until someone looks (all_tasks.c). */
 #ifndef PYASYNC_ALL_TASKS_H
 #define PYASYNC_ALL_TASKS_H
 
@@ -8,12 +8,18 @@
 /* At module init, after st->all_tasks is looked up.  0 or -1. */
 int all_tasks_setup(pyasync_state *st);
 
-/* _all_tasks.add(task).  0 or -1. */
-int all_tasks_add(pyasync_state *st, PyObject *task);
+/* Once the module exists (before any task): replace _all_tasks.data by
+ * the set that lists the ring on demand.  0 or -1. */
+int all_tasks_install(PyObject *module, pyasync_state *st);
 
-/* From a task's tp_dealloc, before its weak references are cleared:
- * drop its _all_tasks entry without running the Python callback.
- * Never fails; keeps any exception set. */
-void all_tasks_forget(pyasync_state *st, PyObject *weakreflist);
+/* _all_tasks.add(task), link being the task's own ring node (zeroed when
+ * not linked).  0 or -1. */
+int all_tasks_add(pyasync_state *st, PyObject *task, pyasync_link *link);
+
+/* From a task's tp_dealloc, after its finalizer and before its weak
+ * references are cleared: drop its _all_tasks entry without running the
+ * Python callback.  Never fails; keeps any exception set. */
+void all_tasks_forget(pyasync_state *st, pyasync_link *link,
+                      PyObject *weakreflist);
 
 #endif /* PYASYNC_ALL_TASKS_H */

@@ -3,15 +3,12 @@
  *
  * Two pieces:
  *
- * 1. CombCoro, a C coroutine.  asyncio's wait(), wait_for(), to_thread()
- *    are `async def`s; here each is an object whose step function is a
- *    small state machine.  The object is its own __await__ iterator and
- *    has send/throw/close, and its type is registered with
- *    collections.abc.Coroutine, so asyncio.iscoroutine() and
- *    loop.create_task() accept it.  A step "awaits" by returning
- *    COMB_AWAIT with an awaitable; the base delegates to its iterator like
- *    `yield from` and calls the step again with the result, or with NULL
- *    and the exception set.
+ * 1. CombCoro, a C coroutine (the engine is ccoro.c, shared with the
+ *    primitives).  asyncio's wait(), wait_for(), to_thread() are
+ *    `async def`s; here each is an object whose step function is a small
+ *    state machine.  A step "awaits" by returning COMB_AWAIT with an
+ *    awaitable and is called again with the result, or with NULL and the
+ *    exception set.
  *
  * 2. The future operations, behind small helpers.  Today they speak the
  *    generic asyncio protocol (method calls), so they work with any loop's
@@ -21,45 +18,30 @@
 #define PYASYNC_COMBINATOR_H
 
 #include "pyasync.h"
+#include "ccoro.h"
 
-/* ---- C coroutines --------------------------------------------------- */
+/* ---- C coroutines (ccoro.h) ----------------------------------------- */
 
 enum {
-    COMB_ERROR = -1,   /* raise the current exception */
-    COMB_RETURN = 0,   /* *out is the return value */
-    COMB_AWAIT = 1,    /* *out is an awaitable to await */
+    COMB_ERROR = CCORO_ERROR,
+    COMB_RETURN = CCORO_RETURN,
+    COMB_AWAIT = CCORO_AWAIT,
 };
 
-typedef struct CombCoro CombCoro;
-
-/* value: the awaited result (borrowed), or NULL with the exception set
- * (it was thrown in, or the awaited thing raised).  On the first call
- * co->state is 0 and value is None.  Returns COMB_* with *out a new
- * reference for COMB_RETURN and COMB_AWAIT. */
-typedef int (*comb_step_fn)(CombCoro *co, PyObject *value, PyObject **out);
-
-struct CombCoro {
-    PyObject_HEAD
-    pyasync_state *st;      /* borrowed: the module outlives its objects */
-    comb_step_fn step;
-    PyObject *awaiting;     /* the iterator delegated to, or NULL */
-    int state;              /* the step function's own; 0 before start */
-    char started;
-    char finished;
-    char running;
-};
+/* A combinator's coroutine struct starts with `CombCoro base;`. */
+typedef struct ccoro CombCoro;
+typedef ccoro_step_fn comb_step_fn;
 
 /* A coroutine type: its own struct (starting with CombCoro), traverse
- * (which must call comb_coro_traverse) and clear (comb_coro_clear).
- * Registers the type as a collections.abc.Coroutine. */
+ * (which must call comb_coro_traverse) and clear (comb_coro_clear). */
 PyTypeObject *comb_coro_type_new(PyObject *module, const char *name,
                                  Py_ssize_t basicsize, traverseproc traverse,
                                  inquiry clear);
 /* A new coroutine of type tp (fields zeroed, GC-tracked) with step. */
 CombCoro *comb_coro_alloc(pyasync_state *st, PyTypeObject *tp,
                           comb_step_fn step);
-int comb_coro_traverse(CombCoro *co, visitproc visit, void *arg);
-void comb_coro_clear(CombCoro *co);
+#define comb_coro_traverse ccoro_traverse
+#define comb_coro_clear ccoro_clear
 
 /* tp_dealloc for GC heap types whose tp_clear drops every reference. */
 void comb_gc_dealloc(PyObject *self);

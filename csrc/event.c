@@ -2,8 +2,7 @@
 #include "waiter.h"
 
 typedef struct {
-    SYNC_HEAD
-    PyObject *waiters;   /* _waiters: a deque */
+    SYNC_WAITERS_HEAD    /* _waiters: a deque */
     char value;          /* _value */
 } EventObj;
 
@@ -11,8 +10,6 @@ static int
 event_wait_step(sync_coro *c, PyObject *value)
 {
     EventObj *self = (EventObj *)c->self;
-    pyasync_state *st = c->st;
-
     if (c->state == 0) {
         if (value == NULL) {
             return SYNC_ERROR;
@@ -20,24 +17,10 @@ event_wait_step(sync_coro *c, PyObject *value)
         if (self->value) {
             return sync_return(c, Py_True);
         }
-        PyObject *loop = sync_get_loop(st, (PyObject *)self, &self->loop);
-        if (loop == NULL) {
-            return SYNC_ERROR;
-        }
-        c->fut = sync_future_new(st, loop);
-        Py_DECREF(loop);
-        if (c->fut == NULL
-            || sync_waiters_append(st, self->waiters, c->fut) < 0) {
-            return SYNC_ERROR;
-        }
-        c->state = 1;
-        return sync_await(c, c->fut);
+        return sync_wait_new_future(c, &self->waiters, &self->loop, 0);
     }
-    PyObject *exc = value == NULL ? sync_fetch_exception() : NULL;
-    if (sync_waiters_remove(st, self->waiters, c->fut) < 0) {
-        if (exc != NULL) {
-            sync_chain_exception(exc);
-        }
+    PyObject *exc;
+    if (sync_wait_finally(c, value, self->waiters, &exc) < 0) {
         return SYNC_ERROR;
     }
     if (exc != NULL) {
@@ -131,6 +114,21 @@ event_clear_meth(EventObj *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+int
+sync_event_clear(pyasync_state *st, PyObject *event)
+{
+    if (Py_IS_TYPE(event, (PyTypeObject *)st->Event_Type)) {
+        ((EventObj *)event)->value = 0;   /* what Event.clear() does */
+        return 0;
+    }
+    PyObject *r = PyObject_CallMethodNoArgs(event, st->str_clear);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
 static PyObject *
 event_wait(EventObj *self, PyObject *Py_UNUSED(ignored))
 {
@@ -146,24 +144,6 @@ event_repr(EventObj *self)
                            sync_extra_waiters(extra, self->waiters));
 }
 
-static int
-event_traverse(EventObj *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->waiters);
-    return sync_head_traverse((sync_obj *)self, visit, arg);
-}
-
-static int
-event_clear(PyObject *op)
-{
-    EventObj *self = (EventObj *)op;
-    Py_CLEAR(self->waiters);
-    sync_head_clear((sync_obj *)self);
-    return 0;
-}
-
-SYNC_DEFINE_DEALLOC(event_dealloc, event_clear)
-
 static PyMethodDef event_methods[] = {
     {"is_set", (PyCFunction)event_is_set, METH_NOARGS, NULL},
     {"set", (PyCFunction)event_set, METH_NOARGS, NULL},
@@ -173,8 +153,7 @@ static PyMethodDef event_methods[] = {
 };
 
 static PyMemberDef event_members[] = {
-    SYNC_HEAD_MEMBERS(EventObj),
-    {"_waiters", T_OBJECT, offsetof(EventObj, waiters), 0, NULL},
+    SYNC_WAITERS_MEMBERS(EventObj),
     {"_value", T_BOOL, offsetof(EventObj, value), 0, NULL},
     {NULL, 0, 0, 0, NULL},
 };
@@ -183,9 +162,7 @@ static PyType_Slot event_slots[] = {
     {Py_tp_doc, "Asynchronous equivalent to threading.Event (asyncio.Event)."},
     {Py_tp_new, event_new},
     {Py_tp_init, event_init},
-    {Py_tp_dealloc, event_dealloc},
-    {Py_tp_traverse, event_traverse},
-    {Py_tp_clear, event_clear},
+    SYNC_WAITERS_SLOTS,
     {Py_tp_repr, event_repr},
     {Py_tp_methods, event_methods},
     {Py_tp_members, event_members},

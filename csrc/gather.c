@@ -16,6 +16,8 @@
  * becomes st->Future_Type; only gathering_type_new() changes. */
 #include <stddef.h>
 #include "combinator.h"
+#include "future.h"
+#include "task.h"
 
 /* Appended at base->tp_basicsize. */
 typedef struct {
@@ -212,6 +214,34 @@ gathering_new(pyasync_state *st, PyObject *children, PyObject *loop)
 
 /* ---- _done_callback ------------------------------------------------- */
 
+/* A pyasync Future or Task, initialised, on a pyasync loop: calling its
+ * methods runs no Python code. */
+static inline FutureObj *
+plain_child(pyasync_state *st, PyObject *fut)
+{
+    if ((Py_IS_TYPE(fut, st->Future_Type) || Py_IS_TYPE(fut, st->Task_Type))
+        && ((FutureObj *)fut)->loop != NULL
+        && ((FutureObj *)fut)->loop_is_pyasync) {
+        return (FutureObj *)fut;
+    }
+    return NULL;
+}
+
+/* fut.exception() of a done child, read from the fields when we can. */
+static PyObject *
+child_exception(pyasync_state *st, PyObject *fut)
+{
+    FutureObj *f = plain_child(st, fut);
+    if (f == NULL || f->state != FUTURE_FINISHED) {
+        return comb_fut_exception(st, fut);
+    }
+    if (f->exception == NULL) {
+        Py_RETURN_NONE;
+    }
+    f->log_traceback = 0;       /* retrieved, as exception() marks it */
+    return Py_NewRef(f->exception);
+}
+
 /* CancelledError('' if msg is None else msg) for a cancelled child in the
  * results list. */
 static PyObject *
@@ -266,7 +296,7 @@ gather_results(GatherStateObj *gs)
             res = child_cancelled_result(gs->st, fut);
         }
         else {
-            res = comb_fut_exception(st, fut);
+            res = child_exception(st, fut);
             if (res == Py_None) {
                 Py_DECREF(res);
                 res = comb_fut_result(st, fut);
@@ -300,7 +330,7 @@ gather_on_child_done(GatherStateObj *gs, PyObject *fut)
             return -1;
         }
         if (!cancelled) {
-            PyObject *exc = comb_fut_exception(st, fut);
+            PyObject *exc = child_exception(st, fut);
             if (exc == NULL) {
                 return -1;
             }
@@ -316,7 +346,7 @@ gather_on_child_done(GatherStateObj *gs, PyObject *fut)
         if (cancelled) {
             return set_cancelled_error_of(st, outer, fut);
         }
-        PyObject *exc = comb_fut_exception(st, fut);
+        PyObject *exc = child_exception(st, fut);
         if (exc == NULL) {
             return -1;
         }
@@ -425,33 +455,105 @@ gather_empty(pyasync_state *st)
     return outer;
 }
 
+/* What gather() needs while it turns its arguments into children. */
+typedef struct {
+    GatherStateObj *gs;
+    PyObject *cb;           /* the shared _done_callback */
+    PyObject *loop;         /* owned once known */
+    PyObject *arg_to_fut;   /* dict, made when first needed */
+    PyObject *ctx;          /* context for plain children, made when needed */
+    char plain_args;        /* every argument is a plain_child() */
+} GatherBuild;
+
+/* 1 if cb is among fut's pending done-callbacks (a wake-up item holds a
+ * task, never cb, so identity is enough). */
+static int
+has_callback(FutureObj *fut, PyObject *cb)
+{
+    if (fut->callback0 == cb) {
+        return 1;
+    }
+    if (fut->callbacks != NULL) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(fut->callbacks); i++) {
+            if (PyTuple_GET_ITEM(PyList_GET_ITEM(fut->callbacks, i), 0)
+                == cb) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* fut.add_done_callback(_done_callback).  asyncio runs it in a copy of
+ * the current context; for a plain child the callback runs C code only
+ * (no Python code can see which context it is), so one copy serves every
+ * plain child of this gather. */
+static int
+gather_add_callback(GatherBuild *b, PyObject *fut)
+{
+    pyasync_state *st = b->gs->st;
+    FutureObj *f = plain_child(st, fut);
+    if (f == NULL) {
+        return comb_fut_add_done_callback(st, fut, b->cb);
+    }
+    if (b->ctx == NULL && (b->ctx = PyContext_CopyCurrent()) == NULL) {
+        return -1;
+    }
+    return future_add_done_callback(f, b->cb, b->ctx);
+}
+
 /* The future for one argument: reused when the argument repeats. */
 static PyObject *
-gather_child(GatherStateObj *gs, PyObject *arg_to_fut, PyObject *arg,
-             PyObject **loop, PyObject *cb)
+gather_child(GatherBuild *b, PyObject *arg)
 {
+    GatherStateObj *gs = b->gs;
     pyasync_state *st = gs->st;
-    PyObject *fut = PyDict_GetItemWithError(arg_to_fut, arg);
+    PyObject *fut;
+    if (b->plain_args && ((FutureObj *)arg)->state == FUTURE_PENDING
+        && (b->loop == NULL || ((FutureObj *)arg)->loop == b->loop)) {
+        /* Only C code runs while the arguments are set up, so a pending
+         * future seen before still holds our callback: no dict needed. */
+        if (has_callback((FutureObj *)arg, b->cb)) {
+            return Py_NewRef(arg);
+        }
+        if (b->loop == NULL) {
+            b->loop = Py_NewRef(((FutureObj *)arg)->loop);
+        }
+        gs->nfuts++;
+        if (gather_add_callback(b, arg) < 0) {
+            return NULL;
+        }
+        return Py_NewRef(arg);
+    }
+    if (b->arg_to_fut == NULL && (b->arg_to_fut = PyDict_New()) == NULL) {
+        return NULL;
+    }
+    fut = PyDict_GetItemWithError(b->arg_to_fut, arg);
     if (fut != NULL) {
         return Py_NewRef(fut);
     }
     if (PyErr_Occurred()) {
         return NULL;
     }
-    fut = comb_ensure_future(st, arg, *loop);
+    fut = comb_ensure_future(st, arg, b->loop);
     if (fut == NULL) {
         return NULL;
     }
-    if (*loop == NULL && (*loop = comb_fut_get_loop(st, fut)) == NULL) {
+    if (b->loop == NULL && (b->loop = comb_fut_get_loop(st, fut)) == NULL) {
         goto error;
     }
-    if (fut != arg
-        && PyObject_SetAttrString(fut, "_log_destroy_pending", Py_False) < 0) {
-        goto error;
+    if (fut != arg) {
+        if (Py_IS_TYPE(fut, st->Task_Type)) {
+            ((TaskObj *)fut)->log_destroy_pending = 0;
+        }
+        else if (PyObject_SetAttrString(fut, "_log_destroy_pending",
+                                        Py_False) < 0) {
+            goto error;
+        }
     }
     gs->nfuts++;
-    if (PyDict_SetItem(arg_to_fut, arg, fut) < 0
-        || comb_fut_add_done_callback(st, fut, cb) < 0) {
+    if (PyDict_SetItem(b->arg_to_fut, arg, fut) < 0
+        || gather_add_callback(b, fut) < 0) {
         goto error;
     }
     return fut;
@@ -483,7 +585,8 @@ gather(PyObject *module, PyObject *args, PyObject *kwargs)
             return NULL;
         }
     }
-    if (PyTuple_GET_SIZE(args) == 0) {
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    if (nargs == 0) {
         return gather_empty(st);
     }
     GatherStateObj *gs = PyObject_GC_New(GatherStateObj, st->GatherState_Type);
@@ -497,15 +600,17 @@ gather(PyObject *module, PyObject *args, PyObject *kwargs)
     gs->children = PyList_New(0);
     PyObject_GC_Track(gs);
 
-    PyObject *outer = NULL, *loop = NULL;
-    PyObject *arg_to_fut = PyDict_New();
-    PyObject *cb = PyCFunction_New(&done_callback_def, (PyObject *)gs);
-    if (gs->children == NULL || arg_to_fut == NULL || cb == NULL) {
+    GatherBuild b = {.gs = gs, .plain_args = 1};
+    for (Py_ssize_t i = 0; i < nargs && b.plain_args; i++) {
+        b.plain_args = plain_child(st, PyTuple_GET_ITEM(args, i)) != NULL;
+    }
+    PyObject *outer = NULL;
+    b.cb = PyCFunction_New(&done_callback_def, (PyObject *)gs);
+    if (gs->children == NULL || b.cb == NULL) {
         goto done;
     }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
-        PyObject *fut = gather_child(gs, arg_to_fut,
-                                     PyTuple_GET_ITEM(args, i), &loop, cb);
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        PyObject *fut = gather_child(&b, PyTuple_GET_ITEM(args, i));
         if (fut == NULL) {
             goto done;
         }
@@ -515,14 +620,15 @@ gather(PyObject *module, PyObject *args, PyObject *kwargs)
             goto done;
         }
     }
-    outer = gathering_new(st, gs->children, loop);
+    outer = gathering_new(st, gs->children, b.loop);
     if (outer != NULL) {
         gs->outer = Py_NewRef(outer);
     }
 done:
-    Py_XDECREF(cb);
-    Py_XDECREF(arg_to_fut);
-    Py_XDECREF(loop);
+    Py_XDECREF(b.cb);
+    Py_XDECREF(b.ctx);
+    Py_XDECREF(b.arg_to_fut);
+    Py_XDECREF(b.loop);
     Py_DECREF(gs);
     return outer;
 }

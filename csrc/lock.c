@@ -6,8 +6,7 @@
 #include "waiter.h"
 
 typedef struct {
-    SYNC_HEAD
-    PyObject *waiters;   /* _waiters: None until the first contention */
+    SYNC_WAITERS_HEAD    /* _waiters: None until the first contention */
     char locked;         /* _locked */
 } LockObj;
 
@@ -19,12 +18,7 @@ lock_wake_up_first(LockObj *self)
     if (sync_waiters_len(waiters) <= 0) {
         return PyErr_Occurred() ? -1 : 0;
     }
-    PyObject *it = PyObject_GetIter(waiters);
-    if (it == NULL) {
-        return -1;
-    }
-    PyObject *fut = PyIter_Next(it);
-    Py_DECREF(it);
+    PyObject *fut = sync_waiters_first(st, waiters);
     if (fut == NULL) {
         return PyErr_Occurred() ? -1 : 0;
     }
@@ -59,33 +53,12 @@ lock_acquire_step(sync_coro *c, PyObject *value)
                 return sync_return(c, ret);
             }
         }
-        if (self->waiters == NULL || self->waiters == Py_None) {
-            PyObject *dq = sync_deque_new(st);
-            if (dq == NULL) {
-                return SYNC_ERROR;
-            }
-            Py_XSETREF(self->waiters, dq);
-        }
-        PyObject *loop = sync_get_loop(st, (PyObject *)self, &self->loop);
-        if (loop == NULL) {
-            return SYNC_ERROR;
-        }
-        c->fut = sync_future_new(st, loop);
-        Py_DECREF(loop);
-        if (c->fut == NULL
-            || sync_waiters_append(st, self->waiters, c->fut) < 0) {
-            return SYNC_ERROR;
-        }
-        c->state = 1;
-        return sync_await(c, c->fut);
+        return sync_wait_new_future(c, &self->waiters, &self->loop, 1);
     }
 
     /* Woken up, or thrown into: first the `finally` removing the waiter. */
-    PyObject *exc = value == NULL ? sync_fetch_exception() : NULL;
-    if (sync_waiters_remove(st, self->waiters, c->fut) < 0) {
-        if (exc != NULL) {
-            sync_chain_exception(exc);
-        }
+    PyObject *exc;
+    if (sync_wait_finally(c, value, self->waiters, &exc) < 0) {
         return SYNC_ERROR;
     }
     if (exc != NULL) {
@@ -184,9 +157,29 @@ lock_aenter(LockObj *self, PyObject *Py_UNUSED(ignored))
     return sync_generic_aenter(self->st, (PyObject *)self);
 }
 
+static int
+lock_aexit_step(sync_coro *c, PyObject *value)
+{
+    if (value == NULL) {
+        return SYNC_ERROR;
+    }
+    PyObject *r = lock_release((LockObj *)c->self, NULL);
+    if (r == NULL) {
+        return SYNC_ERROR;
+    }
+    Py_DECREF(r);
+    return SYNC_RETURN;
+}
+
 static PyObject *
 lock_aexit(LockObj *self, PyObject *args)
 {
+    /* An exact Lock's release() cannot be overridden: call it directly. */
+    if (Py_IS_TYPE(self, (PyTypeObject *)self->st->Lock_Type)) {
+        return sync_coro_new(self->st, lock_aexit_step,
+                             "_ContextManagerMixin.__aexit__",
+                             (PyObject *)self, NULL);
+    }
     return sync_generic_aexit(self->st, (PyObject *)self);
 }
 
@@ -197,24 +190,6 @@ lock_repr(LockObj *self)
     return sync_repr_extra((PyObject *)self,
                            sync_extra_waiters(extra, self->waiters));
 }
-
-static int
-lock_traverse(LockObj *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->waiters);
-    return sync_head_traverse((sync_obj *)self, visit, arg);
-}
-
-static int
-lock_clear(PyObject *op)
-{
-    LockObj *self = (LockObj *)op;
-    Py_CLEAR(self->waiters);
-    sync_head_clear((sync_obj *)self);
-    return 0;
-}
-
-SYNC_DEFINE_DEALLOC(lock_dealloc, lock_clear)
 
 static PyMethodDef lock_methods[] = {
     {"acquire", (PyCFunction)lock_acquire, METH_NOARGS, NULL},
@@ -227,8 +202,7 @@ static PyMethodDef lock_methods[] = {
 };
 
 static PyMemberDef lock_members[] = {
-    SYNC_HEAD_MEMBERS(LockObj),
-    {"_waiters", T_OBJECT, offsetof(LockObj, waiters), 0, NULL},
+    SYNC_WAITERS_MEMBERS(LockObj),
     {"_locked", T_BOOL, offsetof(LockObj, locked), 0, NULL},
     {NULL, 0, 0, 0, NULL},
 };
@@ -237,9 +211,7 @@ static PyType_Slot lock_slots[] = {
     {Py_tp_doc, "Primitive lock objects (asyncio.Lock)."},
     {Py_tp_new, lock_new},
     {Py_tp_init, lock_init},
-    {Py_tp_dealloc, lock_dealloc},
-    {Py_tp_traverse, lock_traverse},
-    {Py_tp_clear, lock_clear},
+    SYNC_WAITERS_SLOTS,
     {Py_tp_repr, lock_repr},
     {Py_tp_methods, lock_methods},
     {Py_tp_members, lock_members},

@@ -494,23 +494,19 @@ loop_run_once(LoopObj *self)
     loop_sweep_timers(self);
     uv_run_mode mode = loop_prepare_poll(self);
     pyasync_io_before_poll(self);
-    if (mode == UV_RUN_NOWAIT && loop_has_no_io(self)) {
-        /* Only our own handles are in libuv, and a poll that does not
-         * wait would find nothing they do not also leave for later:
-         * threadsafe callbacks are queued already, and the wake-up fds
-         * are drained by the next poll that waits. */
-    }
-    else if (mode == UV_RUN_NOWAIT) {
-        /* A poll that does not wait: handing the GIL over and taking it
-         * back would cost more than the poll.  Other threads still get
-         * it at the interpreter's switch interval. */
+    if (mode == UV_RUN_ONCE) {
+        /* May block: without the GIL, until a callback takes it back. */
+        self->poll_tstate = PyEval_SaveThread();
         uv_run(&self->uv, mode);
+        pyasync_loop_hold_gil(self);
     }
-    else {
-        Py_BEGIN_ALLOW_THREADS
-        uv_run(&self->uv, mode);
-        Py_END_ALLOW_THREADS
+    else if (!loop_has_no_io(self)) {
+        uv_run(&self->uv, mode);     /* no wait: keep the GIL */
     }
+    /* else only our own handles are in libuv, and a poll that does not
+     * wait would find nothing they do not also leave for later:
+     * threadsafe callbacks are queued already, and the wake-up fds are
+     * drained by the next poll that waits. */
     /* I/O events join the ready queue before the due timers; first of
      * all, so that what libuv reported is never left behind. */
     int io_failed = pyasync_io_after_poll(self);

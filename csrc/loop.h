@@ -42,7 +42,25 @@ typedef struct {
     pyasync_state *st;
     struct pyasync_io *io;     /* csrc/io: polls, signals, DNS; lazily made */
     pyasync_iohandle io_handles;   /* list head of the open I/O handles */
+    /* Set while a blocking uv_run has released the GIL and no callback
+     * has taken it back yet (see pyasync_loop_hold_gil). */
+    PyThreadState *poll_tstate;
 } LoopObj;
+
+/* For libuv callbacks that touch Python objects.  A blocking uv_run runs
+ * without the GIL; the first callback after the wait takes it back and
+ * keeps it until uv_run returns (libuv does not block again in that call
+ * once a callback ran), so a burst of I/O events costs one GIL round
+ * trip, not one per callback.  A no-op when the GIL is held already. */
+static inline void
+pyasync_loop_hold_gil(LoopObj *loop)
+{
+    PyThreadState *ts = loop->poll_tstate;
+    if (ts != NULL) {
+        loop->poll_tstate = NULL;
+        PyEval_RestoreThread(ts);
+    }
+}
 
 /* csrc/io/io.c: the loop's hooks into its I/O state (no-ops while
  * self->io is NULL). */

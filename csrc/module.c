@@ -102,6 +102,7 @@ static void
 module_free(void *mod)
 {
     (void)module_clear((PyObject *)mod);
+    pyasync_sync_free(pyasync_state_from_module((PyObject *)mod));
 }
 
 static int

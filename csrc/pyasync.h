@@ -22,6 +22,7 @@
     X(Queue_Type) X(PriorityQueue_Type) X(LifoQueue_Type) \
     X(sync_get_running_loop) X(sync_deque_type) X(sync_heappush) \
     X(sync_heappop) X(BrokenBarrierError) X(QueueEmpty) X(QueueFull) \
+    X(sync_deque_append) X(sync_deque_popleft) X(sync_deque_remove) \
     X(sync_barrier_states) \
     X(str_append) X(str_popleft) X(str_remove) X(str_create_future) \
     X(str_set_result) X(str_done) X(str_cancelled) \
@@ -34,6 +35,12 @@
  * and asyncio.BufferedProtocol. */
 #define PYASYNC_IO_STREAM_FIELDS(X) \
     X(Stream_Type) X(Listener_Type) X(io_BufferedProtocol)
+
+/* A node of an intrusive doubly linked ring (all_tasks.c: live tasks not
+ * yet entered in asyncio's _all_tasks). */
+typedef struct pyasync_link {
+    struct pyasync_link *prev, *next;
+} pyasync_link;
 
 typedef struct {
     /* Types, created by each file's *_init function. */
@@ -62,6 +69,9 @@ typedef struct {
     PyObject *all_tasks_data;         /* its .data set, or NULL (all_tasks.c) */
     PyObject *all_tasks_remove;       /* its ._remove weakref callback */
     PyObject *all_tasks_iterating;    /* its ._iterating set */
+    /* Ring of pyasync tasks that _all_tasks will list but that have no
+     * weak reference in .data yet (all_tasks.c); not references. */
+    pyasync_link all_tasks_pending;
     PyObject *extract_stack;          /* traceback.extract_stack */
     PyObject *format_callback_source; /* asyncio.format_helpers._format_callback_source */
 
@@ -98,6 +108,10 @@ typedef struct {
 #define PYASYNC_SYNC_DECL(field) PyObject *field;
     PYASYNC_SYNC_FIELDS(PYASYNC_SYNC_DECL)
 #undef PYASYNC_SYNC_DECL
+    /* Freed SyncCoro objects kept for reuse (waiter.c), linked through
+     * their first pointer field; not objects while on the list. */
+    void *sync_coro_free;
+    int sync_coro_nfree;
     /* Combinators (combinator.h): their types and what they borrow. */
     PyTypeObject *GatheringFuture_Type;   /* gather.c */
     PyTypeObject *GatherState_Type;       /* gather.c */
@@ -232,6 +246,7 @@ int pyasync_yield_once_init(PyObject *module, pyasync_state *st);
 
 /* ---- waiter.c and the primitives ----------------------------------- */
 int pyasync_sync_init(PyObject *module, pyasync_state *st);   /* waiter.c */
+void pyasync_sync_free(pyasync_state *st);                   /* waiter.c */
 int pyasync_lock_init(PyObject *module, pyasync_state *st);
 int pyasync_event_init(PyObject *module, pyasync_state *st);
 int pyasync_condition_init(PyObject *module, pyasync_state *st);

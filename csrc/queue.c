@@ -183,8 +183,7 @@ queue_put_item(QueueObj *self, PyObject *item)
         if (PyList_CheckExact(self->queue)) {
             return PyList_Append(self->queue, item);
         }
-        r = PyObject_CallMethodOneArg(self->queue, st->str_append, item);
-        break;
+        return sync_deque_append(st, self->queue, item);
     case KIND_HEAP:
         if (self->queue == NULL) {
             items_missing();
@@ -213,7 +212,7 @@ queue_get_item(QueueObj *self)
     }
     switch (self->kind) {
     case KIND_FIFO:
-        return PyObject_CallMethodNoArgs(self->queue, st->str_popleft);
+        return sync_deque_popleft(st, self->queue);
     case KIND_HEAP:
         return PyObject_CallOneArg(st->sync_heappop, self->queue);
     default:
@@ -231,7 +230,7 @@ queue_wakeup_next(QueueObj *self, PyObject *waiters)
         if (n <= 0) {
             return n < 0 ? -1 : 0;
         }
-        PyObject *w = PyObject_CallMethodNoArgs(waiters, st->str_popleft);
+        PyObject *w = sync_deque_popleft(st, waiters);
         if (w == NULL) {
             return -1;
         }
@@ -269,11 +268,9 @@ queue_put_nowait_impl(QueueObj *self, PyObject *item)
         PyErr_SetString(PyExc_AttributeError, "_finished");
         return NULL;
     }
-    PyObject *r = PyObject_CallMethodNoArgs(self->finished, self->st->str_clear);
-    if (r == NULL) {
+    if (sync_event_clear(self->st, self->finished) < 0) {
         return NULL;
     }
-    Py_DECREF(r);
     if (queue_wakeup_next(self, self->getters) < 0) {
         return NULL;
     }
@@ -340,33 +337,6 @@ chain:
     return SYNC_ERROR;
 }
 
-/* Wait on a new future in waiters (borrowed). */
-static int
-queue_wait_in(sync_coro *c, PyObject *waiters)
-{
-    QueueObj *self = (QueueObj *)c->self;
-    pyasync_state *st = c->st;
-    PyObject *loop = sync_get_loop(st, (PyObject *)self, &self->loop);
-    if (loop == NULL) {
-        return SYNC_ERROR;
-    }
-    PyObject *fut = sync_future_new(st, loop);
-    Py_DECREF(loop);
-    if (fut == NULL) {
-        return SYNC_ERROR;
-    }
-    Py_XSETREF(c->fut, fut);
-    if (waiters == NULL) {
-        PyErr_SetString(PyExc_AttributeError, "waiters");
-        return SYNC_ERROR;
-    }
-    if (sync_waiters_append(st, waiters, fut) < 0) {
-        return SYNC_ERROR;
-    }
-    c->state = 1;
-    return sync_await(c, fut);
-}
-
 /* c->arg: the item. */
 static int
 queue_put_step(sync_coro *c, PyObject *value)
@@ -383,7 +353,7 @@ queue_put_step(sync_coro *c, PyObject *value)
         return SYNC_ERROR;
     }
     if (full) {
-        return queue_wait_in(c, self->putters);
+        return sync_wait_new_future(c, &self->putters, &self->loop, 0);
     }
     PyObject *r;
     if (self->kind == KIND_CUSTOM) {
@@ -415,7 +385,7 @@ queue_get_step(sync_coro *c, PyObject *value)
         return SYNC_ERROR;
     }
     if (empty) {
-        return queue_wait_in(c, self->getters);
+        return sync_wait_new_future(c, &self->getters, &self->loop, 0);
     }
     PyObject *r;
     if (self->kind == KIND_CUSTOM) {

@@ -7,8 +7,7 @@
 #include "waiter.h"
 
 typedef struct {
-    SYNC_HEAD
-    PyObject *waiters;     /* _waiters: None until the first contention */
+    SYNC_WAITERS_HEAD    /* _waiters: None until the first contention */
     Py_ssize_t value;      /* _value */
     Py_ssize_t bound;      /* _bound_value (BoundedSemaphore) */
 } SemObj;
@@ -78,32 +77,11 @@ sem_acquire_step(sync_coro *c, PyObject *value)
             self->value--;
             return sync_return(c, ret);
         }
-        if (self->waiters == NULL || self->waiters == Py_None) {
-            PyObject *dq = sync_deque_new(st);
-            if (dq == NULL) {
-                return SYNC_ERROR;
-            }
-            Py_XSETREF(self->waiters, dq);
-        }
-        PyObject *loop = sync_get_loop(st, (PyObject *)self, &self->loop);
-        if (loop == NULL) {
-            return SYNC_ERROR;
-        }
-        c->fut = sync_future_new(st, loop);
-        Py_DECREF(loop);
-        if (c->fut == NULL
-            || sync_waiters_append(st, self->waiters, c->fut) < 0) {
-            return SYNC_ERROR;
-        }
-        c->state = 1;
-        return sync_await(c, c->fut);
+        return sync_wait_new_future(c, &self->waiters, &self->loop, 1);
     }
 
-    PyObject *exc = value == NULL ? sync_fetch_exception() : NULL;
-    if (sync_waiters_remove(st, self->waiters, c->fut) < 0) {
-        if (exc != NULL) {
-            sync_chain_exception(exc);
-        }
+    PyObject *exc;
+    if (sync_wait_finally(c, value, self->waiters, &exc) < 0) {
         return SYNC_ERROR;
     }
     if (exc != NULL) {
@@ -276,24 +254,6 @@ sem_repr(SemObj *self)
                            sync_extra_waiters(extra, self->waiters));
 }
 
-static int
-sem_traverse(SemObj *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->waiters);
-    return sync_head_traverse((sync_obj *)self, visit, arg);
-}
-
-static int
-sem_clear(PyObject *op)
-{
-    SemObj *self = (SemObj *)op;
-    Py_CLEAR(self->waiters);
-    sync_head_clear((sync_obj *)self);
-    return 0;
-}
-
-SYNC_DEFINE_DEALLOC(sem_dealloc, sem_clear)
-
 static PyMethodDef sem_methods[] = {
     {"acquire", (PyCFunction)sem_acquire, METH_NOARGS, NULL},
     {"release", (PyCFunction)sem_release, METH_NOARGS, NULL},
@@ -305,8 +265,7 @@ static PyMethodDef sem_methods[] = {
 };
 
 static PyMemberDef sem_members[] = {
-    SYNC_HEAD_MEMBERS(SemObj),
-    {"_waiters", T_OBJECT, offsetof(SemObj, waiters), 0, NULL},
+    SYNC_WAITERS_MEMBERS(SemObj),
     {"_value", T_PYSSIZET, offsetof(SemObj, value), 0, NULL},
     {NULL, 0, 0, 0, NULL},
 };
@@ -315,9 +274,7 @@ static PyType_Slot sem_slots[] = {
     {Py_tp_doc, "A semaphore (asyncio.Semaphore)."},
     {Py_tp_new, sem_new},
     {Py_tp_init, sem_init},
-    {Py_tp_dealloc, sem_dealloc},
-    {Py_tp_traverse, sem_traverse},
-    {Py_tp_clear, sem_clear},
+    SYNC_WAITERS_SLOTS,
     {Py_tp_repr, sem_repr},
     {Py_tp_methods, sem_methods},
     {Py_tp_members, sem_members},
@@ -344,9 +301,7 @@ static PyMemberDef bsem_members[] = {
 static PyType_Slot bsem_slots[] = {
     {Py_tp_doc, "A bounded semaphore (asyncio.BoundedSemaphore)."},
     {Py_tp_init, bsem_init},
-    {Py_tp_dealloc, sem_dealloc},
-    {Py_tp_traverse, sem_traverse},
-    {Py_tp_clear, sem_clear},
+    SYNC_WAITERS_SLOTS,
     {Py_tp_methods, bsem_methods},
     {Py_tp_members, bsem_members},
     {0, NULL},

@@ -19,7 +19,7 @@
 #include "task.h"
 #include "all_tasks.h"
 
-#include <inttypes.h>
+#include <string.h>
 
 /* ---- small helpers --------------------------------------------------- */
 
@@ -716,21 +716,46 @@ task_get_wakeup(TaskObj *task)
 
 /* ---- construction ---------------------------------------------------- */
 
+/* The task's name, borrowed; NULL with an error set, or without one
+ * before __init__ ran.
+ * A default name "Task-N" is only made into a string when asked for:
+ * most tasks never are, and the string is a tenth of creating a task. */
 static PyObject *
-task_make_name(pyasync_state *st, PyObject *name)
+task_name(TaskObj *task)
 {
-    if (name == Py_None) {
-        /* "Task-N" by hand: PyUnicode_FromFormat costs ~1,400 instructions
-         * here, a tenth of creating the whole task. */
+    if (task->name == NULL && task->name_number != 0) {
         char buf[32];
-        int len = snprintf(buf, sizeof(buf), "Task-%" PRIu64,
-                           ++st->task_name_counter);
-        return PyUnicode_DecodeASCII(buf, len, NULL);
+        char *end = buf + sizeof(buf), *p = end;
+        uint64_t n = task->name_number;
+        do {
+            *--p = (char)('0' + n % 10);
+            n /= 10;
+        } while (n != 0);
+        p -= 5;
+        memcpy(p, "Task-", 5);
+        task->name = PyUnicode_DecodeASCII(p, end - p, NULL);
     }
-    if (PyUnicode_CheckExact(name)) {
-        return Py_NewRef(name);
+    return task->name;
+}
+
+/* Set the name from Task(name=...): a str as is, None for a default. */
+static int
+task_set_name_from(pyasync_state *st, TaskObj *task, PyObject *name)
+{
+    PyObject *tname = NULL;
+    if (name == Py_None) {
+        task->name_number = ++st->task_name_counter;
     }
-    return PyObject_Str(name);
+    else {
+        tname = PyUnicode_CheckExact(name) ? Py_NewRef(name)
+                                           : PyObject_Str(name);
+        if (tname == NULL) {
+            return -1;
+        }
+        task->name_number = 0;
+    }
+    Py_XSETREF(task->name, tname);
+    return 0;
 }
 
 /* asyncio.iscoroutine(obj), without the call for native coroutines. */
@@ -752,7 +777,7 @@ task_is_coroutine(pyasync_state *st, PyObject *obj)
 static int
 task_register(pyasync_state *st, PyObject *task)
 {
-    return all_tasks_add(st, task);
+    return all_tasks_add(st, task, &((TaskObj *)task)->all_link);
 }
 
 /* Task.__init__(coro, *, loop=None, name=None, context=None) on parsed
@@ -777,11 +802,9 @@ task_init(TaskObj *task, PyObject *coro, PyObject *loop, PyObject *name,
         return -1;
     }
 
-    PyObject *tname = task_make_name(st, name);
-    if (tname == NULL) {
+    if (task_set_name_from(st, task, name) < 0) {
         return -1;
     }
-    Py_XSETREF(task->name, tname);
     if (context == Py_None) {
         context = PyContext_CopyCurrent();
         if (context == NULL) {
@@ -834,6 +857,145 @@ task_create(pyasync_state *st, PyObject *coro, PyObject *loop,
     }
     return task;
 }
+
+/* ---- create_task(coro, *, name=None, context=None) -------------------- */
+
+/* The arguments of create_task() from a vectorcall.  0 or -1. */
+static int
+create_task_parse(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                  PyObject **coro, PyObject **name, PyObject **context)
+{
+    if (nargs > 1) {
+        PyErr_Format(PyExc_TypeError, "create_task() takes 1 positional "
+                     "argument but %zd were given", nargs);
+        return -1;
+    }
+    *coro = nargs == 1 ? args[0] : NULL;
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i);
+        PyObject **slot;
+        if (PyUnicode_CompareWithASCIIString(key, "name") == 0) {
+            slot = name;
+        }
+        else if (PyUnicode_CompareWithASCIIString(key, "context") == 0) {
+            slot = context;
+        }
+        else if (PyUnicode_CompareWithASCIIString(key, "coro") == 0) {
+            if (*coro != NULL) {
+                PyErr_SetString(PyExc_TypeError, "create_task() got "
+                                "multiple values for argument 'coro'");
+                return -1;
+            }
+            slot = coro;
+        }
+        else {
+            PyErr_Format(PyExc_TypeError, "create_task() got an unexpected "
+                         "keyword argument '%S'", key);
+            return -1;
+        }
+        *slot = args[nargs + i];
+    }
+    if (*coro == NULL) {
+        PyErr_SetString(PyExc_TypeError, "create_task() missing 1 required "
+                        "positional argument: 'coro'");
+        return -1;
+    }
+    return 0;
+}
+
+/* asyncio.create_task(): loop.create_task() on the running loop, made in
+ * C when the loop is a plain pyasync loop; then task.set_name(name). */
+static PyObject *
+create_task_func(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                 PyObject *kwnames)
+{
+    pyasync_state *st = pyasync_state_from_module(module);
+    PyObject *coro, *name = Py_None, *context = Py_None;
+    if (create_task_parse(args, nargs, kwnames, &coro, &name, &context) < 0) {
+        return NULL;
+    }
+    if (st->comb_get_running_loop == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "pyasync is not initialised");
+        return NULL;
+    }
+    PyObject *loop = PyObject_CallNoArgs(st->comb_get_running_loop);
+    if (loop == NULL) {
+        return NULL;
+    }
+    PyObject *task;
+    if (context == Py_None) {
+        task = pyasync_loop_create_task_fast(st, loop, coro);
+        if (task == NULL && !PyErr_Occurred()) {
+            task = PyObject_CallMethodOneArg(loop, st->str_create_task, coro);
+        }
+    }
+    else {
+        PyObject *cargs[3] = {loop, coro, context};
+        task = PyObject_VectorcallMethod(
+            st->str_create_task, cargs, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+            st->kwnames_context);
+    }
+    Py_DECREF(loop);
+    if (task != NULL && name != Py_None) {
+        PyObject *res = PyObject_CallMethod(task, "set_name", "O", name);
+        if (res == NULL) {
+            Py_CLEAR(task);
+        }
+        Py_XDECREF(res);
+    }
+    return task;
+}
+
+/* sleep()'s timer callback: fut.set_result(result) unless fut.cancelled().
+ * In C so that a timer firing runs no Python frame. */
+static PyObject *
+set_result_unless_cancelled(PyObject *module, PyObject *const *args,
+                            Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "_set_result_unless_cancelled() "
+                     "takes 2 positional arguments but %zd were given", nargs);
+        return NULL;
+    }
+    pyasync_state *st = pyasync_state_from_module(module);
+    PyObject *fut = args[0], *result = args[1];
+    if (Py_IS_TYPE(fut, st->Future_Type) && ((FutureObj *)fut)->loop != NULL) {
+        if (((FutureObj *)fut)->state != FUTURE_CANCELLED
+            && future_set_result((FutureObj *)fut, result) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    PyObject *res = PyObject_CallMethod(fut, "cancelled", NULL);
+    if (res == NULL) {
+        return NULL;
+    }
+    int cancelled = PyObject_IsTrue(res);
+    Py_DECREF(res);
+    if (cancelled < 0) {
+        return NULL;
+    }
+    if (!cancelled) {
+        res = PyObject_CallMethod(fut, "set_result", "O", result);
+        if (res == NULL) {
+            return NULL;
+        }
+        Py_DECREF(res);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef task_functions[] = {
+    {"_set_result_unless_cancelled",
+     (PyCFunction)(void (*)(void))set_result_unless_cancelled, METH_FASTCALL,
+     "Set fut's result unless it was cancelled (sleep()'s timer)."},
+    {"create_task", (PyCFunction)(void (*)(void))create_task_func,
+     METH_FASTCALL | METH_KEYWORDS,
+     "create_task($module, /, coro, *, name=None, context=None)\n--\n\n"
+     "Schedule coro on the running loop as a Task and return it."},
+    {NULL, NULL, 0, NULL},
+};
 
 /* ---- Python-visible methods ------------------------------------------ */
 
@@ -890,7 +1052,11 @@ task_get_context(PyObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 task_get_name(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return none_if_null(((TaskObj *)self)->name);
+    PyObject *name = task_name((TaskObj *)self);
+    if (name == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    return none_if_null(name);
 }
 
 static PyObject *
@@ -902,6 +1068,7 @@ task_set_name(PyObject *self, PyObject *value)
         return NULL;
     }
     Py_XSETREF(((TaskObj *)self)->name, name);
+    ((TaskObj *)self)->name_number = 0;
     Py_RETURN_NONE;
 }
 
@@ -1142,9 +1309,9 @@ task_dealloc(PyObject *self)
         return;
     }
     PyObject_GC_UnTrack(self);
-    if (((TaskObj *)self)->fut.weakreflist != NULL) {
-        all_tasks_forget(((TaskObj *)self)->fut.st,
-                         ((TaskObj *)self)->fut.weakreflist);
+    TaskObj *task = (TaskObj *)self;
+    all_tasks_forget(task->fut.st, &task->all_link, task->fut.weakreflist);
+    if (task->fut.weakreflist != NULL) {
         PyObject_ClearWeakRefs(self);
     }
     (void)task_clear(self);
@@ -1202,7 +1369,7 @@ task_init_strings(pyasync_state *st)
 int
 pyasync_task_init(PyObject *module, pyasync_state *st)
 {
-    if (task_init_strings(st) < 0) {
+    if (task_init_strings(st) < 0 || all_tasks_install(module, st) < 0) {
         return -1;
     }
     st->TaskStep_Type = (PyTypeObject *)PyType_FromModuleAndSpec(
@@ -1219,5 +1386,8 @@ pyasync_task_init(PyObject *module, pyasync_state *st)
     if (st->Task_Type == NULL) {
         return -1;
     }
-    return PyModule_AddType(module, st->Task_Type);
+    if (PyModule_AddType(module, st->Task_Type) < 0) {
+        return -1;
+    }
+    return PyModule_AddFunctions(module, task_functions);
 }

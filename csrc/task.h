@@ -11,10 +11,12 @@ typedef struct {
     FutureObj fut;
     PyObject *coro;              /* the coroutine driven by the task */
     PyObject *context;           /* contextvars.Context every step runs in */
-    PyObject *name;              /* str */
+    PyObject *name;              /* str, or NULL until asked for */
+    uint64_t name_number;        /* N of a default name Task-N, or 0 */
     PyObject *fut_waiter;        /* the future being awaited, or NULL */
     PyObject *wakeup;            /* cached done-callback bound to the task;
                                     cleared once the task is done */
+    pyasync_link all_link;       /* in st->all_tasks_pending (all_tasks.c) */
     int num_cancels_requested;   /* cancel() calls minus uncancel() calls */
     char must_cancel;            /* throw CancelledError at the next step */
     char log_destroy_pending;    /* report "destroyed but it is pending" */

@@ -1,9 +1,8 @@
 /* waiter.h: what the synchronization primitives share.
  *
- * - SyncCoro: a C "coroutine".  `async def` methods such as Lock.acquire()
- *   return one; it runs a C step function as a small state machine and
- *   speaks send/throw/close/__await__, so Tasks and `await` treat it like a
- *   native coroutine (it is registered as a collections.abc.Coroutine).
+ * - SyncCoro: a C "coroutine" on the engine of ccoro.h.  `async def`
+ *   methods such as Lock.acquire() return one; it runs a C step function
+ *   as a small state machine.
  * - The future operations the primitives need (create, done, cancelled,
  *   set_result, cancel), kept in a few helpers so that a fast path for
  *   pyasync's own futures is a local change.
@@ -13,20 +12,10 @@
 #define PYASYNC_WAITER_H
 
 #include "pyasync.h"
+#include "ccoro.h"
 #include <structmember.h>
 
 /* ---- version shims ----------------------------------------------------- */
-
-/* getattr(obj, name, None) without the AttributeError: 1 found, 0 not, -1. */
-static inline int
-sync_lookup_attr(PyObject *obj, PyObject *name, PyObject **res)
-{
-#if PY_VERSION_HEX >= 0x030D0000
-    return PyObject_GetOptionalAttr(obj, name, res);
-#else
-    return _PyObject_LookupAttr(obj, name, res);
-#endif
-}
 
 /* str equality with an ASCII C string. */
 static inline int
@@ -55,23 +44,17 @@ enum {
 typedef int (*sync_step_fn)(sync_coro *c, PyObject *value);
 
 struct sync_coro {
-    PyObject_HEAD
-    pyasync_state *st;       /* borrowed: the module outlives its objects */
-    sync_step_fn step;
-    const char *qualname;    /* e.g. "Lock.acquire" */
+    CCORO_HEAD               /* the engine's fields (ccoro.h); state is the
+                                method's own, 0 at the start */
+    sync_step_fn sync_step;
     PyObject *self;          /* the primitive the method was called on */
-    PyObject *sub;           /* the iterator being awaited, or NULL */
+    PyObject *next;          /* what sync_await() asked to await, or NULL */
     PyObject *fut;           /* the waiter future, or NULL */
     PyObject *arg;           /* method argument (item, predicate), or NULL */
     PyObject *result;        /* return value once SYNC_RETURN */
     PyObject *exc;           /* an exception kept across an await */
-    PyObject *weakreflist;
     Py_ssize_t index;        /* per-method scratch */
-    int state;               /* per-method state, 0 at the start */
     int flag;                /* per-method scratch */
-    char started;
-    char running;
-    char finished;
 };
 
 /* A new coroutine running step on self (borrowed) with arg (borrowed, may
@@ -109,6 +92,9 @@ int sync_future_cancelled(pyasync_state *st, PyObject *fut);   /* 1/0/-1 */
 int sync_future_set_result(pyasync_state *st, PyObject *fut, PyObject *v);
 int sync_future_cancel(pyasync_state *st, PyObject *fut);      /* 0/-1 */
 
+/* event.clear(), directly for an exact Event (event.c).  0 or -1. */
+int sync_event_clear(pyasync_state *st, PyObject *event);
+
 /* ---- loop binding, waiters, reprs ------------------------------------ */
 
 /* asyncio.mixins._LoopBoundMixin._get_loop: bind *slot to the running
@@ -116,12 +102,29 @@ int sync_future_cancel(pyasync_state *st, PyObject *fut);      /* 0/-1 */
 PyObject *sync_get_loop(pyasync_state *st, PyObject *self, PyObject **slot);
 
 PyObject *sync_deque_new(pyasync_state *st);
+/* dq.append(item) / dq.popleft(), fast for an exact deque. */
+int sync_deque_append(pyasync_state *st, PyObject *dq, PyObject *item);
+PyObject *sync_deque_popleft(pyasync_state *st, PyObject *dq);
 int sync_waiters_append(pyasync_state *st, PyObject *waiters, PyObject *fut);
 int sync_waiters_remove(pyasync_state *st, PyObject *waiters, PyObject *fut);
+/* waiters[0] (new reference), or NULL: empty (no error) or an error. */
+PyObject *sync_waiters_first(pyasync_state *st, PyObject *waiters);
 /* len(waiters) with None and NULL counting as empty; -1 on error. */
 Py_ssize_t sync_waiters_len(PyObject *waiters);
 /* all(w.cancelled() for w in waiters): 1/0/-1 */
 int sync_waiters_all_cancelled(pyasync_state *st, PyObject *waiters);
+
+/* `fut = loop.create_future(); waiters.append(fut); await fut` for a step
+ * of c: the loop bound through *loop_slot, *waiters made a deque first
+ * when make_deque and it is None.  Sets c->fut and c->state = 1; returns
+ * SYNC_AWAIT or SYNC_ERROR. */
+int sync_wait_new_future(sync_coro *c, PyObject **waiters,
+                         PyObject **loop_slot, int make_deque);
+/* Back from that wait (value NULL: with an exception): the `finally:
+ * waiters.remove(fut)`.  0 with *exc the exception in flight (fetched,
+ * or NULL after a wake-up); -1 when remove() failed (chained, set). */
+int sync_wait_finally(sync_coro *c, PyObject *value, PyObject *waiters,
+                      PyObject **exc);
 
 /* object.__repr__(self) with " [extra]" inserted before the '>'.
  * Steals extra (NULL: an error is set). */
@@ -161,6 +164,29 @@ typedef struct {
     {"_loop", T_OBJECT, offsetof(type, loop), 0, NULL}, \
     {"__dictoffset__", T_PYSSIZET, offsetof(type, dict), READONLY, NULL}, \
     {"__weaklistoffset__", T_PYSSIZET, offsetof(type, weakreflist), READONLY, NULL}
+
+/* Lock, Event and Semaphore: the head and a waiter deque, nothing else
+ * that holds objects, so one traverse/clear/dealloc serves the three. */
+#define SYNC_WAITERS_HEAD \
+    SYNC_HEAD \
+    PyObject *waiters;       /* _waiters */
+
+typedef struct {
+    SYNC_WAITERS_HEAD
+} sync_wobj;
+
+#define SYNC_WAITERS_MEMBERS(type) \
+    SYNC_HEAD_MEMBERS(type), \
+    {"_waiters", T_OBJECT, offsetof(type, waiters), 0, NULL}
+
+#define SYNC_WAITERS_SLOTS \
+    {Py_tp_dealloc, sync_wobj_dealloc}, \
+    {Py_tp_traverse, sync_wobj_traverse}, \
+    {Py_tp_clear, sync_wobj_clear}
+
+int sync_wobj_traverse(PyObject *self, visitproc visit, void *arg);
+int sync_wobj_clear(PyObject *self);
+void sync_wobj_dealloc(PyObject *self);
 
 int sync_head_traverse(sync_obj *o, visitproc visit, void *arg);
 void sync_head_clear(sync_obj *o);

@@ -14,11 +14,16 @@ Popen options: cwd, env, executable, pass_fds, start_new_session
 are non-inheritable, so only fds made inheritable and not in pass_fds
 would leak); restore_signals is what libuv does anyway.  Options that need
 code between fork and exec (preexec_fn, user, group, extra_groups, umask,
-process_group) raise NotImplementedError.
+process_group) have no uv_spawn equivalent: with any of them the child is
+started by subprocess.Popen instead, as asyncio does, and a thread waits
+for its exit (as asyncio's default ThreadedChildWatcher).  libuv only
+reaps the pids it spawned, so the two never race for a child.
 """
+import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 from asyncio import base_events, base_subprocess
 
@@ -28,10 +33,12 @@ __all__ = ()
 
 _Base = base_events.BaseEventLoop
 
-_UNSUPPORTED = {
+# Popen options uv_spawn cannot honour, with their "not given" values.
+_POPEN_ONLY = {
     'preexec_fn': None, 'user': None, 'group': None, 'extra_groups': None,
     'umask': -1, 'process_group': None,
 }
+_logger = logging.getLogger('asyncio')
 _IGNORED = {'close_fds', 'restore_signals', 'startupinfo', 'creationflags'}
 
 
@@ -129,14 +136,19 @@ class _UVSubprocessTransport(base_subprocess.BaseSubprocessTransport):
     def _start(self, args, shell, stdin, stdout, stderr, bufsize,
                executable=None, cwd=None, env=None, pass_fds=(),
                start_new_session=False, **kwargs):
+        popen_only = False
         for name, value in kwargs.items():
-            if name in _UNSUPPORTED:
-                if value != _UNSUPPORTED[name]:
-                    raise NotImplementedError(
-                        f'pyasync subprocesses do not support {name}')
+            if name in _POPEN_ONLY:
+                popen_only |= value != _POPEN_ONLY[name]
             elif name not in _IGNORED:
                 raise TypeError(f"__init__() got an unexpected keyword "
                                 f"argument '{name}'")
+        if popen_only:
+            self._start_with_popen(
+                args, shell, stdin, stdout, stderr, bufsize,
+                executable=executable, cwd=cwd, env=env, pass_fds=pass_fds,
+                start_new_session=start_new_session, **kwargs)
+            return
         if shell:
             argv = ['/bin/sh', '-c', args]
         else:
@@ -163,6 +175,20 @@ class _UVSubprocessTransport(base_subprocess.BaseSubprocessTransport):
                 os.close(fd)
         self._proc = _UVProcess(args, handle, parent_files.get(0),
                                 parent_files.get(1), parent_files.get(2))
+
+    def _start_with_popen(self, args, shell, stdin, stdout, stderr, bufsize,
+                          **kwargs):
+        """Spawn through subprocess.Popen (for the options uv_spawn lacks)
+        and report the exit from a waiting thread, like asyncio's
+        _UnixSubprocessTransport with ThreadedChildWatcher."""
+        self._proc = subprocess.Popen(
+            args, shell=shell, stdin=stdin, stdout=stdout, stderr=stderr,
+            universal_newlines=False, bufsize=bufsize, **kwargs)
+        waiter = threading.Thread(
+            target=_wait_for_exit,
+            args=(self._loop, self._proc.pid, self._process_exited),
+            name=f'pyasync-waitpid-{self._proc.pid}', daemon=True)
+        waiter.start()
 
     def _make_stdio(self, stdin, stdout, stderr, parent_files, child_ends):
         def pipe(index):
@@ -197,6 +223,26 @@ class _UVSubprocessTransport(base_subprocess.BaseSubprocessTransport):
             if cwd is not None and not os.path.isdir(cwd):
                 name = cwd
             raise type(exc)(exc.errno, exc.strerror, name) from None
+
+
+def _wait_for_exit(loop, pid, exited):
+    """Thread body: reap pid, then hand its return code to the loop."""
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        # Someone else reaped it: the status is lost (asyncio says 255).
+        returncode = 255
+        _logger.warning("Unknown child process pid %d, will report "
+                        "returncode 255", pid)
+    else:
+        returncode = os.waitstatus_to_exitcode(status)
+    if loop.is_closed():
+        _logger.warning("Loop %r that handles pid %r is closed", loop, pid)
+        return
+    try:
+        loop.call_soon_threadsafe(exited, returncode)
+    except RuntimeError:                # closed meanwhile
+        pass
 
 
 class SubprocessMixin:

@@ -50,11 +50,7 @@ def _borrow(name):
 
 class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
                 _core.Loop, asyncio.AbstractEventLoop):
-    """An asyncio event loop on libuv.
-
-    I/O methods not implemented yet fall through to AbstractEventLoop and
-    raise NotImplementedError.
-    """
+    """An asyncio event loop on libuv."""
 
     def __init__(self):
         self._debug = coroutines._is_debug_mode()

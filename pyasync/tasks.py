@@ -24,9 +24,8 @@ __all__ = ('sleep', 'create_task', 'ensure_future', 'current_task',
 _yield_once = _core._yield_once
 
 
-def _set_result_unless_cancelled(fut, result):
-    if not fut.cancelled():
-        fut.set_result(result)
+# fut.set_result(result) unless fut.cancelled(), in C (task.c).
+_set_result_unless_cancelled = _core._set_result_unless_cancelled
 
 
 async def sleep(delay, result=None):
@@ -43,16 +42,10 @@ async def sleep(delay, result=None):
         timer.cancel()
 
 
-def create_task(coro, *, name=None, context=None):
-    """Schedule coro on the running loop as a Task and return it."""
-    loop = get_running_loop()
-    if context is None:
-        task = loop.create_task(coro)
-    else:
-        task = loop.create_task(coro, context=context)
-    if name is not None:
-        task.set_name(name)
-    return task
+# create_task(coro, *, name=None, context=None): loop.create_task() on
+# the running loop, then task.set_name(name); in C (task.c), where a plain
+# pyasync loop makes the task without a method call.
+create_task = _core.create_task
 
 
 @types.coroutine

@@ -474,3 +474,36 @@ def test_debug_run_sets_loop_debug():
         trace("debug", aio.run(debug_flag(), debug=True))
         trace("no debug", aio.run(debug_flag(), debug=False))
     assert_same(scenario, via_run=False)
+
+
+def test_all_tasks_weakset_views():
+    # pyasync enters its tasks in _all_tasks lazily: every way of reading
+    # the WeakSet must still list them, done ones included while alive.
+    async def scenario(aio, trace):
+        import asyncio
+        import gc
+        ws = asyncio.tasks._all_tasks
+
+        async def child():
+            await aio.sleep(0)
+
+        before = len(ws)
+        t1 = aio.create_task(child())
+        trace("contains", t1 in ws)
+        t2 = aio.create_task(child())
+        trace("len", len(ws) - before)
+        trace("iter", sum(1 for t in ws if t in (t1, t2)))
+        await aio.gather(t1, t2)
+        trace("done still listed", t1 in ws, len(ws) - before)
+        trace("copy", t2 in ws.copy(), t2 in set(ws))
+        t3 = aio.create_task(child())
+        trace("all_tasks", t3 in asyncio.all_tasks(), t1 in asyncio.all_tasks())
+        await t3
+        del t1, t2, t3
+        gc.collect()
+        trace("gone", len(ws) - before)
+        t4 = aio.create_task(child())
+        ws.discard(t4)
+        trace("discarded", t4 in ws, len(ws) - before)
+        await t4
+    assert_same(scenario)

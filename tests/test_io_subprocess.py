@@ -308,12 +308,61 @@ def test_child_watcher_never_asked():
         assert pyasync.run(main()) == 0
 
 
-def test_unsupported_popen_options():
+def test_popen_only_options():
+    """preexec_fn, user, group, extra_groups, umask and process_group have
+    no uv_spawn equivalent: pyasync then starts the child with Popen, as
+    asyncio does; what the child sees must be the same."""
+    probe = ('import os, sys; print(os.umask(0), os.getpgid(0) == os.getpid(),'
+             ' os.getuid(), os.getgid(), os.getgroups(),'
+             ' os.environ.get("PREEXEC"), sys.stdin.read())')
+
+    def preexec():
+        os.environ['PREEXEC'] = 'ran'
+
+    async def scenario(aio, trace):
+        for kw in (dict(preexec_fn=preexec), dict(umask=0o27),
+                   dict(process_group=0), dict(user=os.getuid()),
+                   dict(group=os.getgid()),
+                   dict(extra_groups=os.getgroups()),
+                   dict(umask=0o77, process_group=0, preexec_fn=preexec)):
+            p = await aio.create_subprocess_exec(
+                PY, '-c', probe, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+            out, _ = await p.communicate(b'input')
+            trace(sorted(kw), out, p.returncode)
+        p = await aio.create_subprocess_shell(
+            'exit 5', umask=0o22, stdout=subprocess.PIPE)
+        trace('shell', await p.wait(), await p.stdout.read())
+        p = await aio.create_subprocess_exec('sleep', '30', umask=0o22)
+        p.kill()
+        trace('killed', await p.wait())
+        try:
+            await aio.create_subprocess_exec('no-such-program-pyasync',
+                                             umask=0o22)
+        except FileNotFoundError as exc:
+            trace('missing', exc.filename)
+        try:
+            await aio.create_subprocess_exec('true', preexec_fn=lambda: 1 / 0)
+        except subprocess.SubprocessError as exc:
+            trace('preexec failed', type(exc).__name__, str(exc))
+    assert_same(scenario)
+
+
+def test_popen_only_options_release_fds():
+    before = _fd_count()
+
     async def main():
-        for kw in (dict(preexec_fn=os.getpid), dict(user=0),
-                   dict(umask=0o22), dict(process_group=0)):
-            with pytest.raises(NotImplementedError):
-                await asyncio.create_subprocess_exec('true', **kw)
+        p = await asyncio.create_subprocess_exec(
+            PY, '-c', 'print(1)', stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, umask=0o22)
+        return await p.communicate()
+
+    assert pyasync.run(main()) == (b'1\n', b'')
+    assert _fd_count() == before
+
+
+def test_unknown_popen_option():
+    async def main():
         with pytest.raises(TypeError):
             await asyncio.create_subprocess_exec('true', bogus=1)
     pyasync.run(main())

@@ -3,6 +3,15 @@
 #include "io/io.h"
 #include <string.h>
 
+static void
+io_free_names(pyasync_io *io)
+{
+    Py_CLEAR(io->str_data_received);
+    Py_CLEAR(io->str_eof_received);
+    Py_CLEAR(io->str_get_buffer);
+    Py_CLEAR(io->str_buffer_updated);
+}
+
 pyasync_io *
 io_get(LoopObj *loop)
 {
@@ -12,6 +21,18 @@ io_get(LoopObj *loop)
     pyasync_io *io = PyMem_Calloc(1, sizeof(pyasync_io));
     if (io == NULL) {
         PyErr_NoMemory();
+        return NULL;
+    }
+    if ((io->str_data_received = PyUnicode_InternFromString(
+             "data_received")) == NULL
+        || (io->str_eof_received = PyUnicode_InternFromString(
+                "eof_received")) == NULL
+        || (io->str_get_buffer = PyUnicode_InternFromString(
+                "get_buffer")) == NULL
+        || (io->str_buffer_updated = PyUnicode_InternFromString(
+                "buffer_updated")) == NULL) {
+        io_free_names(io);
+        PyMem_Free(io);
         return NULL;
     }
     io->loop = loop;
@@ -78,6 +99,9 @@ pyasync_io_free(LoopObj *self)
     }
     io_dns_free_all(io);
     io_sock_clear(io);
+    io_free_names(io);
+    Py_CLEAR(io->rbuf);
+    Py_CLEAR(io->rbuf_spare);
     PyMem_Free(io->polls);
     PyMem_Free(io);
     self->io = NULL;

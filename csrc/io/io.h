@@ -1,7 +1,8 @@
 /* io.h: a loop's I/O state, shared by the files of csrc/io.
  *
- * libuv calls our callbacks inside uv_run, where the loop has released
- * the GIL.  They touch no Python object: they only note what happened
+ * libuv calls our callbacks inside uv_run, maybe without the GIL (see
+ * pyasync_loop_hold_gil in loop.h).  These callbacks touch no Python
+ * object: they only note what happened
  * (poll events, a signal, a finished DNS request) and link the C record
  * into a list.  pyasync_io_after_poll() turns those lists into ready-queue
  * entries right after uv_run returns, before the due timers: asyncio's
@@ -70,6 +71,16 @@ typedef struct pyasync_io {
     io_dns *done_dns, **done_dns_tail;
     PyObject *sock_callbacks[8]; /* sock.c: the reader/writer callbacks */
     PyObject *check_ssl_socket;  /* sock.c: base_events._check_ssl_socket */
+    /* stream.c: the bytes libuv reads into, shared by all streams (one
+     * read at a time: alloc_cb is always followed by its read_cb). */
+    PyObject *rbuf;
+    PyObject *rbuf_spare;        /* a large read's bytes, handed back */
+    /* Protocol method names, interned once: a C-string call would build
+     * and hash a new str per call and miss the type's method cache. */
+    PyObject *str_data_received;
+    PyObject *str_eof_received;
+    PyObject *str_get_buffer;
+    PyObject *str_buffer_updated;
 } pyasync_io;
 
 /* The loop's I/O state, made on first use; NULL with MemoryError. */

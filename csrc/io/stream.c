@@ -4,6 +4,7 @@
  * Life cycle: the object holds a reference to itself from uv_*_init until
  * libuv's close callback, so pending requests never outlive it.  The
  * handle is closed after connection_lost (or by the loop's close). */
+#include "io/io.h"
 #include "io/stream.h"
 #include "io/uvcall.h"
 #include "io/stream_impl.h"
@@ -14,8 +15,15 @@
 
 /* One read's worth: libuv's suggestion, and below glibc's mmap threshold
  * (asyncio reads up to 256 KiB, but a bytes object that size is mmapped
- * and unmapped on every read). */
+ * and unmapped on every read).  124 KiB saved the second read (to EAGAIN)
+ * of a 64 KiB message, but growing a shorter chunk back to that size for
+ * reuse moved it often enough to make the 64 KiB echo 1.6x slower in
+ * about half the runs. */
 #define READ_SIZE (64 * 1024)
+/* Reads up to this size are copied out of the shared read buffer, which
+ * stays for the next read; larger ones take the buffer itself, shrunk (a
+ * copy would cost more than the allocation it saves). */
+#define READ_COPY_MAX (8 * 1024)
 /* asyncio's constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES. */
 #define LOG_THRESHOLD_FOR_CONNLOST_WRITES 5
 
@@ -103,6 +111,9 @@ pyasync_stream_new(LoopObj *loop, int kind, int fd, PyObject *sock)
     }
     if (kind < STREAM_TCP || kind > STREAM_PIPE_WRITE) {
         PyErr_SetString(PyExc_ValueError, "bad stream kind");
+        return NULL;
+    }
+    if (io_get(loop) == NULL) {      /* the read buffer and names */
         return NULL;
     }
     PyTypeObject *tp = (PyTypeObject *)st->Stream_Type;
@@ -340,35 +351,87 @@ stream_fatal_current(StreamObj *self, const char *message)
 
 /* ---- reading -------------------------------------------------------- */
 
-/* Reads land straight in a bytes object (zero copy), shrunk to what was
- * read, as asyncio's recv() does; alloc_cb needs the GIL for that.  (A
- * malloc'd buffer copied into new bytes made glibc grow and trim its heap
- * on every 64 KiB read: 2.5x slower than asyncio there.) */
+/* The hot callbacks below (alloc, read, write completion) take the GIL
+ * with pyasync_loop_hold_gil: once per blocking poll, not per callback. */
+
+/* Reads land in a bytes object shared by the loop's streams: a small read
+ * is copied out of it, a large one takes it over (zero copy, shrunk to
+ * what was read, as asyncio's recv() does).  (A malloc'd buffer per read
+ * made glibc grow and trim its heap on every 64 KiB read; a fresh 64 KiB
+ * bytes per 1 KiB read cost a malloc, a realloc and a free.) */
 static void
 stream_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     StreamObj *self = (StreamObj *)handle->data;
-    PyGILState_STATE g = PyGILState_Ensure();
-    if (self->rbuf == NULL) {
-        self->rbuf = PyBytes_FromStringAndSize(NULL, READ_SIZE);
-        if (self->rbuf == NULL) {
+    pyasync_loop_hold_gil(self->loop);
+    pyasync_io *io = self->loop->io;
+    if (io->rbuf == NULL && io->rbuf_spare != NULL) {
+        io->rbuf = io->rbuf_spare;
+        io->rbuf_spare = NULL;
+    }
+    if (io->rbuf == NULL) {
+        io->rbuf = PyBytes_FromStringAndSize(NULL, READ_SIZE);
+        if (io->rbuf == NULL) {
             PyErr_Clear();       /* libuv reports ENOBUFS to read_cb */
         }
     }
-    PyGILState_Release(g);
-    buf->base = self->rbuf ? PyBytes_AS_STRING(self->rbuf) : NULL;
-    buf->len = self->rbuf ? READ_SIZE : 0;
+    buf->base = io->rbuf ? PyBytes_AS_STRING(io->rbuf) : NULL;
+    buf->len = io->rbuf ? READ_SIZE : 0;
+}
+
+/* The bytes read, as a new reference (NULL with an exception). */
+static PyObject *
+take_read(pyasync_io *io, const uv_buf_t *buf, ssize_t nread)
+{
+    if (nread <= READ_COPY_MAX) {
+        return PyBytes_FromStringAndSize(buf->base, nread);
+    }
+    PyObject *chunk = io->rbuf;
+    io->rbuf = NULL;
+    if (_PyBytes_Resize(&chunk, nread) < 0) {
+        return NULL;
+    }
+    return chunk;
+}
+
+/* A large chunk that nobody kept after data_received() (we hold the only
+ * reference, so no one can see it change) becomes the shared read buffer
+ * again (as the spare: libuv's last alloc_cb, the one whose read found
+ * nothing, has already made the next).  Otherwise each large read mallocs
+ * and frees a large buffer, and glibc trims and regrows its heap: page
+ * faults on every read. */
+static void
+release_chunk(pyasync_io *io, PyObject *chunk)      /* steals chunk */
+{
+    if (io->rbuf_spare != NULL || Py_REFCNT(chunk) != 1
+        || !PyBytes_CheckExact(chunk)
+        || PyBytes_GET_SIZE(chunk) <= READ_COPY_MAX) {
+        Py_DECREF(chunk);
+        return;
+    }
+    /* Growing back is mostly in place: its tail was freed just behind. */
+    if (PyBytes_GET_SIZE(chunk) != READ_SIZE
+        && _PyBytes_Resize(&chunk, READ_SIZE) < 0) {
+        PyErr_Clear();          /* chunk is gone: the next read allocates */
+        return;
+    }
+    /* New contents: forget a hash computed for the old ones (the field is
+     * deprecated for readers, but it is where bytes cache their hash). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    ((PyBytesObject *)chunk)->ob_shash = -1;
+#pragma GCC diagnostic pop
+    io->rbuf_spare = chunk;
 }
 
 static void
 stream_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
-    PyGILState_STATE g = PyGILState_Ensure();
     StreamObj *self = (StreamObj *)stream->data;
+    pyasync_loop_hold_gil(self->loop);
     if (nread > 0) {
-        PyObject *chunk = self->rbuf;
-        self->rbuf = NULL;
-        if (_PyBytes_Resize(&chunk, nread) < 0
+        PyObject *chunk = take_read(self->loop->io, buf, nread);
+        if (chunk == NULL
             || (self->rqueue == NULL
                 && (self->rqueue = PyList_New(0)) == NULL)
             || PyList_Append(self->rqueue, chunk) < 0) {
@@ -379,7 +442,6 @@ stream_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     else if (nread < 0) {
         stream_stop_reading(self);
-        Py_CLEAR(self->rbuf);
         self->read_done = 1;
         if (nread != UV_EOF) {
             Py_XSETREF(self->read_exc, uvcall_oserror((int)nread));
@@ -389,9 +451,7 @@ stream_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         }
         stream_schedule_deliver(self);
     }
-    /* nread == 0 (EAGAIN, after a read that filled the buffer): keep the
-     * buffer for the next event; freeing it costs heap trimming. */
-    PyGILState_Release(g);
+    /* nread == 0 (EAGAIN): the shared buffer stays for the next read. */
 }
 
 void
@@ -494,8 +554,10 @@ feed(StreamObj *self, PyObject *chunk)
     if (self->buffered) {
         return feed_buffered(self, chunk);
     }
-    PyObject *r = PyObject_CallMethod(self->protocol, "data_received", "O",
-                                      chunk);
+    PyObject *args[2] = {self->protocol, chunk};
+    PyObject *r = PyObject_VectorcallMethod(
+        self->loop->io->str_data_received, args,
+        2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     if (r == NULL) {
         return stream_fatal_current(
             self, "Fatal error: protocol.data_received() call failed.");
@@ -529,7 +591,8 @@ stream_on_eof(StreamObj *self)
         }
         return stream_schedule(self, stream_call_connection_lost, NULL);
     }
-    PyObject *r = PyObject_CallMethod(self->protocol, "eof_received", NULL);
+    PyObject *r = PyObject_CallMethodNoArgs(self->protocol,
+                                            self->loop->io->str_eof_received);
     if (r == NULL) {
         return stream_fatal_current(
             self, "Fatal error: protocol.eof_received() call failed.");
@@ -563,19 +626,21 @@ stream_deliver(PyObject *obj, PyObject *arg)
     }
     if (self->rqueue != NULL
         && self->rq_head < PyList_GET_SIZE(self->rqueue)) {
-        PyObject *chunk = Py_NewRef(
-            PyList_GET_ITEM(self->rqueue, self->rq_head));
+        /* Taken out of its slot (left NULL: the list never reaches
+         * Python code, and list dealloc/traverse/clear skip NULLs), so
+         * that an emptied queue is truncated in place, keeping its array
+         * (PyList_SetSlice would free it, and the next read realloc it). */
+        PyObject *chunk = PyList_GET_ITEM(self->rqueue, self->rq_head);
+        PyList_SET_ITEM(self->rqueue, self->rq_head, NULL);
         self->rq_head++;
         int r = feed(self, chunk);
-        Py_DECREF(chunk);
+        if (self->rq_head >= PyList_GET_SIZE(self->rqueue)) {
+            Py_SET_SIZE(self->rqueue, 0);   /* slots before rq_head: NULL */
+            self->rq_head = 0;
+        }
+        release_chunk(self->loop->io, chunk);
         if (r < 0) {
             return -1;
-        }
-        if (self->rq_head >= PyList_GET_SIZE(self->rqueue)) {
-            if (PyList_SetSlice(self->rqueue, 0, PY_SSIZE_T_MAX, NULL) < 0) {
-                return -1;
-            }
-            self->rq_head = 0;
         }
         if (!stream_wants_data(self)) {
             return 0;
@@ -696,9 +761,9 @@ stream_write_done_entry(PyObject *obj, PyObject *arg)
 static void
 stream_write_cb(uv_write_t *req, int status)
 {
-    PyGILState_STATE g = PyGILState_Ensure();
     write_req *w = (write_req *)req;
     StreamObj *self = (StreamObj *)req->handle->data;
+    pyasync_loop_hold_gil(self->loop);
     self->wsize = self->wsize > w->len ? self->wsize - w->len : 0;
     self->nwrites--;
     Py_DECREF(w->data);
@@ -720,7 +785,6 @@ stream_write_cb(uv_write_t *req, int status)
              || (self->nwrites == 0 && self->closing)) {
         stream_schedule_or_report(self, stream_write_done_entry, NULL);
     }
-    PyGILState_Release(g);
 }
 
 /* Queue buf[off:] (data's buffer) with uv_write, keeping the bytes

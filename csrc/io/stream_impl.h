@@ -22,9 +22,8 @@ typedef struct {
     PyObject *protocol;         /* NULL after connection_lost */
     PyObject *sock;             /* socket/pipe object closed with us */
     PyObject *server;           /* asyncio Server, _detach()ed at the end */
-    PyObject *rbuf;             /* bytes libuv reads into, or NULL */
     PyObject *rqueue;           /* list of bytes read, not yet delivered */
-    Py_ssize_t rq_head;         /* first undelivered chunk in rqueue */
+    Py_ssize_t rq_head;         /* first undelivered chunk; NULL before */
     PyObject *read_exc;         /* read error waiting behind the data */
     PyObject *connect_fut;      /* pending _connect() */
     PyObject *empty_waiter;     /* always NULL: write() checks it, as asyncio */

@@ -444,7 +444,6 @@ Stream_clear(StreamObj *self)
     Py_CLEAR(self->sock);
     Py_CLEAR(self->server);
     Py_CLEAR(self->rqueue);
-    Py_CLEAR(self->rbuf);
     Py_CLEAR(self->read_exc);
     Py_CLEAR(self->connect_fut);
     return 0;
