@@ -60,9 +60,10 @@ is_fatal_exception(void)
 
 /* ---- construction --------------------------------------------------- */
 
+/* debug: the loop's debug flag, or -1 to ask the loop. */
 static int
 handle_fill(HandleObj *h, pyasync_state *st, PyObject *callback,
-            PyObject *args, PyObject *loop, PyObject *context)
+            PyObject *args, PyObject *loop, PyObject *context, int debug)
 {
     h->st = st;
     if (context == NULL || context == Py_None) {
@@ -70,6 +71,7 @@ handle_fill(HandleObj *h, pyasync_state *st, PyObject *callback,
         if (h->context == NULL) {
             return -1;
         }
+        h->own_context = 1;
     }
     else {
         h->context = Py_NewRef(context);
@@ -77,8 +79,7 @@ handle_fill(HandleObj *h, pyasync_state *st, PyObject *callback,
     h->loop = Py_NewRef(loop);
     h->callback = Py_NewRef(callback);
     h->args = Py_NewRef(args);
-    int debug = loop_debug_enabled(st, loop);
-    if (debug < 0) {
+    if (debug < 0 && (debug = loop_debug_enabled(st, loop)) < 0) {
         return -1;
     }
     if (debug && (h->source_traceback = extract_creation_stack()) == NULL) {
@@ -101,7 +102,8 @@ handle_new(pyasync_state *st, PyObject *callback, PyObject *args,
     if (h == NULL) {
         return NULL;
     }
-    if (handle_fill((HandleObj *)h, st, callback, args, loop, context) < 0) {
+    if (handle_fill((HandleObj *)h, st, callback, args, loop, context,
+                    -1) < 0) {
         Py_DECREF(h);
         return NULL;
     }
@@ -116,12 +118,154 @@ timer_handle_new(pyasync_state *st, PyObject *when, PyObject *callback,
     if (h == NULL) {
         return NULL;
     }
-    if (handle_fill((HandleObj *)h, st, callback, args, loop, context) < 0) {
+    if (handle_fill((HandleObj *)h, st, callback, args, loop, context,
+                    -1) < 0) {
         Py_DECREF(h);
         return NULL;
     }
     ((TimerHandleObj *)h)->when = Py_NewRef(when);
     return h;
+}
+
+/* ---- Queued handles and the GC ------------------------------------
+ *
+ * Most handles a loop queues are referenced by nothing but its ready queue
+ * or timer heap, and so is the Context each one copied.  When they were
+ * tracked, every collection of a young generation walked them and, with
+ * many pending, the old generations were traversed again and again (37%
+ * of call_soon).  So a queued handle and its own context copy are left
+ * untracked, and the loop's tp_traverse reports their references as the
+ * loop's own while the queue is their only holder (reference count 1, no
+ * weak references): to the collector they are part of the loop, and a
+ * cycle through them (the handle holds the loop) is still found.
+ *
+ * A handle with other holders is reported by nobody: its references look
+ * external, which never frees anything wrongly.  It is tracked again when
+ * it leaves the queue still held (handle_unqueue) and, so that a cycle
+ * through it is found even in a loop dropped without close(), before
+ * every full collection (handle_track_if_shared).  An untracked context
+ * is likewise tracked when handed out (get_context) and when its handle
+ * lets it go (Context's dealloc untracks unconditionally). */
+
+/* An untracked instance of tp with its fields zeroed. */
+static PyObject *
+handle_alloc_untracked(PyTypeObject *tp)
+{
+    PyObject *h = PyObject_GC_New(PyObject, tp);
+    if (h != NULL) {
+        memset((char *)h + sizeof(PyObject), 0,
+               (size_t)tp->tp_basicsize - sizeof(PyObject));
+    }
+    return h;
+}
+
+static PyObject *
+handle_new_untracked(pyasync_state *st, PyTypeObject *tp, PyObject *callback,
+                     PyObject *args, PyObject *loop, PyObject *context,
+                     int debug)
+{
+    HandleObj *h = (HandleObj *)handle_alloc_untracked(tp);
+    if (h == NULL) {
+        return NULL;
+    }
+    if (handle_fill(h, st, callback, args, loop, context, debug) < 0) {
+        Py_DECREF(h);
+        return NULL;
+    }
+    if (h->own_context) {
+        PyObject_GC_UnTrack(h->context);
+    }
+    return (PyObject *)h;
+}
+
+PyObject *
+handle_new_queued(pyasync_state *st, PyObject *callback, PyObject *args,
+                  PyObject *loop, PyObject *context, int debug)
+{
+    return handle_new_untracked(st, st->Handle_Type, callback, args, loop,
+                                context, debug);
+}
+
+PyObject *
+timer_handle_new_queued(pyasync_state *st, PyObject *when,
+                        PyObject *callback, PyObject *args, PyObject *loop,
+                        PyObject *context, int debug)
+{
+    PyObject *h = handle_new_untracked(st, st->TimerHandle_Type, callback,
+                                       args, loop, context, debug);
+    if (h != NULL) {
+        ((TimerHandleObj *)h)->when = Py_NewRef(when);
+    }
+    return h;
+}
+
+/* The context copy is about to be shared: let the GC see it. */
+static void
+handle_track_context(HandleObj *h)
+{
+    if (h->own_context && h->context != NULL
+        && !PyObject_GC_IsTracked(h->context)) {
+        PyObject_GC_Track(h->context);
+    }
+}
+
+static int
+handle_visit_fields(HandleObj *h, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(h));
+    Py_VISIT(h->callback);
+    Py_VISIT(h->args);
+    Py_VISIT(h->loop);
+    Py_VISIT(h->source_traceback);
+    Py_VISIT(h->repr);
+    if (PyObject_TypeCheck((PyObject *)h, h->st->TimerHandle_Type)) {
+        Py_VISIT(((TimerHandleObj *)h)->when);
+    }
+    return 0;
+}
+
+int
+handle_traverse_queued(PyObject *obj, visitproc visit, void *arg)
+{
+    HandleObj *h = (HandleObj *)obj;
+    if (PyObject_GC_IsTracked(obj)) {
+        Py_VISIT(obj);
+        return 0;
+    }
+    if (Py_REFCNT(obj) != 1 || h->weakreflist != NULL) {
+        return 0;   /* shared: conservative, see above */
+    }
+    int r = handle_visit_fields(h, visit, arg);
+    if (r != 0 || h->context == NULL) {
+        return r;
+    }
+    if (h->own_context && !PyObject_GC_IsTracked(h->context)
+        && Py_REFCNT(h->context) == 1) {
+        return Py_TYPE(h->context)->tp_traverse(h->context, visit, arg);
+    }
+    Py_VISIT(h->context);
+    return 0;
+}
+
+void
+handle_track_if_shared(PyObject *obj)
+{
+    if (!PyObject_GC_IsTracked(obj)
+        && (Py_REFCNT(obj) > 1
+            || ((HandleObj *)obj)->weakreflist != NULL)) {
+        handle_track_context((HandleObj *)obj);
+        PyObject_GC_Track(obj);
+    }
+}
+
+void
+handle_unqueue(PyObject *obj)
+{
+    if (Py_REFCNT(obj) > 1 && !PyObject_GC_IsTracked(obj)) {
+        handle_track_context((HandleObj *)obj);
+        PyObject_GC_Track(obj);
+    }
+    Py_DECREF(obj);
 }
 
 /* Handle(callback, args, loop, context=None) from Python. */
@@ -139,7 +283,8 @@ Handle_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
     if (h == NULL) {
         return NULL;
     }
-    if (handle_fill((HandleObj *)h, st, callback, cbargs, loop, context) < 0) {
+    if (handle_fill((HandleObj *)h, st, callback, cbargs, loop, context,
+                    -1) < 0) {
         Py_DECREF(h);
         return NULL;
     }
@@ -167,7 +312,8 @@ TimerHandle_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
     if (h == NULL) {
         return NULL;
     }
-    if (handle_fill((HandleObj *)h, st, callback, cbargs, loop, context) < 0) {
+    if (handle_fill((HandleObj *)h, st, callback, cbargs, loop, context,
+                    -1) < 0) {
         Py_DECREF(h);
         return NULL;
     }
@@ -196,6 +342,9 @@ Handle_clear(HandleObj *h)
     Py_CLEAR(h->callback);
     Py_CLEAR(h->args);
     Py_CLEAR(h->loop);
+    /* Whether it outlives the handle or not: Context's dealloc expects
+     * a tracked object. */
+    handle_track_context(h);
     Py_CLEAR(h->context);
     Py_CLEAR(h->source_traceback);
     Py_CLEAR(h->repr);
@@ -312,7 +461,8 @@ handle_call(HandleObj *h)
         PyObject *callback = Py_NewRef(h->callback);
         PyObject *args = PySequence_Tuple(h->args);
         if (args != NULL && PyContext_Enter(h->context) == 0) {
-            res = PyObject_Call(callback, args, NULL);
+            res = PyObject_Vectorcall(callback, &PyTuple_GET_ITEM(args, 0),
+                                      PyTuple_GET_SIZE(args), NULL);
             if (PyContext_Exit(h->context) < 0) {
                 Py_CLEAR(res);
             }
@@ -382,7 +532,17 @@ Handle_cancelled(HandleObj *h, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Handle_get_context(HandleObj *h, PyObject *Py_UNUSED(ignored))
 {
+    if (h->context == NULL) {
+        Py_RETURN_NONE;
+    }
+    handle_track_context(h);
     return Py_NewRef(h->context);
+}
+
+static PyObject *
+Handle_get__context(HandleObj *h, void *Py_UNUSED(closure))
+{
+    return Handle_get_context(h, NULL);
 }
 
 static PyObject *
@@ -493,7 +653,6 @@ static PyMemberDef Handle_members[] = {
     {"_callback", T_OBJECT, offsetof(HandleObj, callback), READONLY, NULL},
     {"_args", T_OBJECT, offsetof(HandleObj, args), READONLY, NULL},
     {"_loop", T_OBJECT, offsetof(HandleObj, loop), READONLY, NULL},
-    {"_context", T_OBJECT, offsetof(HandleObj, context), READONLY, NULL},
     {"_source_traceback", T_OBJECT, offsetof(HandleObj, source_traceback),
      0, NULL},
     {"_repr", T_OBJECT, offsetof(HandleObj, repr), 0, NULL},
@@ -505,6 +664,7 @@ static PyMemberDef Handle_members[] = {
 static PyGetSetDef Handle_getset[] = {
     {"_cancelled", (getter)Handle_get_cancelled, (setter)Handle_set_cancelled,
      NULL, NULL},
+    {"_context", (getter)Handle_get__context, NULL, NULL, NULL},
     {NULL},
 };
 

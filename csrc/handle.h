@@ -18,6 +18,7 @@ typedef struct {
     PyObject *repr;              /* kept by cancel() in debug mode */
     PyObject *weakreflist;
     char cancelled;
+    char own_context;            /* context is the copy handle_fill made */
     pyasync_state *st;
 } HandleObj;
 
@@ -35,6 +36,31 @@ PyObject *handle_new(pyasync_state *st, PyObject *callback, PyObject *args,
 PyObject *timer_handle_new(pyasync_state *st, PyObject *when,
                            PyObject *callback, PyObject *args,
                            PyObject *loop, PyObject *context);
+
+/* A handle for a loop's ready queue or timer heap: as handle_new() and
+ * timer_handle_new(), but neither the handle nor the context it copies is
+ * tracked by the GC (see "Queued handles and the GC" in handle.c).  debug
+ * is the loop's debug flag.  Only handle_unqueue() may drop the queue's
+ * reference. */
+PyObject *handle_new_queued(pyasync_state *st, PyObject *callback,
+                            PyObject *args, PyObject *loop, PyObject *context,
+                            int debug);
+PyObject *timer_handle_new_queued(pyasync_state *st, PyObject *when,
+                                  PyObject *callback, PyObject *args,
+                                  PyObject *loop, PyObject *context,
+                                  int debug);
+
+/* The queue's part of the owner's tp_traverse for a queued handle. */
+int handle_traverse_queued(PyObject *handle, visitproc visit, void *arg);
+
+/* Track a queued handle that someone besides its queue holds, so that the
+ * next collection sees the cycles through it.  Called for the queues of
+ * every live loop before a full collection (pyasync/loop.py). */
+void handle_track_if_shared(PyObject *handle);
+
+/* Drop the queue's reference to a handle (stolen): a handle that outlives
+ * its queue is tracked by the GC again. */
+void handle_unqueue(PyObject *handle);
 
 /* The ready-queue function of a handle: runs it in its context unless it
  * was cancelled, reports a failure to the loop's exception handler.

@@ -212,8 +212,8 @@ static PyObject *
 loop_push_handle(LoopObj *self, PyObject *callback, PyObject *cbargs,
                  PyObject *context)
 {
-    PyObject *h = handle_new(self->st, callback, cbargs, (PyObject *)self,
-                             context);
+    PyObject *h = handle_new_queued(self->st, callback, cbargs,
+                                    (PyObject *)self, context, self->debug);
     if (h == NULL) {
         return NULL;
     }
@@ -232,8 +232,9 @@ loop_schedule_timer(LoopObj *self, PyObject *when, PyObject *callback,
     if (w == -1.0 && PyErr_Occurred()) {
         return NULL;
     }
-    PyObject *h = timer_handle_new(self->st, when, callback, cbargs,
-                                   (PyObject *)self, context);
+    PyObject *h = timer_handle_new_queued(self->st, when, callback, cbargs,
+                                          (PyObject *)self, context,
+                                          self->debug);
     if (h == NULL) {
         return NULL;
     }
@@ -419,7 +420,7 @@ loop_sweep_timers(LoopObj *self)
         PyObject *obj = timers_pop(&self->timers);
         ((TimerHandleObj *)obj)->scheduled = 0;
         loop_forget_cancelled_timer(self);
-        Py_DECREF(obj);
+        handle_unqueue(obj);
     }
 }
 
@@ -461,16 +462,26 @@ loop_collect_due_timers(LoopObj *self)
         ((TimerHandleObj *)obj)->scheduled = 0;
         if (handle_is_cancelled(obj)) {
             loop_forget_cancelled_timer(self);
-            Py_DECREF(obj);
+            handle_unqueue(obj);
             continue;
         }
-        int r = ready_push(&self->ready, handle_run, obj, NULL, NULL);
-        Py_DECREF(obj);
-        if (r < 0) {
+        if (ready_push(&self->ready, handle_run, obj, NULL, NULL) < 0) {
+            handle_unqueue(obj);
             return -1;
         }
+        Py_DECREF(obj);   /* the ready queue holds it now */
     }
     return 0;
+}
+
+/* No I/O object, signal handler, DNS or other request was ever set up:
+ * libuv holds nothing but the poll-bound timer, the async handle and the
+ * signal wake-up poll. */
+static int
+loop_has_no_io(LoopObj *self)
+{
+    return self->io == NULL && self->io_handles.next == &self->io_handles
+           && self->uv.active_reqs.count == 0;
 }
 
 static int
@@ -489,9 +500,13 @@ loop_run_once(LoopObj *self)
         uv_run(&self->uv, mode);
         pyasync_loop_hold_gil(self);
     }
-    else {
+    else if (!loop_has_no_io(self)) {
         uv_run(&self->uv, mode);     /* no wait: keep the GIL */
     }
+    /* else only our own handles are in libuv, and a poll that does not
+     * wait would find nothing they do not also leave for later:
+     * threadsafe callbacks are queued already, and the wake-up fds are
+     * drained by the next poll that waits. */
     /* I/O events join the ready queue before the due timers; first of
      * all, so that what libuv reported is never left behind. */
     int io_failed = pyasync_io_after_poll(self);
@@ -705,6 +720,24 @@ Loop__timer_handle_cancelled(LoopObj *self, PyObject *handle)
     }
     if (b) {
         self->timer_cancelled_count++;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Before a full collection (pyasync/loop.py's gc callback): let the GC
+ * see the queued handles that have holders besides this loop. */
+static PyObject *
+Loop__track_shared_handles(LoopObj *self, PyObject *Py_UNUSED(ignored))
+{
+    ready_queue *q = &self->ready;
+    for (size_t i = 0; i < q->len; i++) {
+        ready_entry *e = &q->buf[(q->head + i) & (q->cap - 1)];
+        if (e->fn == handle_run && e->obj != NULL) {
+            handle_track_if_shared(e->obj);
+        }
+    }
+    for (size_t i = 0; i < self->timers.len; i++) {
+        handle_track_if_shared(self->timers.items[i].obj);
     }
     Py_RETURN_NONE;
 }
@@ -1011,6 +1044,8 @@ static PyMethodDef Loop_methods[] = {
      METH_O, NULL},
     {"_call_soon_entry", (PyCFunction)(void (*)(void))Loop__call_soon_entry,
      METH_VARARGS | METH_KEYWORDS, NULL},
+    {"_track_shared_handles", (PyCFunction)Loop__track_shared_handles,
+     METH_NOARGS, NULL},
     {NULL},
 };
 
@@ -1139,7 +1174,14 @@ pyasync_loop_create_task_fast(pyasync_state *st, PyObject *loop,
 int
 pyasync_is_loop(pyasync_state *st, PyObject *loop)
 {
-    return st->Loop_Type != NULL && PyObject_TypeCheck(loop, st->Loop_Type);
+    PyTypeObject *tp = Py_TYPE(loop);
+    if (st->Loop_Type == NULL) {
+        return 0;
+    }
+    /* Loop itself or a direct subclass (pyasync.EventLoop): no walk of
+     * the subclass's long MRO. */
+    return tp == st->Loop_Type || tp->tp_base == st->Loop_Type
+           || PyType_IsSubtype(tp, st->Loop_Type);
 }
 
 int

@@ -1,5 +1,6 @@
 /* ready.c: the ready queue (see ready.h). */
 #include "ready.h"
+#include "handle.h"
 
 #define READY_MIN_CAP 64
 
@@ -63,6 +64,10 @@ ready_pop(ready_queue *q, ready_entry *out)
 void
 ready_entry_clear(ready_entry *e)
 {
+    if (e->fn == handle_run && e->obj != NULL) {
+        handle_unqueue(e->obj);
+        e->obj = NULL;
+    }
     Py_CLEAR(e->obj);
     Py_CLEAR(e->arg);
     Py_CLEAR(e->context);
@@ -91,7 +96,15 @@ ready_traverse(ready_queue *q, visitproc visit, void *arg)
 {
     for (size_t i = 0; i < q->len; i++) {
         ready_entry *e = &q->buf[(q->head + i) & (q->cap - 1)];
-        Py_VISIT(e->obj);
+        if (e->fn == handle_run && e->obj != NULL) {
+            int r = handle_traverse_queued(e->obj, visit, arg);
+            if (r != 0) {
+                return r;
+            }
+        }
+        else {
+            Py_VISIT(e->obj);
+        }
         Py_VISIT(e->arg);
         Py_VISIT(e->context);
     }

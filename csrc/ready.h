@@ -2,7 +2,9 @@
  *
  * An entry is fn(obj, arg) run inside context (NULL: the current one).
  * It is what a task wake-up or a done-callback costs on a pyasync loop:
- * no Python Handle object unless someone asked for one. */
+ * no Python Handle object unless someone asked for one.  An entry whose
+ * fn is handle_run holds a handle that may be untracked by the GC
+ * (handle.h): it is traversed and released the way handle.c says. */
 #ifndef PYASYNC_READY_H
 #define PYASYNC_READY_H
 

@@ -1,5 +1,6 @@
 /* timers.c: the timer heap (see timers.h). */
 #include "timers.h"
+#include "handle.h"
 
 #define TIMERS_MIN_CAP 16
 
@@ -79,6 +80,26 @@ timers_push(timer_heap *h, uint64_t deadline, PyObject *obj)
     return 0;
 }
 
+/* Refill the hole at the root with the last entry.  The last entry
+ * nearly always belongs near the bottom, so walk the hole down along the
+ * smaller children first (one comparison per level instead of two) and
+ * only then sift the entry up from there. */
+static void
+fill_root_hole(timer_heap *h)
+{
+    timer_entry *items = h->items;
+    size_t len = h->len, pos = 0, child;
+    while ((child = 2 * pos + 1) < len) {
+        if (child + 1 < len && entry_less(&items[child + 1], &items[child])) {
+            child++;
+        }
+        items[pos] = items[child];
+        pos = child;
+    }
+    items[pos] = items[len];
+    sift_up(h, pos);
+}
+
 PyObject *
 timers_pop(timer_heap *h)
 {
@@ -88,8 +109,7 @@ timers_pop(timer_heap *h)
     PyObject *obj = h->items[0].obj;
     h->len--;
     if (h->len > 0) {
-        h->items[0] = h->items[h->len];
-        sift_down(h, 0);
+        fill_root_hole(h);
     }
     return obj;
 }
@@ -122,7 +142,7 @@ timers_compact(timer_heap *h, int (*keep)(PyObject *obj))
         sift_down(h, i);
     }
     for (size_t i = 0; i < dropped; i++) {
-        Py_DECREF(garbage[i]);
+        handle_unqueue(garbage[i]);
     }
     PyMem_Free(garbage);
     return dropped;
@@ -133,7 +153,7 @@ timers_clear(timer_heap *h)
 {
     PyObject *obj;
     while ((obj = timers_pop(h)) != NULL) {
-        Py_DECREF(obj);
+        handle_unqueue(obj);
     }
 }
 
@@ -150,7 +170,10 @@ int
 timers_traverse(timer_heap *h, visitproc visit, void *arg)
 {
     for (size_t i = 0; i < h->len; i++) {
-        Py_VISIT(h->items[i].obj);
+        int r = handle_traverse_queued(h->items[i].obj, visit, arg);
+        if (r != 0) {
+            return r;
+        }
     }
     return 0;
 }

@@ -1,9 +1,11 @@
-/* timers.h: the loop's timer heap, a binary min-heap of scheduled objects.
+/* timers.h: the loop's timer heap, a binary min-heap of TimerHandles.
  *
  * Entries are ordered by (deadline in ns, scheduling sequence), so timers
  * with equal deadlines fire in the order they were scheduled.  Cancelled
  * timers are removed lazily: they are skipped when they reach the top, and
- * timers_compact() drops them all when they become too many. */
+ * timers_compact() drops them all when they become too many.  Handles
+ * leave the heap through handle_unqueue() and are traversed with
+ * handle_traverse_queued(): they may be untracked by the GC (handle.h). */
 #ifndef PYASYNC_TIMERS_H
 #define PYASYNC_TIMERS_H
 

@@ -6,6 +6,7 @@ run or on errors is here, much of it asyncio.BaseEventLoop's own methods
 bound as class attributes: they only read the attributes set in __init__.
 """
 import asyncio
+import gc
 import signal
 import sys
 import threading
@@ -23,6 +24,23 @@ from ._udp_io import UDPMixin
 __all__ = ['EventLoop', 'new_event_loop']
 
 _Base = base_events.BaseEventLoop
+
+
+# Queued handles are untracked by the GC while only their loop holds them
+# (csrc/handle.c).  Before a full collection, the handles someone else
+# also holds are tracked, so that a cycle through one is collected even
+# when its loop was dropped without close().
+_live_loops = weakref.WeakSet()
+
+
+def _track_shared_handles(phase, info, _loops=_live_loops):
+    # (_loops bound here: module globals may be gone at interpreter exit.)
+    if phase == 'start' and info.get('generation') == 2:
+        for loop in list(_loops):
+            loop._track_shared_handles()
+
+
+gc.callbacks.append(_track_shared_handles)
 
 
 def _borrow(name):
@@ -46,6 +64,7 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
         self._coroutine_origin_tracking_enabled = False
         self._coroutine_origin_tracking_saved_depth = None
         self._signal_handlers = {}
+        _live_loops.add(self)
 
     # -- borrowed from BaseEventLoop: they need only the attributes above.
     __repr__ = _borrow('__repr__')
