@@ -76,7 +76,8 @@ state_lookup_asyncio(pyasync_state *st)
     X(kwnames_context) X(kwnames_msg) \
     PYASYNC_SYNC_FIELDS(X) \
     COMB_STATE_OBJECT_FIELDS(X) \
-    PYASYNC_IO_STREAM_FIELDS(X)
+    PYASYNC_IO_STREAM_FIELDS(X) \
+    X(Sleep_Type) X(sleep_set_result) X(sleep_yield_once)
 
 static int
 module_traverse(PyObject *mod, visitproc visit, void *arg)
@@ -103,6 +104,7 @@ module_free(void *mod)
 {
     (void)module_clear((PyObject *)mod);
     pyasync_sync_free(pyasync_state_from_module((PyObject *)mod));
+    pyasync_sleep_free(pyasync_state_from_module((PyObject *)mod));
 }
 
 static int
@@ -147,6 +149,10 @@ module_exec(PyObject *mod)
         || pyasync_wait_for_init(mod, st) < 0
         || pyasync_as_completed_init(mod, st) < 0
         || pyasync_threads_init(mod, st) < 0) {
+        return -1;
+    }
+    /* sleep(), after task.c, yield_once.c and the combinators it uses. */
+    if (pyasync_sleep_init(mod, st) < 0) {
         return -1;
     }
     /* I/O handles: UDP (io/udp.c), child processes (io/process.c). */

@@ -152,6 +152,14 @@ typedef struct {
     PyObject *comb_str_cancel_message;
     PyObject *comb_kw_msg;            /* ("msg",) */
     PyObject *comb_kw_loop;           /* ("loop",) */
+    /* sleep() (sleep.c): its coroutine type, what its steps call, and
+     * freed coroutines kept for reuse (linked through their delay field;
+     * not objects while on the list). */
+    PyTypeObject *Sleep_Type;
+    PyObject *sleep_set_result;       /* _core._set_result_unless_cancelled */
+    PyObject *sleep_yield_once;       /* _core._yield_once */
+    void *sleep_free;
+    int sleep_nfree;
     /* Stream transports and servers (csrc/io/stream.c, server.c). */
 #define PYASYNC_IO_STREAM_DECL(field) PyObject *field;
     PYASYNC_IO_STREAM_FIELDS(PYASYNC_IO_STREAM_DECL)
@@ -243,6 +251,10 @@ int pyasync_future_init(PyObject *module, pyasync_state *st);
 /* ---- task.c --------------------------------------------------------- */
 int pyasync_task_init(PyObject *module, pyasync_state *st);
 int pyasync_yield_once_init(PyObject *module, pyasync_state *st);
+
+/* ---- sleep.c -------------------------------------------------------- */
+int pyasync_sleep_init(PyObject *module, pyasync_state *st);
+void pyasync_sleep_free(pyasync_state *st);
 
 /* ---- waiter.c and the primitives ----------------------------------- */
 int pyasync_sync_init(PyObject *module, pyasync_state *st);   /* waiter.c */

@@ -28,18 +28,11 @@ _yield_once = _core._yield_once
 _set_result_unless_cancelled = _core._set_result_unless_cancelled
 
 
-async def sleep(delay, result=None):
-    """Coroutine that completes after delay seconds, returning result."""
-    if delay <= 0:
-        await _yield_once()
-        return result
-    loop = get_running_loop()
-    future = loop.create_future()
-    timer = loop.call_later(delay, _set_result_unless_cancelled, future, result)
-    try:
-        return await future
-    finally:
-        timer.cancel()
+# sleep(delay, result=None): asyncio's `async def sleep` as a C coroutine
+# (sleep.c): delay <= 0 yields once bare; otherwise it awaits a future that
+# the running loop's call_later() resolves, cancelling that timer on any
+# exit.  Argument errors are raised when it is awaited, as asyncio does.
+sleep = _core.sleep
 
 
 # create_task(coro, *, name=None, context=None): loop.create_task() on

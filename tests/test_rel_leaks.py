@@ -375,6 +375,17 @@ def _barrier():
     return pyasync.Barrier(2), lambda b: b.wait()
 
 
+def _sleep(m):
+    async def main(loop):
+        c = pyasync.sleep(10, m)              # result, then future and timer
+        m.obj = c
+        c.send(None)                          # left suspended on purpose
+        d = pyasync.sleep(0, m)
+        m.done = d
+        await d                               # finished, result kept
+    _in_loop(main)
+
+
 CYCLES = {
     "Future.callbacks": _future,
     "Future.result": _future_result,
@@ -395,6 +406,7 @@ CYCLES = {
     "PriorityQueue.items": _queue_item(pyasync.PriorityQueue),
     "gather": _gather,
     "shield": _shield,
+    "sleep": _sleep,
 }
 
 
