@@ -193,7 +193,7 @@ create_task_fast(pyasync_state *st, PyObject *coro, PyObject *loop)
     else {
         Py_INCREF(loop);
     }
-    PyObject *task = pyasync_loop_create_task_fast(st, loop, coro);
+    PyObject *task = pyasync_loop_create_task_fast(st, loop, coro, Py_None);
     if (task == NULL && !PyErr_Occurred()) {
         task = PyObject_CallMethodOneArg(loop, st->str_create_task, coro);
     }

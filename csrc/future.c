@@ -510,6 +510,22 @@ make_exception_instance(PyObject *exc)
         PyErr_SetString(PyExc_TypeError, "invalid exception object");
         return NULL;
     }
+#if PY_VERSION_HEX >= 0x030D0000
+    /* 3.13: a StopIteration (subclasses too) is stored as a RuntimeError
+     * caused by it, instead of being refused. */
+    if (PyErr_GivenExceptionMatches(val, PyExc_StopIteration)) {
+        PyObject *err = PyObject_CallFunction(
+            PyExc_RuntimeError, "s", "StopIteration interacts badly with "
+            "generators and cannot be raised into a Future");
+        if (err == NULL) {
+            Py_DECREF(val);
+            return NULL;
+        }
+        PyException_SetCause(err, Py_NewRef(val));
+        PyException_SetContext(err, val);       /* steals val */
+        return err;
+    }
+#else
     if (Py_IS_TYPE(val, (PyTypeObject *)PyExc_StopIteration)) {
         Py_DECREF(val);
         PyErr_SetString(PyExc_TypeError,
@@ -517,6 +533,7 @@ make_exception_instance(PyObject *exc)
                         "and cannot be raised into a Future");
         return NULL;
     }
+#endif
     return val;
 }
 

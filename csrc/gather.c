@@ -145,8 +145,14 @@ gathering_dealloc(PyObject *self)
     }
     PyObject_GC_UnTrack(self);
     Py_CLEAR(gathering_fields(self)->children);
+    /* The base is asyncio's C Future: a static type up to 3.11, whose
+     * dealloc leaves our heap type's reference to us; a heap type since
+     * 3.12, whose dealloc drops the reference to Py_TYPE(self) itself. */
+    int base_drops_type = PyType_HasFeature(tp->tp_base, Py_TPFLAGS_HEAPTYPE);
     tp->tp_base->tp_dealloc(self);
-    Py_DECREF(tp);
+    if (!base_drops_type) {
+        Py_DECREF(tp);
+    }
 }
 
 static PyMethodDef gathering_methods[] = {

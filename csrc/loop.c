@@ -810,10 +810,21 @@ Loop_create_future(LoopObj *self, PyObject *Py_UNUSED(ignored))
     return fut;
 }
 
-/* asyncio.tasks._set_task_name(task, name): for task factories. */
+/* What loop.create_task() does with name= after a task factory made the
+ * task: asyncio.tasks._set_task_name(task, name) up to 3.12 (nothing for
+ * None); task.set_name(name) on 3.13, None included (3.13.0 names such a
+ * task 'None', and so do we). */
 static int
 set_task_name(PyObject *task, PyObject *name)
 {
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *r = PyObject_CallMethod(task, "set_name", "O", name);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+#else
     if (name == Py_None) {
         return 0;
     }
@@ -829,6 +840,7 @@ set_task_name(PyObject *task, PyObject *name)
     }
     Py_DECREF(r);
     return 0;
+#endif
 }
 
 static PyObject *
@@ -847,6 +859,19 @@ Loop_create_task(LoopObj *self, PyObject *args, PyObject *kwds)
     if (self->task_factory == NULL && self->st->Task_Type != NULL) {
         return task_create(self->st, coro, (PyObject *)self, name, context);
     }
+#if PY_VERSION_HEX >= 0x030C0000
+    if (self->task_factory != NULL
+            && self->task_factory == self->st->eager_task_factory) {
+        /* pyasync.eager_task_factory, called without the call; the name
+         * is set after the eager step, as for any factory. */
+        task = task_create_ex(self->st, coro, (PyObject *)self, Py_None,
+                              context, 1);
+        if (task != NULL && set_task_name(task, name) < 0) {
+            Py_CLEAR(task);
+        }
+        return task;
+    }
+#endif
     if (self->task_factory == NULL) {
         PyObject *cls = self->st->Task_Type
                         ? Py_NewRef((PyObject *)self->st->Task_Type)
@@ -1156,9 +1181,15 @@ pyasync_loop_create_future_fast(pyasync_state *st, PyObject *loop)
     return future_create(st, loop);
 }
 
+int
+pyasync_loop_is_running(PyObject *loop)
+{
+    return ((LoopObj *)loop)->running;
+}
+
 PyObject *
 pyasync_loop_create_task_fast(pyasync_state *st, PyObject *loop,
-                              PyObject *coro)
+                              PyObject *coro, PyObject *name)
 {
     if (!pyasync_is_loop(st, loop) || st->Task_Type == NULL
         || ((LoopObj *)loop)->task_factory != NULL
@@ -1168,7 +1199,7 @@ pyasync_loop_create_task_fast(pyasync_state *st, PyObject *loop,
     if (loop_check_closed((LoopObj *)loop) < 0) {
         return NULL;
     }
-    return task_create(st, coro, loop, Py_None, Py_None);
+    return task_create(st, coro, loop, name, Py_None);
 }
 
 int

@@ -44,7 +44,14 @@ state_lookup_asyncio(pyasync_state *st)
     LOOKUP(task_get_stack, "asyncio.base_tasks", "_task_get_stack");
     LOOKUP(task_print_stack, "asyncio.base_tasks", "_task_print_stack");
     LOOKUP(current_tasks, "asyncio.tasks", "_current_tasks");
+#if PY_VERSION_HEX >= 0x030C0000
+    /* 3.12 split _all_tasks: a WeakSet of scheduled tasks and a plain set
+     * of the eager tasks while their first step runs. */
+    LOOKUP(all_tasks, "asyncio.tasks", "_scheduled_tasks");
+    LOOKUP(eager_tasks, "asyncio.tasks", "_eager_tasks");
+#else
     LOOKUP(all_tasks, "asyncio.tasks", "_all_tasks");
+#endif
     LOOKUP(extract_stack, "traceback", "extract_stack");
     LOOKUP(format_callback_source, "asyncio.format_helpers",
            "_format_callback_source");
@@ -67,13 +74,13 @@ state_lookup_asyncio(pyasync_state *st)
     X(asyncio_mod) X(CancelledError) X(InvalidStateError) \
     X(get_event_loop) X(iscoroutine) X(future_repr_info) \
     X(task_repr_info) X(task_get_stack) X(task_print_stack) \
-    X(current_tasks) X(all_tasks) X(all_tasks_data) X(all_tasks_remove) \
+    X(current_tasks) X(all_tasks) X(eager_tasks) X(eager_task_factory) X(all_tasks_data) X(all_tasks_remove) \
     X(all_tasks_iterating) X(extract_stack) X(format_callback_source) \
     X(future_repr) X(str_get_debug) X(str_call_exception_handler) \
     X(str_call_soon) X(str_add_done_callback) X(str_asyncio_future_blocking) \
     X(str_cancel) X(str_get_loop) X(str_loop) X(str_result) X(str_throw) \
     X(str_add) X(str_create_task) X(str_debug) X(base_get_debug) \
-    X(kwnames_context) X(kwnames_msg) \
+    X(kwnames_context) X(kwnames_name) X(kwnames_name_context) X(kwnames_msg) \
     PYASYNC_SYNC_FIELDS(X) \
     COMB_STATE_OBJECT_FIELDS(X) \
     PYASYNC_IO_STREAM_FIELDS(X) \

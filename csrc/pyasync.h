@@ -65,7 +65,12 @@ typedef struct {
     PyObject *task_get_stack;         /* asyncio.base_tasks._task_get_stack */
     PyObject *task_print_stack;       /* asyncio.base_tasks._task_print_stack */
     PyObject *current_tasks;          /* asyncio.tasks._current_tasks (dict) */
-    PyObject *all_tasks;              /* asyncio.tasks._all_tasks (WeakSet) */
+    PyObject *all_tasks;              /* asyncio.tasks._all_tasks (WeakSet);
+                                         _scheduled_tasks on 3.12+ */
+    PyObject *eager_tasks;            /* asyncio.tasks._eager_tasks (set,
+                                         3.12+; NULL before) */
+    PyObject *eager_task_factory;     /* pyasync's C eager_task_factory
+                                         (3.12+; NULL before) */
     PyObject *all_tasks_data;         /* its .data set, or NULL (all_tasks.c) */
     PyObject *all_tasks_remove;       /* its ._remove weakref callback */
     PyObject *all_tasks_iterating;    /* its ._iterating set */
@@ -98,6 +103,8 @@ typedef struct {
     PyTypeObject *plain_loop_type;
     unsigned int plain_loop_tag;
     PyObject *kwnames_context;            /* ("context",) */
+    PyObject *kwnames_name;               /* ("name",) */
+    PyObject *kwnames_name_context;       /* ("name", "context") */
     PyObject *kwnames_msg;                /* ("msg",) */
 
     /* Counter behind the default task names Task-N; shared with asyncio's
@@ -216,12 +223,12 @@ typedef int (*pyasync_ready_fn)(PyObject *obj, PyObject *arg);
 int pyasync_loop_schedule(PyObject *loop, pyasync_ready_fn fn,
                           PyObject *obj, PyObject *arg, PyObject *context);
 
-/* loop.create_task(coro) made in C when loop is a pyasync loop whose
+/* loop.create_task(coro, name=name) made in C when loop is a pyasync loop whose
  * create_task is Loop's own and that has no task factory.  A new task;
  * NULL with an exception on error; NULL without one when the fast path
  * does not apply (the caller calls the method). */
 PyObject *pyasync_loop_create_task_fast(pyasync_state *st, PyObject *loop,
-                                        PyObject *coro);
+                                        PyObject *coro, PyObject *name);
 
 /* loop.create_future() made in C under the same conditions as
  * pyasync_loop_create_task_fast (NULL without exception: not applicable). */
@@ -234,6 +241,9 @@ int pyasync_loop_debug_fast(pyasync_state *st, PyObject *loop);
 
 /* True when loop is a pyasync loop (so pyasync_loop_schedule applies). */
 int pyasync_is_loop(pyasync_state *st, PyObject *loop);
+
+/* loop.is_running() of a pyasync loop (pyasync_is_loop true): 0 or 1. */
+int pyasync_loop_is_running(PyObject *loop);
 
 /* Schedule callback(arg) on any loop: the C queue for a pyasync loop,
  * loop.call_soon(callback, arg, context=context) for any other. */

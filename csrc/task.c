@@ -780,11 +780,120 @@ task_register(pyasync_state *st, PyObject *task)
     return all_tasks_add(st, task, &((TaskObj *)task)->all_link);
 }
 
-/* Task.__init__(coro, *, loop=None, name=None, context=None) on parsed
- * arguments (borrowed). */
+#if PY_VERSION_HEX >= 0x030C0000
+/* ---- eager start (3.12+) ---------------------------------------------- */
+
+/* asyncio.tasks._swap_current_task(loop, task): make task (NULL: none)
+ * the loop's current task; *prev gets the one before (new ref, or NULL
+ * when there was none).  0 or -1. */
+static int
+swap_current_task(pyasync_state *st, PyObject *loop, PyObject *task,
+                  PyObject **prev)
+{
+    PyObject *old = PyDict_GetItemWithError(st->current_tasks, loop);
+    if (old == NULL && PyErr_Occurred()) {
+        return -1;
+    }
+    Py_XINCREF(old);
+    int rc = 0;
+    if (task != NULL) {
+        rc = PyDict_SetItem(st->current_tasks, loop, task);
+    }
+    else if (old != NULL) {
+        rc = PyDict_DelItem(st->current_tasks, loop);
+    }
+    if (rc < 0) {
+        Py_XDECREF(old);
+        return -1;
+    }
+    *prev = old;
+    return 0;
+}
+
+/* Run the first step now, inside Task(), as the loop's current task and
+ * listed in _eager_tasks; a task still pending after it is registered and
+ * runs on as any other, one done already was never scheduled at all.
+ * Errors of the bookkeeping win over none; the first one is kept. */
+static int
+task_eager_start(TaskObj *task)
+{
+    pyasync_state *st = task->fut.st;
+    PyObject *self = (PyObject *)task;
+    PyObject *loop = Py_NewRef(task->fut.loop);
+    PyObject *prev = NULL, *err = NULL;
+    int rc = swap_current_task(st, loop, self, &prev);
+    if (rc < 0) {
+        Py_DECREF(loop);
+        return -1;
+    }
+    Py_INCREF(self);            /* the step may drop the last other ref */
+    if (PySet_Add(st->eager_tasks, self) == 0) {
+        if (PyContext_Enter(task->context) == 0) {
+            if (task_step_run(task, NULL) < 0) {
+                err = fetch_exception();
+            }
+            if (PyContext_Exit(task->context) < 0 && err == NULL) {
+                err = fetch_exception();
+            }
+        }
+        else {
+            err = fetch_exception();
+        }
+        if (PySet_Discard(st->eager_tasks, self) < 0 && err == NULL) {
+            err = fetch_exception();
+        }
+    }
+    else {
+        err = fetch_exception();
+    }
+    PyObject *cur = NULL;
+    if (swap_current_task(st, loop, prev, &cur) < 0 && err == NULL) {
+        err = fetch_exception();
+    }
+    Py_XDECREF(cur);
+    Py_XDECREF(prev);
+    Py_DECREF(loop);
+    if (task->fut.state == FUTURE_PENDING) {
+        if (task_register(st, self) < 0 && err == NULL) {
+            err = fetch_exception();
+        }
+    }
+    else {
+        /* As asyncio: a task done eagerly lets go of its coroutine. */
+        Py_CLEAR(task->coro);
+        Py_CLEAR(task->wakeup);
+    }
+    Py_DECREF(self);
+    if (err != NULL) {
+        restore_exception(err);
+        return -1;
+    }
+    return 0;
+}
+
+/* loop.is_running(), read from the field on a pyasync loop. */
+static int
+loop_is_running(pyasync_state *st, PyObject *loop)
+{
+    if (pyasync_is_loop(st, loop)) {
+        return pyasync_loop_is_running(loop);
+    }
+    PyObject *res = PyObject_CallMethod(loop, "is_running", NULL);
+    if (res == NULL) {
+        return -1;
+    }
+    int r = PyObject_IsTrue(res);
+    Py_DECREF(res);
+    return r;
+}
+#endif /* 3.12+ */
+
+/* Task.__init__(coro, *, loop=None, name=None, context=None,
+ * eager_start=False) on parsed arguments (borrowed); eager_start is only
+ * ever set on 3.12+. */
 static int
 task_init(TaskObj *task, PyObject *coro, PyObject *loop, PyObject *name,
-          PyObject *context)
+          PyObject *context, int eager_start)
 {
     if (future_init_fields(&task->fut, loop) < 0) {
         return -1;
@@ -822,6 +931,19 @@ task_init(TaskObj *task, PyObject *coro, PyObject *loop, PyObject *name,
     task->must_cancel = 0;
     task->log_destroy_pending = 1;
 
+#if PY_VERSION_HEX >= 0x030C0000
+    if (eager_start) {
+        int running = loop_is_running(st, task->fut.loop);
+        if (running < 0) {
+            return -1;
+        }
+        if (running) {
+            return task_eager_start(task);
+        }
+    }
+#else
+    (void)eager_start;
+#endif
     if (task_schedule_step(task, NULL) < 0) {
         return -1;
     }
@@ -831,18 +953,36 @@ task_init(TaskObj *task, PyObject *coro, PyObject *loop, PyObject *name,
 static int
 task_tp_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"coro", "loop", "name", "context", NULL};
     PyObject *coro, *loop = Py_None, *name = Py_None, *context = Py_None;
+    int eager_start = 0;
+#if PY_VERSION_HEX >= 0x030C0000
+    static char *kwlist[] = {"coro", "loop", "name", "context", "eager_start",
+                             NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OOOp:Task", kwlist,
+                                     &coro, &loop, &name, &context,
+                                     &eager_start)) {
+        return -1;
+    }
+#else
+    static char *kwlist[] = {"coro", "loop", "name", "context", NULL};
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OOO:Task", kwlist,
                                      &coro, &loop, &name, &context)) {
         return -1;
     }
-    return task_init((TaskObj *)self, coro, loop, name, context);
+#endif
+    return task_init((TaskObj *)self, coro, loop, name, context, eager_start);
 }
 
 PyObject *
 task_create(pyasync_state *st, PyObject *coro, PyObject *loop,
             PyObject *name, PyObject *context)
+{
+    return task_create_ex(st, coro, loop, name, context, 0);
+}
+
+PyObject *
+task_create_ex(pyasync_state *st, PyObject *coro, PyObject *loop,
+               PyObject *name, PyObject *context, int eager_start)
 {
     PyTypeObject *tp = st->Task_Type;
     PyObject *noargs = PyTuple_New(0);
@@ -852,7 +992,8 @@ task_create(pyasync_state *st, PyObject *coro, PyObject *loop,
     PyObject *task = tp->tp_new(tp, noargs, NULL);
     Py_DECREF(noargs);
     if (task != NULL &&
-            task_init((TaskObj *)task, coro, loop, name, context) < 0) {
+            task_init((TaskObj *)task, coro, loop, name, context,
+                      eager_start) < 0) {
         Py_CLEAR(task);
     }
     return task;
@@ -924,8 +1065,29 @@ create_task_func(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
     PyObject *task;
+#if PY_VERSION_HEX >= 0x030D0000
+    /* 3.13 hands the name to loop.create_task(), which names the task
+     * before its first (maybe eager) step. */
     if (context == Py_None) {
-        task = pyasync_loop_create_task_fast(st, loop, coro);
+        task = pyasync_loop_create_task_fast(st, loop, coro, name);
+        if (task == NULL && !PyErr_Occurred()) {
+            PyObject *cargs[3] = {loop, coro, name};
+            task = PyObject_VectorcallMethod(
+                st->str_create_task, cargs,
+                2 | PY_VECTORCALL_ARGUMENTS_OFFSET, st->kwnames_name);
+        }
+    }
+    else {
+        PyObject *cargs[4] = {loop, coro, name, context};
+        task = PyObject_VectorcallMethod(
+            st->str_create_task, cargs, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+            st->kwnames_name_context);
+    }
+    Py_DECREF(loop);
+    return task;
+#else
+    if (context == Py_None) {
+        task = pyasync_loop_create_task_fast(st, loop, coro, Py_None);
         if (task == NULL && !PyErr_Occurred()) {
             task = PyObject_CallMethodOneArg(loop, st->str_create_task, coro);
         }
@@ -945,6 +1107,7 @@ create_task_func(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
         Py_XDECREF(res);
     }
     return task;
+#endif
 }
 
 /* sleep()'s timer callback: fut.set_result(result) unless fut.cancelled().
@@ -986,7 +1149,32 @@ set_result_unless_cancelled(PyObject *module, PyObject *const *args,
     Py_RETURN_NONE;
 }
 
+#if PY_VERSION_HEX >= 0x030C0000
+/* asyncio.eager_task_factory(loop, coro, *, name=None, context=None):
+ * Task(coro, loop=loop, name=name, context=context, eager_start=True).
+ * A pyasync loop whose factory this is does not even call it (loop.c). */
+static PyObject *
+eager_task_factory(PyObject *module, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"loop", "coro", "name", "context", NULL};
+    PyObject *loop, *coro, *name = Py_None, *context = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|$OO:factory", kwlist,
+                                     &loop, &coro, &name, &context)) {
+        return NULL;
+    }
+    return task_create_ex(pyasync_state_from_module(module), coro, loop,
+                          name, context, 1);
+}
+#endif
+
 static PyMethodDef task_functions[] = {
+#if PY_VERSION_HEX >= 0x030C0000
+    {"eager_task_factory", (PyCFunction)(void (*)(void))eager_task_factory,
+     METH_VARARGS | METH_KEYWORDS,
+     "eager_task_factory($module, /, loop, coro, *, name=None, context=None)"
+     "\n--\n\n"
+     "A task factory whose tasks start running at once, in Task()."},
+#endif
     {"_set_result_unless_cancelled",
      (PyCFunction)(void (*)(void))set_result_unless_cancelled, METH_FASTCALL,
      "Set fut's result unless it was cancelled (sleep()'s timer)."},
@@ -1026,6 +1214,12 @@ task_uncancel(PyObject *self, PyObject *Py_UNUSED(ignored))
     TaskObj *task = (TaskObj *)self;
     if (task->num_cancels_requested > 0) {
         task->num_cancels_requested--;
+#if PY_VERSION_HEX >= 0x030D0000
+        /* 3.13: the last uncancel() withdraws a cancel not yet delivered. */
+        if (task->num_cancels_requested == 0) {
+            task->must_cancel = 0;
+        }
+#endif
     }
     return PyLong_FromLong(task->num_cancels_requested);
 }
@@ -1359,8 +1553,11 @@ task_init_strings(pyasync_state *st)
     INTERN(str_debug, "_debug");
 #undef INTERN
     st->kwnames_context = Py_BuildValue("(s)", "context");
+    st->kwnames_name = Py_BuildValue("(s)", "name");
+    st->kwnames_name_context = Py_BuildValue("(ss)", "name", "context");
     st->kwnames_msg = Py_BuildValue("(s)", "msg");
-    if (st->kwnames_context == NULL || st->kwnames_msg == NULL) {
+    if (st->kwnames_context == NULL || st->kwnames_name == NULL
+            || st->kwnames_name_context == NULL || st->kwnames_msg == NULL) {
         return -1;
     }
     return 0;
@@ -1389,5 +1586,15 @@ pyasync_task_init(PyObject *module, pyasync_state *st)
     if (PyModule_AddType(module, st->Task_Type) < 0) {
         return -1;
     }
-    return PyModule_AddFunctions(module, task_functions);
+    if (PyModule_AddFunctions(module, task_functions) < 0) {
+        return -1;
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    st->eager_task_factory = PyObject_GetAttrString(module,
+                                                    "eager_task_factory");
+    if (st->eager_task_factory == NULL) {
+        return -1;
+    }
+#endif
+    return 0;
 }

@@ -39,6 +39,10 @@ PyObject *task_get_wakeup(TaskObj *task);
  * loop.create_task() does).  None for name/context as in Python. */
 PyObject *task_create(pyasync_state *st, PyObject *coro, PyObject *loop,
                       PyObject *name, PyObject *context);
+/* The same with eager_start (3.12+; ignored before): the first step runs
+ * now when the loop is running. */
+PyObject *task_create_ex(pyasync_state *st, PyObject *coro, PyObject *loop,
+                         PyObject *name, PyObject *context, int eager_start);
 
 /* For future.c's stored wake-ups (future_add_task_wakeup):
  * a ready-queue entry resuming task once fut is done; */

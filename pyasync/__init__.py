@@ -11,6 +11,8 @@ from asyncio.coroutines import iscoroutine, iscoroutinefunction
 from asyncio.futures import isfuture
 from asyncio.events import AbstractEventLoop
 
+import sys as _sys
+
 from . import _core
 from .events import (get_event_loop, get_event_loop_policy, get_running_loop,
                      new_event_loop, set_event_loop, set_event_loop_policy,
@@ -19,7 +21,9 @@ from .loop import EventLoop
 from .policy import EventLoopPolicy, install
 from .runners import Runner, run
 from .tasks import (Future, Task, all_tasks, create_task, current_task,
-                    ensure_future, sleep)
+                    ensure_future, sleep, wait_for)
+if _sys.version_info >= (3, 12):
+    from .tasks import create_eager_task_factory, eager_task_factory
 
 from asyncio.exceptions import BrokenBarrierError
 from asyncio.queues import QueueEmpty, QueueFull
@@ -27,13 +31,12 @@ from ._core import (Barrier, BoundedSemaphore, Condition, Event, LifoQueue,
                     Lock, PriorityQueue, Queue, Semaphore)
 from ._core import (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION,
                     as_completed, gather, run_coroutine_threadsafe, shield,
-                    to_thread, wait, wait_for, wrap_future)
+                    to_thread, wait, wrap_future)
 from .taskgroups import TaskGroup
 from .timeouts import Timeout, timeout, timeout_at
 
 # asyncio.subprocess works unmodified on pyasync's loop (it asks for the
 # running loop): the same module under pyasync's name.
-import sys as _sys
 from asyncio import subprocess
 from asyncio.subprocess import create_subprocess_exec, create_subprocess_shell
 _sys.modules.setdefault(__name__ + '.subprocess', subprocess)

@@ -15,16 +15,19 @@
 #
 # Usage: scripts/sanitize.sh [extra pytest args]
 #   e.g. scripts/sanitize.sh -x tests/test_future_diff.py
+#        PYTHON=3.13 scripts/sanitize.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-PY=${PYTHON:-$ROOT/.venv/bin/python}
+# PYTHON=3.12 sanitizes the build for that version (its venv from setup.sh).
+source scripts/python_version.sh
+PY=$ROOT/$PYASYNC_VENV/bin/python
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pyasync-asan.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
 # The tracked files plus any new ones not yet committed (not .venv, not .so).
-git ls-files -co --exclude-standard -z | grep -zv '^\.venv/' |
+git ls-files -co --exclude-standard -z | grep -zv '^\.venv' |
     xargs -0 cp --parents -t "$WORK" 2>/dev/null || tar -c --exclude=.venv --exclude='*.so' . | tar -x -C "$WORK"
 rm -f "$WORK"/pyasync/_core*.so
 find "$WORK" -name __pycache__ -prune -exec rm -rf {} +

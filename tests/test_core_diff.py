@@ -482,7 +482,10 @@ def test_all_tasks_weakset_views():
     async def scenario(aio, trace):
         import asyncio
         import gc
-        ws = asyncio.tasks._all_tasks
+        # 3.12 split the registry: _scheduled_tasks is the WeakSet.
+        ws = getattr(asyncio.tasks, "_scheduled_tasks", None)
+        if ws is None:
+            ws = asyncio.tasks._all_tasks
 
         async def child():
             await aio.sleep(0)

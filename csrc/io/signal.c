@@ -195,7 +195,11 @@ Loop__signal_start(LoopObj *self, PyObject *args)
 static PyObject *
 Loop__signal_stop(LoopObj *self, PyObject *arg)
 {
-    int signum = _PyLong_AsInt(arg);
+#if PY_VERSION_HEX >= 0x030D0000
+    int signum = PyLong_AsInt(arg);
+#else
+    int signum = _PyLong_AsInt(arg);    /* public as PyLong_AsInt in 3.13 */
+#endif
     if (signum == -1 && PyErr_Occurred()) {
         return NULL;
     }

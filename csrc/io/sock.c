@@ -402,10 +402,24 @@ sock_start(LoopObj *self, int op, PyObject *sock, PyObject *a, PyObject *b)
 
 /* ---- Python methods ------------------------------------------------- */
 
+/* The positional-count check of a fastcall method, with the message
+ * CPython's argument clinic gives ("f expected 2 arguments, got 1").
+ * Ours because _PyArg_CheckPositional left the public headers in 3.13. */
+static int
+nargs_exactly(const char *name, Py_ssize_t nargs, Py_ssize_t n)
+{
+    if (nargs == n) {
+        return 1;
+    }
+    PyErr_Format(PyExc_TypeError, "%.200s expected %zd argument%s, got %zd",
+                 name, n, n == 1 ? "" : "s", nargs);
+    return 0;
+}
+
 static PyObject *
 Loop__sock_recv(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (!_PyArg_CheckPositional("_sock_recv", nargs, 2, 2)) {
+    if (!nargs_exactly("_sock_recv", nargs, 2)) {
         return NULL;
     }
     return sock_start(self, OP_RECV, args[0], args[1], NULL);
@@ -414,7 +428,7 @@ Loop__sock_recv(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 Loop__sock_recv_into(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (!_PyArg_CheckPositional("_sock_recv_into", nargs, 2, 2)) {
+    if (!nargs_exactly("_sock_recv_into", nargs, 2)) {
         return NULL;
     }
     return sock_start(self, OP_RECV_INTO, args[0], args[1], NULL);
@@ -423,7 +437,7 @@ Loop__sock_recv_into(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 Loop__sock_recvfrom(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (!_PyArg_CheckPositional("_sock_recvfrom", nargs, 2, 2)) {
+    if (!nargs_exactly("_sock_recvfrom", nargs, 2)) {
         return NULL;
     }
     return sock_start(self, OP_RECVFROM, args[0], args[1], NULL);
@@ -433,7 +447,7 @@ static PyObject *
 Loop__sock_recvfrom_into(LoopObj *self, PyObject *const *args,
                          Py_ssize_t nargs)
 {
-    if (!_PyArg_CheckPositional("_sock_recvfrom_into", nargs, 3, 3)) {
+    if (!nargs_exactly("_sock_recvfrom_into", nargs, 3)) {
         return NULL;
     }
     return sock_start(self, OP_RECVFROM_INTO, args[0], args[1], args[2]);
@@ -442,7 +456,7 @@ Loop__sock_recvfrom_into(LoopObj *self, PyObject *const *args,
 static PyObject *
 Loop__sock_sendto(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (!_PyArg_CheckPositional("_sock_sendto", nargs, 3, 3)) {
+    if (!nargs_exactly("_sock_sendto", nargs, 3)) {
         return NULL;
     }
     return sock_start(self, OP_SENDTO, args[0], args[1], args[2]);
@@ -459,7 +473,7 @@ Loop__sock_accept(LoopObj *self, PyObject *sock)
 static PyObject *
 Loop__sock_sendall(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (!_PyArg_CheckPositional("_sock_sendall", nargs, 2, 2)) {
+    if (!nargs_exactly("_sock_sendall", nargs, 2)) {
         return NULL;
     }
     PyObject *sock = args[0], *data = args[1];
@@ -501,7 +515,7 @@ Loop__sock_sendall(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 Loop__sock_connect(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (!_PyArg_CheckPositional("_sock_connect", nargs, 2, 2)) {
+    if (!nargs_exactly("_sock_connect", nargs, 2)) {
         return NULL;
     }
     PyObject *sock = args[0], *address = args[1];
