@@ -141,7 +141,7 @@ poll_cb(uv_poll_t *uv, int status, int events)
 static void
 poll_free_cb(uv_handle_t *uv)
 {
-    PyMem_Free(uv);
+    PyMem_RawFree(uv);
 }
 
 static io_poll *
@@ -198,7 +198,9 @@ poll_get(pyasync_io *io, int fd)
     if (poll_table_grow(io, fd) < 0) {
         return NULL;
     }
-    p = PyMem_Calloc(1, sizeof(io_poll));
+    /* Raw: freed by the close callback, which libuv may run while the loop
+     * polls without the GIL (3.12's obmalloc is per-interpreter). */
+    p = PyMem_RawCalloc(1, sizeof(io_poll));
     if (p == NULL) {
         PyErr_NoMemory();
         return NULL;
@@ -206,13 +208,13 @@ poll_get(pyasync_io *io, int fd)
     /* uv_poll_init sets O_NONBLOCK; asyncio leaves the mode alone. */
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0) {
-        PyMem_Free(p);
+        PyMem_RawFree(p);
         PyErr_SetFromErrno(PyExc_OSError);
         return NULL;
     }
     int err = uv_poll_init(&io->loop->uv, &p->uv, fd);
     if (err != 0) {
-        PyMem_Free(p);
+        PyMem_RawFree(p);
         poll_init_error(err, fd);
         return NULL;
     }

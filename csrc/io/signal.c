@@ -24,7 +24,7 @@ signal_cb(uv_signal_t *uv, int signum)
 static void
 signal_free_cb(uv_handle_t *uv)
 {
-    PyMem_Free(uv);
+    PyMem_RawFree(uv);
 }
 
 static io_signal **
@@ -164,13 +164,15 @@ Loop__signal_start(LoopObj *self, PyObject *args)
         Py_SETREF(s->handle, Py_NewRef(handle));
         Py_RETURN_NONE;
     }
-    s = PyMem_Calloc(1, sizeof(io_signal));
+    /* Raw: freed by the close callback, which libuv may run while the loop
+     * polls without the GIL (3.12's obmalloc is per-interpreter). */
+    s = PyMem_RawCalloc(1, sizeof(io_signal));
     if (s == NULL) {
         return PyErr_NoMemory();
     }
     int err = uv_signal_init(&self->uv, &s->uv);
     if (err != 0) {
-        PyMem_Free(s);
+        PyMem_RawFree(s);
         return io_uv_error(err);
     }
     s->io = io;
