@@ -825,6 +825,14 @@ futureiter_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                      nargs < 1 ? "" : "s", nargs);
         return NULL;
     }
+#if PY_VERSION_HEX >= 0x030C0000
+    if (nargs > 1 && PyErr_WarnEx(PyExc_DeprecationWarning,
+                                  "the (type, exc, tb) signature of throw() "
+                                  "is deprecated, use the single-arg "
+                                  "signature instead.", 1) < 0) {
+        return NULL;
+    }
+#endif
     PyObject *typ = args[0];
     PyObject *val = nargs > 1 && args[1] != Py_None ? args[1] : NULL;
     PyObject *tb = nargs > 2 && args[2] != Py_None ? args[2] : NULL;

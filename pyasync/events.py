@@ -9,6 +9,9 @@ changing what plain asyncio code gets.
 """
 import asyncio as _asyncio
 import asyncio.events as _aevents
+import sys as _sys
+import threading as _threading
+import warnings as _warnings
 
 from .policy import EventLoopPolicy
 
@@ -42,7 +45,40 @@ def get_event_loop():
     loop = _get_running_loop()
     if loop is not None:
         return loop
-    return get_event_loop_policy().get_event_loop()
+    policy = get_event_loop_policy()
+    if _sys.version_info >= (3, 12) and _policy_would_warn(policy):
+        # 3.12+: the policy warns and makes a loop; warned from here, so
+        # that the warning points at the caller outside pyasync and asyncio
+        # (the policy would only skip asyncio's own frames).
+        _warnings.warn('There is no current event loop', DeprecationWarning,
+                       stacklevel=_outside_stacklevel())
+        policy.set_event_loop(policy.new_event_loop())
+    return policy.get_event_loop()
+
+
+def _policy_would_warn(policy):
+    base = _aevents.BaseDefaultEventLoopPolicy
+    if (not isinstance(policy, base)
+            or type(policy).get_event_loop is not base.get_event_loop):
+        return False
+    local = policy._local
+    return (local._loop is None and not local._set_called
+            and _threading.current_thread() is _threading.main_thread())
+
+
+def _outside_stacklevel():
+    """warnings.warn's stacklevel for the first frame of the caller of our
+    caller that is neither pyasync's nor asyncio's."""
+    level = 2
+    f = _sys._getframe(2)
+    while f is not None:
+        name = f.f_globals.get('__name__') or ''
+        if not name.startswith(('asyncio.', 'pyasync.')) and name not in (
+                'asyncio', 'pyasync'):
+            break
+        f = f.f_back
+        level += 1
+    return level
 
 
 def set_event_loop(loop):

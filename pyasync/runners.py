@@ -9,8 +9,10 @@ import contextvars
 import enum
 import functools
 import signal
+import sys as _sys
 import threading
 
+from asyncio import constants as _constants
 from asyncio import coroutines as _coroutines
 from asyncio import exceptions as _exceptions
 from asyncio import tasks as _atasks
@@ -56,7 +58,12 @@ class Runner:
         try:
             _cancel_leftover_tasks(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
+            if _sys.version_info >= (3, 12):
+                # 3.12: the executor gets THREAD_JOIN_TIMEOUT to finish.
+                loop.run_until_complete(loop.shutdown_default_executor(
+                    _constants.THREAD_JOIN_TIMEOUT))
+            else:
+                loop.run_until_complete(loop.shutdown_default_executor())
         finally:
             if self._owns_event_loop_slot:
                 events.set_event_loop(None)
@@ -130,13 +137,23 @@ class Runner:
         raise KeyboardInterrupt()
 
 
-def run(main, *, debug=None):
-    """Run coroutine main on a new pyasync loop and return its result."""
+def _run(main, *, debug=None, loop_factory=None):
+    """Run coroutine main on a new pyasync loop (or loop_factory()'s, 3.12+)
+    and return its result."""
     if events._get_running_loop() is not None:
         raise RuntimeError(
             "asyncio.run() cannot be called from a running event loop")
-    with Runner(debug=debug) as runner:
+    with Runner(debug=debug, loop_factory=loop_factory) as runner:
         return runner.run(main)
+
+
+if _sys.version_info >= (3, 12):
+    run = _run
+    run.__name__ = run.__qualname__ = 'run'
+else:
+    def run(main, *, debug=None):
+        """Run coroutine main on a new pyasync loop and return its result."""
+        return _run(main, debug=debug)
 
 
 def _cancel_leftover_tasks(loop):
