@@ -961,7 +961,12 @@ stream_call_connection_lost(PyObject *obj, PyObject *exc)
     PyObject *server = self->server;
     self->server = NULL;
     if (server != NULL) {
+#if PY_VERSION_HEX >= 0x030D0000
+        PyObject *res = PyObject_CallMethod(server, "_detach", "O",
+                                            (PyObject *)self);
+#else
         PyObject *res = PyObject_CallMethod(server, "_detach", NULL);
+#endif
         if (res == NULL) {
             PyErr_WriteUnraisable(server);
         }

@@ -62,7 +62,13 @@ stream_start(StreamObj *self, PyObject *protocol, PyObject *waiter,
         }
     }
     if (server != NULL && server != Py_None) {
+#if PY_VERSION_HEX >= 0x030D0000
+        /* 3.13's Server lists its transports (close_clients()). */
+        PyObject *r = PyObject_CallMethod(server, "_attach", "O",
+                                          (PyObject *)self);
+#else
         PyObject *r = PyObject_CallMethod(server, "_attach", NULL);
+#endif
         if (r == NULL) {
             return -1;
         }
