@@ -3,6 +3,7 @@ sleep, timeout, gather, contextvars, async generators, the policy."""
 import asyncio
 import contextvars
 import re
+import sys
 
 import pytest
 
@@ -120,8 +121,11 @@ def test_context_already_entered_is_reported(differential):
         loop.call_soon(loop.stop)
         ctx.run(loop.run_forever)
         return trace, reports
-    assert differential(scenario) == (
-        ['free'], [('RuntimeError', 'cannot enter context')])
+    # 3.12+ runs the exception handler in the handle's context too, which
+    # fails the same way ("Unhandled error in exception handler" is logged).
+    reports = ([] if sys.version_info >= (3, 12)
+               else [('RuntimeError', 'cannot enter context')])
+    assert differential(scenario) == (['free'], reports)
 
 
 def test_shutdown_asyncgens(differential):

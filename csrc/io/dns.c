@@ -380,6 +380,20 @@ encode_port(PyObject *port, PyObject **out)
     if (PyLong_Check(port)) {
         long v = PyLong_AsLong(port);
         if (v == -1 && PyErr_Occurred()) {
+#if PY_VERSION_HEX >= 0x030C0000
+            /* 3.12's socket.getaddrinfo passes an int too large for a C
+             * long on as its digits: the resolver refuses the service. */
+            if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                PyErr_Clear();
+                PyObject *digits = PyObject_Str(port);
+                if (digits == NULL) {
+                    return -1;
+                }
+                *out = PyUnicode_AsUTF8String(digits);
+                Py_DECREF(digits);
+                return *out ? 0 : -1;
+            }
+#endif
             return -1;
         }
         *out = PyBytes_FromFormat("%ld", v);

@@ -61,24 +61,27 @@ stream_start(StreamObj *self, PyObject *protocol, PyObject *waiter,
             return -1;
         }
     }
-    if (server != NULL && server != Py_None) {
-#if PY_VERSION_HEX >= 0x030D0000
-        /* 3.13's Server lists its transports (close_clients()). */
-        PyObject *r = PyObject_CallMethod(server, "_attach", "O",
-                                          (PyObject *)self);
-#else
-        PyObject *r = PyObject_CallMethod(server, "_attach", NULL);
-#endif
-        if (r == NULL) {
-            return -1;
-        }
-        Py_DECREF(r);
-        Py_XSETREF(self->server, Py_NewRef(server));
-    }
-    /* asyncio's order: connection_made, start reading, the waiter. */
+    /* asyncio's order: connection_made, start reading, the waiter.  A
+     * protocol without connection_made fails before the server counts the
+     * transport: Server.wait_closed() (3.12+) would wait for it forever. */
     PyObject *made = PyObject_GetAttrString(protocol, "connection_made");
     if (made == NULL) {
         return -1;
+    }
+    if (server != NULL && server != Py_None) {
+#if PY_VERSION_HEX >= 0x030D0000
+        /* 3.13's Server lists its transports (close_clients()). */
+        PyObject *res = PyObject_CallMethod(server, "_attach", "O",
+                                            (PyObject *)self);
+#else
+        PyObject *res = PyObject_CallMethod(server, "_attach", NULL);
+#endif
+        if (res == NULL) {
+            Py_DECREF(made);
+            return -1;
+        }
+        Py_DECREF(res);
+        Py_XSETREF(self->server, Py_NewRef(server));
     }
     int r = pyasync_call_soon(self->loop->st, (PyObject *)self->loop, made,
                               (PyObject *)self, NULL);
