@@ -11,6 +11,7 @@ import asyncio
 import gc
 import resource
 import subprocess
+import sys
 import tracemalloc
 
 from bench import loadgen
@@ -280,6 +281,32 @@ async def aiohttp_get(aio, n):
 
 
 # name: (function, operations per run, what one operation is)
+async def eager_tasks(aio, n):
+    """create_task() under the module's eager_task_factory (3.12+): each task
+    runs in create_task() up to its first suspension; half finish there,
+    half suspend once and are gathered."""
+    loop = aio.get_running_loop()
+    loop.set_task_factory(aio.eager_task_factory)
+
+    async def done_at_once():
+        return 1
+
+    async def suspends_once():
+        await aio.sleep(0)
+        return 2
+
+    try:
+        pending = []
+        for i in range(n):
+            if i & 1:
+                pending.append(aio.create_task(suspends_once()))
+            else:
+                aio.create_task(done_at_once())
+        await aio.gather(*pending)
+    finally:
+        loop.set_task_factory(None)
+
+
 CASES = {
     "call_soon": (call_soon, 200_000, "callback"),
     "timers_fired": (timers_fired, 100_000, "timer"),
@@ -292,6 +319,7 @@ CASES = {
     "queue_pingpong": (queue_pingpong, 50_000, "round-trip"),
     "async_tree": (async_tree, 6 ** 5, "leaf"),
     "async_tree_sleep": (async_tree_sleep, 6 ** 5, "leaf"),
+    "eager_tasks": (eager_tasks, 100_000, "task"),
     "memory_task": (memory_task, 100_000, "pending task"),
     "memory_future": (memory_future, 100_000, "future"),
     "rss_1m_tasks": (rss_1m_tasks, 1_000_000, "process"),
@@ -306,3 +334,7 @@ CASES = {
 
 # Cases that return bytes (smaller is better) instead of being timed.
 MEMORY = {"memory_task", "memory_future", "rss_1m_tasks"}
+
+# Cases a Python version's asyncio has nothing for.
+if sys.version_info < (3, 12):
+    del CASES["eager_tasks"]

@@ -129,6 +129,48 @@ def chart(cases, impls, medians, path):
     return True
 
 
+def _uvloop_version():
+    probe = subprocess.run(
+        [sys.executable, "-c", "import uvloop; print(uvloop.__version__)"],
+        capture_output=True, text=True, cwd=os.path.dirname(HERE))
+    return probe.stdout.strip() if probe.returncode == 0 else None
+
+
+BEGIN = "<!-- python {} results: written by python -m bench -->"
+END = "<!-- end of python {} results -->"
+
+
+def write_section(path, version, body):
+    """Replace (or add, in version order) this version's section of
+    RESULTS.md; the other versions' sections and the notes stay."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = "# Benchmark results\n\n"
+    block = f"{BEGIN.format(version)}\n{body}\n{END.format(version)}"
+    begin, end = BEGIN.format(version), END.format(version)
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        # Before the first section of a later version, else at the end of
+        # the sections, else after the title.
+        later = [v for v in ("3.11", "3.12", "3.13", "3.14", "3.15")
+                 if v > version and BEGIN.format(v) in text]
+        if later:
+            marker = BEGIN.format(later[0])
+            text = text.replace(marker, block + "\n\n" + marker, 1)
+        else:
+            lines = text.split("\n")
+            last = max((i for i, line in enumerate(lines)
+                        if line.startswith("<!-- end of python")), default=1)
+            lines.insert(last + 1, "\n" + block)
+            text = "\n".join(lines)
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true",
@@ -148,20 +190,21 @@ def main(argv=None):
     print(text)
     if args.no_write:
         return
+    version = "%d.%d" % sys.version_info[:2]
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, "
                f"{platform.platform()}, Python {platform.python_version()}")
-    with open(os.path.join(HERE, "RESULTS.md"), "w") as f:
-        f.write("# Benchmark results\n\n")
-        f.write(f"Machine: {machine}.  {reps} interleaved repetitions, each in "
-                f"a fresh process{' (--quick sizes)' if args.quick else ''}; "
-                f"{time.time() - started:.0f} s in all.  Median time per "
-                "operation, ± half the spread (max-min) in percent of the "
-                "median; speed-up = peer time / pyasync time.  Memory cases (memory_*, "
-                "rss_*) report bytes, and their ratio is peer bytes / pyasync "
-                "bytes (>1: pyasync is smaller).\n\n")
-        f.write(text + "\n")
-        if chart(cases, impls, medians, os.path.join(HERE, "speedups.png")):
-            f.write("\n![speed-ups](speedups.png)\n")
+    png = f"speedups-{version}.png"
+    section = [f"## Python {version}\n",
+               f"Machine: {machine}.  {reps} interleaved repetitions, each in "
+               f"a fresh process{' (--quick sizes)' if args.quick else ''}; "
+               f"{time.time() - started:.0f} s in all.  Against Python "
+               f"{version}'s own asyncio and uvloop "
+               f"{_uvloop_version() or '(not installed)'}.\n",
+               text + "\n"]
+    if chart(cases, impls, medians, os.path.join(HERE, png)):
+        section.append(f"![speed-ups on {version}]({png})\n")
+    write_section(os.path.join(HERE, "RESULTS.md"), version,
+                  "\n".join(section))
     print(f"wrote {os.path.join(HERE, 'RESULTS.md')}")
 
 
