@@ -388,6 +388,43 @@ TimerHandle_dealloc(TimerHandleObj *h)
 
 /* ---- running and reporting ------------------------------------------ */
 
+/* asyncio.format_helpers._format_callback_source(callback, args), as the
+ * running version's Handle calls it: 3.13 adds debug=loop.get_debug(), and
+ * shows the arguments only in debug mode. */
+static PyObject *
+format_callback_source(pyasync_state *st, PyObject *loop, PyObject *callback,
+                       PyObject *args)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    int debug = loop == NULL || loop == Py_None ? 0
+                : pyasync_loop_debug_fast(st, loop);
+    if (debug < 0) {
+        PyObject *flag = PyObject_CallMethod(loop, "get_debug", NULL);
+        if (flag == NULL) {
+            return NULL;
+        }
+        debug = PyObject_IsTrue(flag);
+        Py_DECREF(flag);
+        if (debug < 0) {
+            return NULL;
+        }
+    }
+    PyObject *kwnames = Py_BuildValue("(s)", "debug");
+    if (kwnames == NULL) {
+        return NULL;
+    }
+    PyObject *all[3] = {callback, args, debug ? Py_True : Py_False};
+    PyObject *res = PyObject_Vectorcall(st->format_callback_source, all, 2,
+                                        kwnames);
+    Py_DECREF(kwnames);
+    return res;
+#else
+    (void)loop;
+    return PyObject_CallFunctionObjArgs(st->format_callback_source,
+                                        callback, args, NULL);
+#endif
+}
+
 int
 handle_report_exception(pyasync_state *st, PyObject *loop, PyObject *handle,
                         PyObject *callback, PyObject *args)
@@ -397,9 +434,8 @@ handle_report_exception(pyasync_state *st, PyObject *loop, PyObject *handle,
     }
     PyObject *exc = fetch_exception();
     PyObject *ctx = NULL, *res = NULL, *made = NULL;
-    PyObject *src = PyObject_CallFunctionObjArgs(
-        st->format_callback_source,
-        callback ? callback : Py_None, args ? args : Py_None, NULL);
+    PyObject *src = format_callback_source(
+        st, loop, callback ? callback : Py_None, args ? args : Py_None);
     if (src == NULL) {
         goto error;
     }
@@ -576,10 +612,8 @@ Handle_repr_info(HandleObj *h, PyObject *Py_UNUSED(ignored))
         Py_CLEAR(item);
     }
     if (h->callback != NULL) {
-        item = PyObject_CallFunctionObjArgs(h->st->format_callback_source,
-                                            h->callback,
-                                            h->args ? h->args : Py_None,
-                                            NULL);
+        item = format_callback_source(h->st, h->loop, h->callback,
+                                      h->args ? h->args : Py_None);
         if (item == NULL || PyList_Append(info, item) < 0) {
             goto error;
         }

@@ -14,6 +14,7 @@ import socket
 import stat
 from asyncio import base_events, constants
 from asyncio import sslproto, trsock, unix_events
+from asyncio.log import logger
 
 from . import _core
 
@@ -237,11 +238,23 @@ class StreamsIOMixin:
                                                 backlog, on_accept)
 
     def _stop_serving(self, sock):
+        # A unix socket that 3.13's create_unix_server() will clean up.
+        prev_ino = self._unix_server_sockets.pop(sock, None)
+        path = sock.getsockname() if prev_ino is not None else None
         listener = self.__dict__.get('_io2_listeners', {}).pop(
             sock.fileno(), None)
         if listener is not None:
             listener.close()
         sock.close()
+        if path is not None:
+            try:
+                if os.stat(path).st_ino == prev_ino:
+                    os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                logger.error('Unable to clean up listening UNIX socket '
+                             '%r: %r', path, err)
 
     def _io2_accepted(self, tr, lsock, protocol_factory, sslcontext, server,
                       ssl_handshake_timeout, ssl_shutdown_timeout):

@@ -10,11 +10,21 @@ libuv handle (uv_udp_send keeps the order) and counts in
 get_write_buffer_size().  Received datagrams and receive errors come from
 libuv's callbacks through the ready queue.
 """
+import sys
 import warnings
 from asyncio import base_events, constants, futures, transports, trsock
+from asyncio import selector_events
 from asyncio.log import logger
 
 from . import _core
+
+# 3.13 sends empty datagrams, and counts 8 header bytes per queued datagram
+# in get_write_buffer_size(); 3.13.0 to 3.13.5 never take them off again
+# (gh-135444), the releases with the fix (which added _header_size) do.
+_EMPTY_SENT = sys.version_info >= (3, 13)
+_HEADER = 8 if sys.version_info >= (3, 13) else 0
+_HEADER_LEAKS = bool(_HEADER) and not hasattr(
+    selector_events._SelectorDatagramTransport, '_header_size')
 
 __all__ = ()
 
@@ -48,6 +58,7 @@ class _UDPTransport(transports._FlowControlMixin, transports.DatagramTransport):
         self._conn_lost = 0
         self._closing = False
         self._paused = False
+        self._headers_queued = 0      # datagrams ever queued (_HEADER_LEAKS)
         loop.call_soon(protocol.connection_made, self)
         # Only start reading once connection_made() has been called.
         loop.call_soon(self._start_reading)
@@ -64,7 +75,7 @@ class _UDPTransport(transports._FlowControlMixin, transports.DatagramTransport):
         if self._sock is not None and not self._handle.closed:
             info.append('read=polling' if self._handle.reading
                         else 'read=idle')
-            state = 'polling' if self._handle.pending else 'idle'
+            state = 'polling' if self._handle.queued else 'idle'
             info.append(f'write=<{state}, '
                         f'bufsize={self.get_write_buffer_size()}>')
         return '<{}>'.format(' '.join(info))
@@ -96,14 +107,15 @@ class _UDPTransport(transports._FlowControlMixin, transports.DatagramTransport):
         if self._conn_lost:
             return
         self._maybe_resume_protocol()
-        if self._closing and not self._handle.pending:
+        if self._closing and not self._handle.queued:
             self._conn_lost += 1
             self._call_connection_lost(None)
 
     # -- DatagramTransport
 
     def get_write_buffer_size(self):
-        return self._handle.pending
+        headers = self._headers_queued if _HEADER_LEAKS else self._handle.queued
+        return self._handle.pending + _HEADER * headers
 
     def set_protocol(self, protocol):
         self._protocol = protocol
@@ -138,7 +150,7 @@ class _UDPTransport(transports._FlowControlMixin, transports.DatagramTransport):
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f'data argument must be a bytes-like object, '
                             f'not {type(data).__name__!r}')
-        if not data:
+        if not data and not _EMPTY_SENT:
             return
         if self._address:
             if addr not in (None, self._address):
@@ -150,7 +162,7 @@ class _UDPTransport(transports._FlowControlMixin, transports.DatagramTransport):
                 logger.warning('socket.send() raised exception.')
             self._conn_lost += 1
             return
-        if not self._handle.pending:
+        if not self._handle.queued:
             # Straight to the socket first, as asyncio.
             try:
                 if self._extra['peername']:
@@ -176,6 +188,7 @@ class _UDPTransport(transports._FlowControlMixin, transports.DatagramTransport):
         except OSError as exc:
             self._protocol.error_received(exc)
             return
+        self._headers_queued += 1
         self._maybe_pause_protocol()
 
     def close(self):
@@ -183,7 +196,7 @@ class _UDPTransport(transports._FlowControlMixin, transports.DatagramTransport):
             return
         self._closing = True
         self._handle.stop_reading()
-        if not self._handle.pending:
+        if not self._handle.queued:
             self._conn_lost += 1
             self._loop.call_soon(self._call_connection_lost, None)
 

@@ -64,6 +64,9 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
         self._coroutine_origin_tracking_enabled = False
         self._coroutine_origin_tracking_saved_depth = None
         self._signal_handlers = {}
+        # 3.13's create_unix_server(cleanup_socket=True) notes its sockets
+        # here; _stop_serving() unlinks their paths (_streams_io.py).
+        self._unix_server_sockets = {}
         _live_loops.add(self)
 
     # -- borrowed from BaseEventLoop: they need only the attributes above.

@@ -2,6 +2,7 @@
 Handle), reached through the private Loop._call_soon_entry.  Compared with
 asyncio's call_soon(callback, arg), which is what it stands for."""
 import asyncio
+import sys
 import contextvars
 import re
 
@@ -66,7 +67,9 @@ def test_entry_failure_reported_like_a_handle(differential):
         loop.run_forever()
         return reports
     reports = differential(scenario)
-    assert "failing('the arg')" in reports[0][1]
+    # 3.13 shows a callback's arguments only in debug mode.
+    shown = "failing()" if sys.version_info >= (3, 13) else "failing('the arg')"
+    assert shown in reports[0][1]
 
 
 def test_entry_keyboard_interrupt_propagates(differential):

@@ -36,6 +36,7 @@ typedef struct {
     PyObject *on_drained;       /* on_drained(): the send queue emptied */
     char *rbuf;                 /* raw malloc: alloc_cb runs without GIL */
     size_t pending;             /* bytes queued with uv_udp_send */
+    size_t queued;              /* datagrams queued (empty ones count) */
     int family;
     char open;                  /* uv handle initialized, not yet closing */
     char want_read;             /* between start_reading and stop_reading */
@@ -292,6 +293,7 @@ udp_send_cb(uv_udp_send_t *req, int status)
     UDPHandleObj *self = sr->owner;
     PyGILState_STATE g = PyGILState_Ensure();
     self->pending -= (size_t)sr->view.len;
+    self->queued--;
     PyBuffer_Release(&sr->view);
     int r = 0;
     /* UV_ECANCELED: the handle closed with the datagram unsent, as
@@ -299,7 +301,7 @@ udp_send_cb(uv_udp_send_t *req, int status)
     if (status < 0 && status != UV_ECANCELED) {
         r = udp_queue_error(self, status, 0);
     }
-    else if (status == 0 && self->pending == 0 && self->open) {
+    else if (status == 0 && self->queued == 0 && self->open) {
         PyObject *args = PyTuple_New(0);
         r = args ? uvcall_schedule(self->loop, self->on_drained, args) : -1;
         Py_XDECREF(args);
@@ -429,6 +431,7 @@ UDPHandle_send(UDPHandleObj *self, PyObject *const *args, Py_ssize_t nargs)
     }
     sr->owner = (UDPHandleObj *)Py_NewRef(self);
     self->pending += (size_t)sr->view.len;
+    self->queued++;
     Py_RETURN_NONE;
 }
 
@@ -443,6 +446,12 @@ static PyObject *
 UDPHandle_get_pending(UDPHandleObj *self, void *Py_UNUSED(closure))
 {
     return PyLong_FromSize_t(self->pending);
+}
+
+static PyObject *
+UDPHandle_get_queued(UDPHandleObj *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSize_t(self->queued);
 }
 
 static PyObject *
@@ -581,6 +590,8 @@ static PyMethodDef UDPHandle_methods[] = {
 static PyGetSetDef UDPHandle_getset[] = {
     {"pending", (getter)UDPHandle_get_pending, NULL,
      "Bytes queued with uv_udp_send and not sent yet.", NULL},
+    {"queued", (getter)UDPHandle_get_queued, NULL,
+     "datagrams queued and not yet sent", NULL},
     {"closed", (getter)UDPHandle_get_closed, NULL, NULL, NULL},
     {"reading", (getter)UDPHandle_get_reading, NULL, NULL, NULL},
     {NULL},
