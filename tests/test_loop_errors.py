@@ -2,6 +2,7 @@
 checks, task factories.  Messages are asyncio's; differential where the
 scenario allows it."""
 import asyncio
+import sys
 import re
 
 import pytest
@@ -50,23 +51,27 @@ def test_run_while_running_errors(differential):
         other = asyncio.new_event_loop()
 
         async def inner():
-            out.append(_exc(loop.run_forever))
-            coro = asyncio.sleep(0)
-            out.append(_exc(loop.run_until_complete, coro))
-            coro.close()
             out.append(_exc(other.run_forever))
             out.append(_exc(loop.close))
+            # Last: 3.13.0's run_forever resets the running state even when
+            # it refuses to start, so nothing may run after it there.
+            out.append(_exc(loop.run_forever))
+            if sys.version_info < (3, 13):
+                # 3.13's asyncio loop wraps the coroutine in a task before
+                # it checks, and then never returns from this call.
+                coro = asyncio.sleep(0)
+                out.append(_exc(loop.run_until_complete, coro))
+                coro.close()
 
         loop.run_until_complete(inner())
         other.close()
         return out
+    running = ('RuntimeError', 'This event loop is already running')
     assert differential(scenario) == [
-        ('RuntimeError', 'This event loop is already running'),
-        ('RuntimeError', 'This event loop is already running'),
         ('RuntimeError',
          'Cannot run the event loop while another loop is running'),
         ('RuntimeError', 'Cannot close a running event loop'),
-    ]
+    ] + [running] * (2 if sys.version_info < (3, 13) else 1)
 
 
 def test_raising_callback_goes_to_exception_handler(differential):
@@ -93,7 +98,9 @@ def test_raising_callback_goes_to_exception_handler(differential):
         return calls
     calls = differential(scenario)
     assert calls[0][2].startswith('Exception in callback test_raising')
-    assert "raising('first') at " in calls[0][2]
+    # 3.13 shows a callback's arguments only in debug mode.
+    shown = "raising('first') at " if sys.version_info < (3, 13) else "raising() at "
+    assert shown in calls[0][2]
     assert calls[1] == 'still running'
 
 
