@@ -22,6 +22,7 @@
     X(Queue_Type) X(PriorityQueue_Type) X(LifoQueue_Type) \
     X(sync_get_running_loop) X(sync_deque_type) X(sync_heappush) \
     X(sync_heappop) X(BrokenBarrierError) X(QueueEmpty) X(QueueFull) \
+    X(QueueShutDown) /* 3.13+ only; NULL before */ \
     X(sync_deque_append) X(sync_deque_popleft) X(sync_deque_remove) \
     X(sync_barrier_states) \
     X(str_append) X(str_popleft) X(str_remove) X(str_create_future) \

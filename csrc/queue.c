@@ -4,7 +4,8 @@
  * list).  Subclasses may override the storage hooks (_init, _put, _get) and
  * qsize/empty/full/put_nowait/get_nowait, as asyncio allows, so for any
  * other type every hook is called through attribute lookup.  A getter or
- * putter cancelled after its wake-up passes the wake-up on. */
+ * putter cancelled after its wake-up passes the wake-up on.  On 3.13+ a
+ * queue can be shut down (shutdown(), QueueShutDown), as asyncio's. */
 #include "waiter.h"
 
 enum { KIND_FIFO, KIND_HEAP, KIND_LIFO, KIND_CUSTOM };
@@ -19,6 +20,7 @@ typedef struct {
     Py_ssize_t maxsize;         /* the same when it is an int */
     char maxsize_is_int;
     Py_ssize_t unfinished;      /* _unfinished_tasks */
+    char is_shutdown;           /* _is_shutdown (3.13+; always 0 before) */
     int kind;
 } QueueObj;
 
@@ -252,6 +254,12 @@ queue_wakeup_next(QueueObj *self, PyObject *waiters)
 static PyObject *
 queue_put_nowait_impl(QueueObj *self, PyObject *item)
 {
+#if PY_VERSION_HEX >= 0x030D0000
+    if (self->is_shutdown) {
+        PyErr_SetNone(self->st->QueueShutDown);
+        return NULL;
+    }
+#endif
     int full = queue_is_full(self);
     if (full < 0) {
         return NULL;
@@ -285,6 +293,12 @@ queue_get_nowait_impl(QueueObj *self)
         return NULL;
     }
     if (empty) {
+#if PY_VERSION_HEX >= 0x030D0000
+        if (self->is_shutdown) {
+            PyErr_SetNone(self->st->QueueShutDown);
+            return NULL;
+        }
+#endif
         PyErr_SetNone(self->st->QueueEmpty);
         return NULL;
     }
@@ -353,6 +367,12 @@ queue_put_step(sync_coro *c, PyObject *value)
         return SYNC_ERROR;
     }
     if (full) {
+#if PY_VERSION_HEX >= 0x030D0000
+        if (self->is_shutdown) {
+            PyErr_SetNone(c->st->QueueShutDown);
+            return SYNC_ERROR;
+        }
+#endif
         return sync_wait_new_future(c, &self->putters, &self->loop, 0);
     }
     PyObject *r;
@@ -385,6 +405,19 @@ queue_get_step(sync_coro *c, PyObject *value)
         return SYNC_ERROR;
     }
     if (empty) {
+#if PY_VERSION_HEX >= 0x030D0000
+        /* asyncio asks empty() a second time here (a subclass sees it). */
+        if (self->is_shutdown) {
+            empty = queue_is_empty(self);
+            if (empty < 0) {
+                return SYNC_ERROR;
+            }
+            if (empty) {
+                PyErr_SetNone(c->st->QueueShutDown);
+                return SYNC_ERROR;
+            }
+        }
+#endif
         return sync_wait_new_future(c, &self->getters, &self->loop, 0);
     }
     PyObject *r;
@@ -526,6 +559,7 @@ queue_init(QueueObj *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     Py_DECREF(r);
+    self->is_shutdown = 0;      /* set after _init, as asyncio does */
     return 0;
 fail:
     Py_DECREF(size);
@@ -658,6 +692,111 @@ queue_task_done(QueueObj *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+#if PY_VERSION_HEX >= 0x030D0000
+/* Wake every waiter of the deque self->*slot, not only the next one.  The
+ * deque is read afresh each turn: set_result may run code that replaces
+ * it, and asyncio's loop re-reads the attribute too. */
+static int
+queue_wake_all(QueueObj *self, PyObject **slot)
+{
+    pyasync_state *st = self->st;
+    for (;;) {
+        Py_ssize_t n = sync_waiters_len(*slot);
+        if (n <= 0) {
+            return n < 0 ? -1 : 0;
+        }
+        PyObject *w = sync_deque_popleft(st, *slot);
+        if (w == NULL) {
+            return -1;
+        }
+        int done = sync_future_done(st, w);
+        if (done == 0) {
+            done = sync_future_set_result(st, w, Py_None);
+        }
+        Py_DECREF(w);
+        if (done < 0) {
+            return -1;
+        }
+    }
+}
+
+/* shutdown(immediate=False), taking its argument as a Python function
+ * would (same TypeError messages). */
+static PyObject *
+queue_shutdown(QueueObj *self, PyObject *const *args, Py_ssize_t nargs,
+               PyObject *kwnames)
+{
+    PyObject *immediate_obj = NULL;
+    if (nargs > 1) {
+        PyErr_Format(PyExc_TypeError, "Queue.shutdown() takes from 1 to 2 "
+                     "positional arguments but %zd were given", nargs + 1);
+        return NULL;
+    }
+    if (nargs == 1) {
+        immediate_obj = args[0];
+    }
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i);
+        if (!sync_str_equal(key, "immediate")) {
+            PyErr_Format(PyExc_TypeError, "Queue.shutdown() got an "
+                         "unexpected keyword argument '%U'", key);
+            return NULL;
+        }
+        if (immediate_obj != NULL) {
+            PyErr_SetString(PyExc_TypeError, "Queue.shutdown() got multiple "
+                            "values for argument 'immediate'");
+            return NULL;
+        }
+        immediate_obj = args[nargs + i];
+    }
+    self->is_shutdown = 1;
+    int immediate = immediate_obj != NULL ? PyObject_IsTrue(immediate_obj)
+                                          : 0;
+    if (immediate < 0) {
+        return NULL;
+    }
+    if (immediate) {
+        /* Drop what is left, each item counting as a task done. */
+        for (;;) {
+            int empty = queue_is_empty(self);
+            if (empty < 0) {
+                return NULL;
+            }
+            if (empty) {
+                break;
+            }
+            PyObject *item = queue_get_item(self);
+            if (item == NULL) {
+                return NULL;
+            }
+            Py_DECREF(item);
+            if (self->unfinished > 0) {
+                self->unfinished--;
+            }
+        }
+        if (self->unfinished == 0) {
+            if (self->finished == NULL) {
+                PyErr_SetString(PyExc_AttributeError, "_finished");
+                return NULL;
+            }
+            PyObject *r = PyObject_CallMethodNoArgs(self->finished,
+                                                    self->st->str_set);
+            if (r == NULL) {
+                return NULL;
+            }
+            Py_DECREF(r);
+        }
+    }
+    /* Every blocked get() and put() wakes to re-check and raise. */
+    if (queue_wake_all(self, &self->getters) < 0
+        || queue_wake_all(self, &self->putters) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+#endif
+
 static PyObject *
 queue_wakeup_next_meth(QueueObj *self, PyObject *waiters)
 {
@@ -714,6 +853,11 @@ queue_format(QueueObj *self, PyObject *Py_UNUSED(ignored))
         Py_SETREF(res, PyUnicode_FromFormat("%U tasks=%zd", res,
                                             self->unfinished));
     }
+#if PY_VERSION_HEX >= 0x030D0000
+    if (res != NULL && self->is_shutdown) {
+        Py_SETREF(res, PyUnicode_FromFormat("%U shutdown", res));
+    }
+#endif
     return res;
 error:
     Py_DECREF(res);
@@ -810,6 +954,10 @@ static PyMethodDef queue_methods[] = {
     {"get_nowait", (PyCFunction)queue_get_nowait, METH_NOARGS, NULL},
     {"task_done", (PyCFunction)queue_task_done, METH_NOARGS, NULL},
     {"join", (PyCFunction)queue_join, METH_NOARGS, NULL},
+#if PY_VERSION_HEX >= 0x030D0000
+    {"shutdown", (PyCFunction)(void (*)(void))queue_shutdown,
+     METH_FASTCALL | METH_KEYWORDS, NULL},
+#endif
     {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS, NULL},
     {NULL, NULL, 0, NULL},
 };
@@ -827,6 +975,9 @@ static PyMemberDef queue_members[] = {
     {"_putters", T_OBJECT, offsetof(QueueObj, putters), 0, NULL},
     {"_finished", T_OBJECT, offsetof(QueueObj, finished), 0, NULL},
     {"_unfinished_tasks", T_PYSSIZET, offsetof(QueueObj, unfinished), 0, NULL},
+#if PY_VERSION_HEX >= 0x030D0000
+    {"_is_shutdown", T_BOOL, offsetof(QueueObj, is_shutdown), 0, NULL},
+#endif
     {NULL, 0, 0, 0, NULL},
 };
 

@@ -764,6 +764,9 @@ pyasync_sync_init(PyObject *module, pyasync_state *st)
     LOOKUP(BrokenBarrierError, "asyncio.exceptions", "BrokenBarrierError");
     LOOKUP(QueueEmpty, "asyncio.queues", "QueueEmpty");
     LOOKUP(QueueFull, "asyncio.queues", "QueueFull");
+#if PY_VERSION_HEX >= 0x030D0000
+    LOOKUP(QueueShutDown, "asyncio.queues", "QueueShutDown");
+#endif
     LOOKUP(sync_barrier_states, "asyncio.locks", "_BarrierState");
 #undef LOOKUP
     st->SyncCoro_Type = (PyObject *)ccoro_type_new(

@@ -27,6 +27,8 @@ if _sys.version_info >= (3, 12):
 
 from asyncio.exceptions import BrokenBarrierError
 from asyncio.queues import QueueEmpty, QueueFull
+if _sys.version_info >= (3, 13):
+    from asyncio.queues import QueueShutDown
 from ._core import (Barrier, BoundedSemaphore, Condition, Event, LifoQueue,
                     Lock, PriorityQueue, Queue, Semaphore)
 from ._core import (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION,

@@ -17,6 +17,8 @@ import pyasync
 REPLACED = ("Lock", "Event", "Condition", "Semaphore", "BoundedSemaphore",
             "Barrier", "Queue", "PriorityQueue", "LifoQueue", "QueueEmpty",
             "QueueFull", "BrokenBarrierError")
+if hasattr(asyncio, "QueueShutDown"):  # 3.13+
+    REPLACED += ("QueueShutDown",)
 
 # Tests that fail for a known, accepted reason: name -> reason.
 SKIPS = {

@@ -5,6 +5,7 @@ Reprs are compared by their bracket part only: the class is
 asyncio.locks.Lock on one side and pyasync.Lock on the other."""
 import asyncio
 import re
+import sys
 
 import pytest
 
@@ -469,6 +470,308 @@ def test_queue_subclass_hooks():
         trace("queue", str(q), q.qsize(), q.full(), q._unfinished_tasks)
         trace("get", await q.get(), await q.get(), q.empty())
     assert_same(scenario)
+
+
+# ---- Queue.shutdown (3.13+) ------------------------------------------------
+
+needs_shutdown = pytest.mark.skipif(
+    sys.version_info < (3, 13),
+    reason="Queue.shutdown() and QueueShutDown are new in Python 3.13")
+
+QUEUE_KINDS = ("Queue", "LifoQueue", "PriorityQueue")
+
+
+@needs_shutdown
+def test_queue_shutdown_wakes_blocked_getters():
+    async def scenario(aio, trace):
+        for kind in QUEUE_KINDS:
+            q = getattr(aio, kind)()
+            getters = [aio.create_task(q.get()) for _ in range(3)]
+            await settle(aio)
+            trace(kind, "blocked", str(q))
+            getters[1].cancel()     # a cancelled waiter stays in _getters
+            q.shutdown()
+            trace(kind, "shut", str(q), q._is_shutdown, len(q._getters))
+            for i, g in enumerate(getters):
+                await outcome(trace, f"{kind} g{i}", g)
+            for label, call in (("put_nowait", lambda: q.put_nowait(1)),
+                                ("get_nowait", q.get_nowait)):
+                try:
+                    call()
+                except aio.QueueShutDown as exc:
+                    trace.exc(f"{kind} {label}", exc)
+            for label, aw in (("put", q.put(1)), ("get", q.get())):
+                try:
+                    await aw
+                except aio.QueueShutDown as exc:
+                    trace.exc(f"{kind} {label}", exc)
+            trace(kind, "end", str(q), q.qsize(), q._unfinished_tasks)
+    assert_same(scenario)
+
+
+@needs_shutdown
+def test_queue_shutdown_wakes_blocked_putters():
+    async def scenario(aio, trace):
+        for kind in QUEUE_KINDS:
+            q = getattr(aio, kind)(maxsize=2)
+            q.put_nowait(5)
+            q.put_nowait(4)
+            putters = [aio.create_task(q.put(i)) for i in range(3)]
+            await settle(aio)
+            trace(kind, "blocked", str(q), q.full())
+            q.shutdown()
+            trace(kind, "shut", str(q), len(q._putters))
+            for i, p in enumerate(putters):
+                await outcome(trace, f"{kind} p{i}", p)
+            # Not immediate: what was queued can still be got.
+            trace(kind, "got", await q.get(), q.get_nowait(), str(q))
+            try:
+                await q.get()
+            except aio.QueueShutDown as exc:
+                trace.exc(f"{kind} get", exc)
+            q.task_done()
+            q.task_done()
+            await q.join()
+            trace(kind, "end", str(q))
+    assert_same(scenario)
+
+
+@needs_shutdown
+def test_queue_shutdown_putter_woken_by_get_then_shut_down():
+    async def scenario(aio, trace):
+        q = aio.Queue(maxsize=1)
+        q.put_nowait("a")
+        p = aio.create_task(q.put("b"))
+        await settle(aio)
+        trace("got", q.get_nowait())    # wakes p: there is room ...
+        q.shutdown()                    # ... but put_nowait now refuses
+        await outcome(trace, "p", p)
+        trace("end", str(q), q.empty())
+    assert_same(scenario)
+
+
+@needs_shutdown
+def test_queue_shutdown_immediate_releases_join():
+    async def scenario(aio, trace):
+        for kind in QUEUE_KINDS:
+            q = getattr(aio, kind)()
+            for item in (3, 1, 2, 5):
+                q.put_nowait(item)
+            trace(kind, "first", q.get_nowait())    # not task_done yet
+            joined = []
+
+            async def joiner(name):
+                await q.join()
+                joined.append(name)
+
+            joiners = [aio.create_task(joiner(f"j{i}")) for i in range(2)]
+            await settle(aio)
+            trace(kind, "before", str(q), list(joined))
+            q.shutdown(immediate=True)
+            trace(kind, "shut", str(q), q.qsize(), q._unfinished_tasks,
+                  q._finished.is_set())
+            await settle(aio)
+            trace(kind, "still joined?", list(joined))
+            for label, call in (("get_nowait", q.get_nowait),
+                                ("put_nowait", lambda: q.put_nowait(0))):
+                try:
+                    call()
+                except aio.QueueShutDown as exc:
+                    trace.exc(f"{kind} {label}", exc)
+            q.task_done()           # the one got before the shutdown
+            for j in joiners:
+                await j
+            trace(kind, "joined", list(joined), str(q))
+            try:
+                q.task_done()
+            except ValueError as exc:
+                trace.exc(f"{kind} task_done", exc)
+            q.shutdown(immediate=True)      # again: nothing changes
+            trace(kind, "again", str(q))
+    assert_same(scenario)
+
+
+@needs_shutdown
+def test_queue_shutdown_immediate_after_tasks_done_early():
+    # task_done() called before the items are got: shutdown(immediate=True)
+    # only counts unfinished tasks down to zero.
+    async def scenario(aio, trace):
+        q = aio.Queue()
+        for i in range(3):
+            q.put_nowait(i)
+        q.task_done()
+        q.task_done()
+        trace("before", str(q), q._finished.is_set())
+        q.shutdown(True)
+        trace("after", str(q), q._unfinished_tasks, q._finished.is_set())
+        await q.join()
+        trace("joined")
+    assert_same(scenario)
+
+
+@needs_shutdown
+def test_queue_shutdown_immediate_with_getter_woken_by_put():
+    async def scenario(aio, trace):
+        q = aio.Queue()
+        g1 = aio.create_task(q.get())
+        g2 = aio.create_task(q.get())
+        await settle(aio)
+        q.put_nowait("x")               # wakes g1 ...
+        q.shutdown(immediate=True)      # ... whose item is dropped
+        trace("shut", str(q))
+        await outcome(trace, "g1", g1)
+        await outcome(trace, "g2", g2)
+        trace("end", str(q), q._unfinished_tasks)
+    assert_same(scenario)
+
+
+@needs_shutdown
+def test_queue_get_after_shutdown_on_non_empty_queue():
+    async def scenario(aio, trace):
+        for kind in QUEUE_KINDS:
+            q = getattr(aio, kind)(maxsize=5)
+            for item in (3, 1, 4, 1, 5):
+                await q.put(item)
+            q.shutdown()
+            trace(kind, str(q), q.full())
+            got = [await q.get(), q.get_nowait()]
+            while not q.empty():
+                got.append(await q.get())
+                q.task_done()
+            trace(kind, "got", got, str(q))
+            try:
+                q.get_nowait()
+            except aio.QueueShutDown as exc:
+                trace.exc(kind, exc)
+            # A getter started now does not wait.
+            t = aio.create_task(q.get())
+            await outcome(trace, f"{kind} late getter", t)
+    assert_same(scenario)
+
+
+@needs_shutdown
+def test_queue_shutdown_repr():
+    async def scenario(aio, trace):
+        q = aio.Queue(maxsize=3)
+        trace("fresh", str(q), extras(q))
+        q.shutdown()
+        trace("empty shut", str(q))
+        q = aio.LifoQueue(maxsize=3)
+        q.put_nowait(1)
+        q.put_nowait(2)
+        g = q.get_nowait()
+        q.put_nowait(3)
+        q.put_nowait(4)
+        p = aio.create_task(q.put(9))
+        await settle(aio)
+        trace("before", g, str(q), normalise_repr(q))
+        q.shutdown()
+        trace("after", str(q), normalise_repr(q), q._format())
+        await outcome(trace, "p", p)
+        q.shutdown(immediate=True)
+        trace("immediate", str(q), q._format())
+        q = aio.PriorityQueue()
+        g = aio.create_task(q.get())
+        await settle(aio)
+        trace("getter", str(q))
+        q.shutdown(immediate=True)
+        trace("getter shut", str(q))   # shutdown took it off _getters
+        await outcome(trace, "g", g)
+    assert_same(scenario)
+
+
+def normalise_repr(q):
+    """repr(q) with the address cut out: 'at 0x...' differs per object."""
+    return re.sub(r" at 0x[0-9a-f]+", "", repr(q))
+
+
+@needs_shutdown
+def test_queue_shutdown_subclass_hooks():
+    async def scenario(aio, trace):
+        class Tracked(aio.Queue):
+            def _init(self, maxsize):
+                self._queue = []
+
+            def _put(self, item):
+                self._queue.append(item)
+
+            def _get(self):
+                item = self._queue.pop()
+                trace("_get", item)
+                return item
+
+            def empty(self):
+                e = super().empty()
+                trace("empty", e)
+                return e
+
+            def _format(self):
+                return super()._format() + " tracked"
+
+        q = Tracked()
+        g = aio.create_task(q.get())
+        await settle(aio)
+        q.shutdown()
+        await outcome(trace, "g", g)
+        q = Tracked()
+        for i in range(3):
+            q.put_nowait(i)
+        trace("repr", str(q))
+        q.shutdown(immediate=True)
+        trace("shut", str(q), q._unfinished_tasks)
+        try:
+            await q.get()
+        except aio.QueueShutDown as exc:
+            trace.exc("get", exc)
+    assert_same(scenario)
+
+
+@needs_shutdown
+def test_queue_shutdown_arguments_and_exception_class():
+    async def scenario(aio, trace):
+        q = aio.Queue()
+        q.put_nowait(1)
+        for args, kwargs in (((1, 2), {}), ((), {"later": True}),
+                             ((True,), {"immediate": True})):
+            try:
+                q.shutdown(*args, **kwargs)
+            except TypeError as exc:
+                trace.exc("args", exc)
+        trace("untouched", str(q))
+
+        class Truth:
+            def __bool__(self):
+                raise ZeroDivisionError("no truth")
+
+        try:
+            q.shutdown(Truth())
+        except ZeroDivisionError as exc:
+            trace.exc("truth", exc)
+        trace("marked shut before the truth test", str(q))
+        q.shutdown(immediate=[0])       # any true object
+        trace("immediate", str(q))
+        try:
+            q.put_nowait(2)
+        except asyncio.QueueShutDown as exc:    # asyncio's own class
+            trace.exc("caught as asyncio's", exc)
+            trace("args", exc.args)
+        trace("same class", aio.QueueShutDown is asyncio.QueueShutDown)
+        trace("not a QueueEmpty", issubclass(aio.QueueShutDown,
+                                             aio.QueueEmpty))
+    assert_same(scenario)
+
+
+def test_queue_shutdown_only_where_asyncio_has_it():
+    import pyasync
+    has = sys.version_info >= (3, 13)
+    assert hasattr(asyncio.Queue, "shutdown") == has
+    for kind in QUEUE_KINDS:
+        assert hasattr(getattr(pyasync, kind), "shutdown") == has
+        assert hasattr(getattr(pyasync, kind)(), "_is_shutdown") == has
+    assert hasattr(pyasync, "QueueShutDown") == has
+    if has:
+        assert pyasync.QueueShutDown is asyncio.QueueShutDown
+        assert "QueueShutDown" in pyasync.__all__
 
 
 # ---- everything: async with, wrong loop, awaitable protocol -----------------

@@ -14,7 +14,8 @@ CLASSES = (pyasync.Lock, pyasync.Event, pyasync.Condition, pyasync.Semaphore,
 METHODS = ("acquire", "release", "locked", "wait", "set", "clear", "is_set",
            "notify", "notify_all", "put_nowait", "get_nowait", "qsize",
            "empty", "full", "task_done", "join", "get", "reset", "abort",
-           "_format", "__aenter__", "_wake_up_first", "_wake_up_next")
+           "_format", "__aenter__", "_wake_up_first", "_wake_up_next",
+           "shutdown")          # shutdown: 3.13+ queues only
 
 
 def poke(obj):
@@ -51,7 +52,7 @@ def test_uninitialised_objects(cls):
 def test_hostile_attributes(cls):
     obj = cls(2) if cls in (pyasync.Barrier,) else cls()
     for attr in ("_waiters", "_queue", "_getters", "_putters", "_finished",
-                 "_lock", "_loop", "_cond", "_maxsize"):
+                 "_lock", "_loop", "_cond", "_maxsize", "_is_shutdown"):
         for value in (None, 1, "xy", [object()], object()):
             try:
                 setattr(obj, attr, value)
