@@ -21,6 +21,20 @@ typedef struct {
 
 /* ---- small helpers -------------------------------------------------- */
 
+/* The TypeError for an unknown keyword argument, worded as the running
+   Python's argument parser words it (3.13 rephrased it). */
+static void
+bad_keyword(const char *func, PyObject *key)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyErr_Format(PyExc_TypeError,
+                 "%s() got an unexpected keyword argument '%S'", func, key);
+#else
+    PyErr_Format(PyExc_TypeError,
+                 "'%S' is an invalid keyword argument for %s()", key, func);
+#endif
+}
+
 static inline int
 future_is_alive(FutureObj *fut)
 {
@@ -1000,8 +1014,7 @@ future_parse_init_kwargs(PyObject *args, PyObject *kwds, PyObject **loop)
     (void)PyDict_Next(kwds, &pos, &key, &value);
     if (!PyUnicode_Check(key)
         || PyUnicode_CompareWithASCIIString(key, "loop") != 0) {
-        PyErr_Format(PyExc_TypeError,
-                     "'%S' is an invalid keyword argument for Future()", key);
+        bad_keyword("Future", key);
         return -1;
     }
     *loop = value;
@@ -1074,9 +1087,7 @@ future_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf,
     if (nkw == 1) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, 0);
         if (PyUnicode_CompareWithASCIIString(key, "loop") != 0) {
-            PyErr_Format(PyExc_TypeError,
-                         "'%S' is an invalid keyword argument for Future()",
-                         key);
+            bad_keyword("Future", key);
             return NULL;
         }
         loop = args[0];
@@ -1161,9 +1172,7 @@ parse_one_keyword(const char *func, const char *name, PyObject *const *args,
         PyObject *key = PyTuple_GET_ITEM(kwnames, i);
         if (!PyUnicode_Check(key)
             || PyUnicode_CompareWithASCIIString(key, name) != 0) {
-            PyErr_Format(PyExc_TypeError,
-                         "'%S' is an invalid keyword argument for %s()",
-                         key, func);
+            bad_keyword(func, key);
             return -1;
         }
         if (*value != NULL) {
