@@ -15,6 +15,7 @@
  * the loop's own methods are called, so any running loop works. */
 #include "ccoro.h"
 #include "future.h"
+#include <math.h>                 /* isnan */
 
 typedef struct {
     CCORO_HEAD
@@ -133,6 +134,18 @@ sleep_step(ccoro *co, PyObject *value, PyObject **out)
             co->state = SLEEP_YIELDED;
             return CCORO_AWAIT;
         }
+#if PY_VERSION_HEX >= 0x030D0000
+        /* 3.13 refuses a NaN delay (math.isnan, so any real number). */
+        double d = PyFloat_AsDouble(s->delay);
+        if (d == -1.0 && PyErr_Occurred()) {
+            return CCORO_ERROR;
+        }
+        if (isnan(d)) {
+            PyErr_SetString(PyExc_ValueError,
+                            "Invalid delay: NaN (not a number)");
+            return CCORO_ERROR;
+        }
+#endif
         if (sleep_start_timer(s) < 0) {
             Py_CLEAR(s->future);
             return CCORO_ERROR;

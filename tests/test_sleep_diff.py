@@ -78,6 +78,25 @@ def test_argument_errors():
     assert_same(scenario)
 
 
+def test_nan_and_odd_real_delays():
+    """3.13 refuses a NaN delay with ValueError; earlier versions start a
+    timer with it.  Huge ints fail in the loop's call_later either way."""
+    class Real:
+        def __le__(self, other):
+            return False
+
+        def __float__(self):
+            return float('nan')
+
+    async def scenario(aio, trace):
+        for delay in [float('nan'), 10 ** 400, Real()]:
+            try:
+                trace(type(delay).__name__, await aio.sleep(delay, 'r'))
+            except (ValueError, OverflowError, TypeError) as exc:
+                trace.exc(type(delay).__name__, exc)
+    assert_same(scenario)
+
+
 def test_sleep0_order():
     """sleep(0) yields exactly one loop iteration, FIFO with callbacks."""
     async def scenario(aio, trace):
