@@ -3,7 +3,9 @@
  * The underlying lock may be any asyncio-style lock, so it is driven
  * through its methods.  wait() always re-acquires the lock before it
  * returns or raises; a cancellation during the re-acquire is remembered and
- * raised as a new CancelledError once the lock is held again (3.11). */
+ * raised as a new CancelledError once the lock is held again (3.11, 3.12).
+ * 3.13 re-raises the last CancelledError instance instead, and a wait()
+ * that raises after letting go of the lock notifies another waiter. */
 #include "waiter.h"
 
 typedef struct {
@@ -38,6 +40,52 @@ cond_call_lock(CondObj *self, PyObject *name)
     return PyObject_CallMethodNoArgs(self->lock, name);
 }
 
+/* _notify(n): wake the first n waiters not yet done.  0 or -1. */
+static int
+cond_notify_waiters(CondObj *self, Py_ssize_t n)
+{
+    if (self->waiters == NULL) {
+        return 0;
+    }
+    PyObject *it = PyObject_GetIter(self->waiters);
+    if (it == NULL) {
+        return -1;
+    }
+    Py_ssize_t idx = 0;
+    PyObject *fut;
+    while (idx < n && (fut = PyIter_Next(it)) != NULL) {
+        int done = sync_future_done(self->st, fut);
+        if (done == 0) {
+            idx++;
+            done = sync_future_set_result(self->st, fut, Py_False);
+        }
+        Py_DECREF(fut);
+        if (done < 0) {
+            Py_DECREF(it);
+            return -1;
+        }
+    }
+    Py_DECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static PyObject *
+cond_notify_n(CondObj *self, Py_ssize_t n)
+{
+    int locked = cond_is_locked(self);
+    if (locked < 0) {
+        return NULL;
+    }
+    if (!locked) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot notify on un-acquired lock");
+        return NULL;
+    }
+    if (cond_notify_waiters(self, n) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 enum { WAIT_START, WAIT_NOTIFIED, WAIT_REACQUIRE };
 
 /* Start re-acquiring the lock: `await self.acquire()` in wait()'s finally. */
@@ -60,7 +108,7 @@ cond_wait_reacquire(sync_coro *c)
 /* c->exc: what wait() is raising once the lock is back (NULL: return
  * True); c->flag: cancelled during the re-acquire. */
 static int
-cond_wait_step(sync_coro *c, PyObject *value)
+cond_wait_step_body(sync_coro *c, PyObject *value)
 {
     CondObj *self = (CondObj *)c->self;
     pyasync_state *st = c->st;
@@ -79,6 +127,25 @@ cond_wait_step(sync_coro *c, PyObject *value)
                             "cannot wait on un-acquired lock");
             return SYNC_ERROR;
         }
+#if PY_VERSION_HEX >= 0x030D0000
+        /* 3.13 makes the future before it lets go of the lock. */
+        PyObject *loop = sync_get_loop(st, (PyObject *)self, &self->loop);
+        if (loop == NULL) {
+            return SYNC_ERROR;
+        }
+        c->fut = sync_future_new(st, loop);
+        Py_DECREF(loop);
+        if (c->fut == NULL) {
+            return SYNC_ERROR;
+        }
+        PyObject *r = PyObject_CallMethodNoArgs(c->self, st->str_release);
+        if (r == NULL) {
+            return SYNC_ERROR;
+        }
+        Py_DECREF(r);
+        c->index = 1;   /* released: a failure from here on notifies another */
+        if (sync_waiters_append(st, self->waiters, c->fut) < 0) {
+#else
         PyObject *r = PyObject_CallMethodNoArgs(c->self, st->str_release);
         if (r == NULL) {
             return SYNC_ERROR;
@@ -92,6 +159,7 @@ cond_wait_step(sync_coro *c, PyObject *value)
         }
         if (c->fut == NULL
             || sync_waiters_append(st, self->waiters, c->fut) < 0) {
+#endif
             c->exc = sync_fetch_exception();
             return cond_wait_reacquire(c);
         }
@@ -119,12 +187,23 @@ cond_wait_step(sync_coro *c, PyObject *value)
                 }
                 return SYNC_ERROR;
             }
+#if PY_VERSION_HEX >= 0x030D0000
+            /* 3.13 re-raises the most recent CancelledError itself. */
+            Py_XSETREF(c->arg, sync_fetch_exception());
+#else
             PyErr_Clear();
+#endif
             c->flag = 1;
             return cond_wait_reacquire(c);
         }
         if (c->flag) {
+#if PY_VERSION_HEX >= 0x030D0000
+            PyObject *err = c->arg;
+            c->arg = NULL;
+            sync_restore_exception(err);
+#else
             PyErr_SetNone(st->CancelledError);
+#endif
             if (c->exc != NULL) {
                 sync_chain_exception(Py_NewRef(c->exc));
             }
@@ -140,6 +219,28 @@ cond_wait_step(sync_coro *c, PyObject *value)
     }
     PyErr_SetString(PyExc_SystemError, "bad Condition.wait state");
     return SYNC_ERROR;
+}
+
+static int
+cond_wait_step(sync_coro *c, PyObject *value)
+{
+    int rc = cond_wait_step_body(c, value);
+#if PY_VERSION_HEX >= 0x030D0000
+    /* 3.13: whatever makes wait() raise may come after this waiter was
+       notified, so it hands a notification on (a spurious wake-up at
+       worst, which a condition variable allows). */
+    if (rc == SYNC_ERROR && c->index == 1) {
+        c->index = 0;
+        PyObject *exc = sync_fetch_exception();
+        if (cond_notify_waiters((CondObj *)c->self, 1) < 0) {
+            sync_chain_exception(exc);
+        }
+        else {
+            sync_restore_exception(exc);
+        }
+    }
+#endif
+    return rc;
 }
 
 /* c->arg: the predicate; c->result: its last value. */
@@ -262,45 +363,6 @@ cond_wait_for(CondObj *self, PyObject *predicate)
 {
     return sync_coro_new(self->st, cond_wait_for_step, "Condition.wait_for",
                          (PyObject *)self, predicate);
-}
-
-static PyObject *
-cond_notify_n(CondObj *self, Py_ssize_t n)
-{
-    int locked = cond_is_locked(self);
-    if (locked < 0) {
-        return NULL;
-    }
-    if (!locked) {
-        PyErr_SetString(PyExc_RuntimeError, "cannot notify on un-acquired lock");
-        return NULL;
-    }
-    if (self->waiters == NULL) {
-        Py_RETURN_NONE;
-    }
-    PyObject *it = PyObject_GetIter(self->waiters);
-    if (it == NULL) {
-        return NULL;
-    }
-    Py_ssize_t idx = 0;
-    PyObject *fut;
-    while (idx < n && (fut = PyIter_Next(it)) != NULL) {
-        int done = sync_future_done(self->st, fut);
-        if (done == 0) {
-            idx++;
-            done = sync_future_set_result(self->st, fut, Py_False);
-        }
-        Py_DECREF(fut);
-        if (done < 0) {
-            Py_DECREF(it);
-            return NULL;
-        }
-    }
-    Py_DECREF(it);
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
 }
 
 static PyObject *

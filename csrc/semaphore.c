@@ -3,7 +3,10 @@
  * 3.11 semantics: locked() is true while any live waiter is queued (no
  * barging), release() hands the unit to the first waiter that is not done
  * (_wake_up_next), and a waiter cancelled after being handed a unit gives
- * it back and wakes the next. */
+ * it back and wakes the next.  3.13: the woken-then-cancelled waiter only
+ * gives the unit back, and every acquire that waited, however it ends, wakes
+ * as many queued waiters as there are units (FIFO made newcomers queue
+ * even with units free). */
 #include "waiter.h"
 
 typedef struct {
@@ -23,6 +26,7 @@ sem_is_locked(SemObj *self)
     return all < 0 ? -1 : !all;
 }
 
+/* 1: a waiter was handed a unit, 0: nobody to wake, -1: error. */
 static int
 sem_wake_up_next(SemObj *self)
 {
@@ -40,7 +44,7 @@ sem_wake_up_next(SemObj *self)
         int done = sync_future_done(st, fut);
         if (done == 0) {
             self->value--;
-            rc = sync_future_set_result(st, fut, Py_True);
+            rc = sync_future_set_result(st, fut, Py_True) < 0 ? -1 : 1;
             Py_DECREF(fut);
             break;
         }
@@ -84,6 +88,35 @@ sem_acquire_step(sync_coro *c, PyObject *value)
     if (sync_wait_finally(c, value, self->waiters, &exc) < 0) {
         return SYNC_ERROR;
     }
+#if PY_VERSION_HEX >= 0x030D0000
+    if (exc != NULL && PyErr_GivenExceptionMatches(exc, st->CancelledError)) {
+        int done = sync_future_done(st, c->fut);
+        int cancelled = done > 0 ? sync_future_cancelled(st, c->fut) : 0;
+        if (done < 0 || cancelled < 0) {
+            sync_chain_exception(exc);
+            return SYNC_ERROR;
+        }
+        if (done && !cancelled) {
+            self->value++;          /* woken, then cancelled: give it back */
+        }
+    }
+    while (self->value > 0) {
+        int woke = sem_wake_up_next(self);
+        if (woke < 0) {
+            if (exc != NULL) {
+                sync_chain_exception(exc);
+            }
+            return SYNC_ERROR;
+        }
+        if (woke == 0) {
+            break;
+        }
+    }
+    if (exc != NULL) {
+        sync_restore_exception(exc);
+        return SYNC_ERROR;
+    }
+#else
     if (exc != NULL) {
         if (PyErr_GivenExceptionMatches(exc, st->CancelledError)) {
             int cancelled = sync_future_cancelled(st, c->fut);
@@ -103,6 +136,7 @@ sem_acquire_step(sync_coro *c, PyObject *value)
     if (self->value > 0 && sem_wake_up_next(self) < 0) {
         return SYNC_ERROR;
     }
+#endif
     return sync_return(c, ret);
 }
 

@@ -890,3 +890,112 @@ def test_cancel_messages_pass_through():
                 trace(name, exc.args)
         trace("end", extras(lock), str(q), extras(ev))
     assert_same(scenario)
+
+
+# ---- wake-ups after cancellation (3.13 changed them; each version is its
+# own spec, so these run on every version) ---------------------------------
+
+def test_condition_notified_waiter_cancelled_passes_notification_on():
+    """3.13: a waiter cancelled after notify() hands the notification to
+    another waiter; 3.11/3.12 lose it."""
+    async def scenario(aio, trace):
+        cond = aio.Condition()
+
+        async def waiter(name):
+            async with cond:
+                try:
+                    trace(name, "woke", await cond.wait())
+                except asyncio.CancelledError:
+                    trace(name, "cancelled")
+                    raise
+
+        tasks = [aio.create_task(waiter(n)) for n in "abc"]
+        await settle(aio)
+        async with cond:
+            cond.notify(1)
+            tasks[0].cancel()
+        await settle(aio, 10)
+        trace("states", [t.done() for t in tasks])
+        async with cond:
+            cond.notify_all()
+        for name, t in zip("abc", tasks):
+            await outcome(trace, name, t)
+    assert_same(scenario)
+
+
+def test_condition_cancelled_during_reacquire_reraises():
+    """Cancelled twice while re-acquiring: 3.13 re-raises the last
+    CancelledError itself (its message shows), 3.11/3.12 a fresh one."""
+    async def scenario(aio, trace):
+        cond = aio.Condition()
+
+        async def waiter():
+            async with cond:
+                await cond.wait()
+
+        t = aio.create_task(waiter())
+        await settle(aio)
+        await cond.acquire()
+        cond.notify()
+        await aio.sleep(0)      # the waiter now waits for the lock
+        t.cancel("first")
+        await aio.sleep(0)
+        t.cancel("second")
+        await aio.sleep(0)
+        cond.release()
+        try:
+            await t
+        except asyncio.CancelledError as exc:
+            trace("cancelled", exc.args, t.cancelled(), t.cancelling())
+    assert_same(scenario)
+
+
+def test_semaphore_woken_waiter_cancelled_gives_unit_on():
+    async def scenario(aio, trace):
+        sem = aio.Semaphore(0)
+
+        async def user(name):
+            try:
+                async with sem:
+                    trace(name, "in", extras(sem))
+                    await aio.sleep(0)
+            except asyncio.CancelledError:
+                trace(name, "cancelled", extras(sem))
+                raise
+
+        tasks = [aio.create_task(user(n)) for n in "abcd"]
+        await settle(aio)
+        sem.release()
+        sem.release()
+        tasks[0].cancel()       # woken, not yet run: its unit goes on
+        tasks[2].cancel()       # still queued
+        await settle(aio, 10)
+        trace("after", extras(sem), sem.locked())
+        for name, t in zip("abcd", tasks):
+            await outcome(trace, name, t)
+        trace("end", extras(sem), sem.locked())
+    assert_same(scenario)
+
+
+def test_semaphore_fifo_with_units_free_for_newcomers():
+    """A newcomer queues behind live waiters even when units are free;
+    3.13 wakes as many as there are units when a waiter leaves."""
+    async def scenario(aio, trace):
+        sem = aio.Semaphore(1)
+        await sem.acquire()
+        order = []
+
+        async def user(name):
+            async with sem:
+                order.append(name)
+                await aio.sleep(0)
+
+        first = [aio.create_task(user(n)) for n in "ab"]
+        await aio.sleep(0)
+        sem.release()
+        late = [aio.create_task(user(n)) for n in "cd"]
+        first[0].cancel()
+        sem.release()
+        await gather(aio, *first, *late, return_exceptions=True)
+        trace("order", order, extras(sem))
+    assert_same(scenario)
