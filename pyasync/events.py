@@ -36,8 +36,14 @@ def get_event_loop_policy():
 
 
 def set_event_loop_policy(policy):
-    """Install policy for asyncio and pyasync alike (None: asyncio's default)."""
+    """Install policy for asyncio and pyasync alike (None: asyncio's default).
+
+    None also starts pyasync's own policy afresh, as asyncio makes a new
+    default policy on its next get_event_loop_policy()."""
+    global _own_policy
     _aevents.set_event_loop_policy(policy)
+    if policy is None:
+        _own_policy = None
 
 
 def get_event_loop():
