@@ -5,7 +5,12 @@
  * timer; each next() then gives a _wait_for_one() coroutine.  Completed
  * futures (or None, for the timeout) go through a queue with
  * asyncio.Queue's get()/put_nowait() behaviour: FIFO items, FIFO getters,
- * one getter woken per item.  Here the iterator object holds the queue. */
+ * one getter woken per item.  Here the iterator object holds the queue.
+ *
+ * 3.13 makes it a class, _AsCompletedIterator: all of the above happens at
+ * the call, an awaitable fs is a TypeError there, and besides next() (the
+ * same _wait_for_one() coroutines) it is an async iterator whose
+ * __anext__() gives the completed futures themselves. */
 #include "combinator.h"
 
 typedef struct {
@@ -163,6 +168,7 @@ typedef struct {
     CombCoro base;
     PyObject *ac;             /* the AsCompletedObj */
     PyObject *getter;         /* the waiter being awaited, or NULL */
+    char resolve;             /* return f.result(), not f (3.13's anext) */
 } WaitForOneObj;
 
 enum { W1_GET = 0, W1_WAITING };
@@ -237,10 +243,33 @@ wait_for_one_step(CombCoro *co, PyObject *value, PyObject **out)
         PyErr_SetNone(PyExc_TimeoutError);
         return COMB_ERROR;
     }
+    if (!w1->resolve) {
+        *out = f;  /* the reference moves */
+        return COMB_RETURN;
+    }
     *out = comb_fut_result(st, f);  /* may raise f's exception */
     Py_DECREF(f);
     return *out == NULL ? COMB_ERROR : COMB_RETURN;
 }
+
+#if PY_VERSION_HEX >= 0x030D0000
+/* __anext__(): an `async def`, so the count is checked and taken when it
+ * first runs, not when it is made; then _wait_for_one() inline. */
+static int
+anext_step(CombCoro *co, PyObject *value, PyObject **out)
+{
+    WaitForOneObj *w1 = (WaitForOneObj *)co;
+    AsCompletedObj *ac = (AsCompletedObj *)w1->ac;
+    if (co->state == W1_GET) {
+        if (ac->todo == NULL || ac->remaining <= 0) {
+            PyErr_SetNone(PyExc_StopAsyncIteration);
+            return COMB_ERROR;
+        }
+        ac->remaining--;
+    }
+    return wait_for_one_step(co, value, out);
+}
+#endif
 
 static int
 wait_for_one_traverse(PyObject *self, visitproc visit, void *arg)
@@ -267,7 +296,10 @@ static int
 as_completed_start(AsCompletedObj *ac)
 {
     pyasync_state *st = ac->st;
-    int r = comb_isfuture(st, ac->fs);
+    int r;
+#if PY_VERSION_HEX < 0x030D0000
+    /* (3.13 checks at the call, in as_completed()) */
+    r = comb_isfuture(st, ac->fs);
     if (r == 0) {
         r = comb_iscoroutine(st, ac->fs);
     }
@@ -283,6 +315,7 @@ as_completed_start(AsCompletedObj *ac)
         }
         return -1;
     }
+#endif
     PyObject *loop = comb_get_event_loop(st);
     if (loop == NULL) {
         return -1;
@@ -343,6 +376,22 @@ as_completed_start(AsCompletedObj *ac)
     return 0;
 }
 
+static WaitForOneObj *
+wait_for_one_new(AsCompletedObj *ac, comb_step_fn step, const char *qualname,
+                 int resolve)
+{
+    pyasync_state *st = ac->st;
+    WaitForOneObj *w1 = (WaitForOneObj *)comb_coro_alloc(
+        st, st->WaitForOne_Type, step);
+    if (w1 == NULL) {
+        return NULL;
+    }
+    w1->base.qualname = qualname;
+    w1->ac = Py_NewRef((PyObject *)ac);
+    w1->resolve = (char)resolve;
+    return w1;
+}
+
 static PyObject *
 as_completed_next(PyObject *self)
 {
@@ -350,6 +399,7 @@ as_completed_next(PyObject *self)
     if (ac->todo == NULL) {
         return NULL;  /* cleared by the GC: exhausted */
     }
+    /* 3.13 starts in as_completed() itself. */
     if (!ac->started) {
         ac->started = 1;
         if (as_completed_start(ac) < 0) {
@@ -361,15 +411,22 @@ as_completed_next(PyObject *self)
         return NULL;
     }
     ac->remaining--;
-    pyasync_state *st = ac->st;
-    WaitForOneObj *w1 = (WaitForOneObj *)comb_coro_alloc(
-        st, st->WaitForOne_Type, wait_for_one_step);
-    if (w1 == NULL) {
-        return NULL;
-    }
-    w1->ac = Py_NewRef(self);
-    return (PyObject *)w1;
+#if PY_VERSION_HEX >= 0x030D0000
+    const char *qualname = "_AsCompletedIterator._wait_for_one";
+#else
+    const char *qualname = NULL;  /* the type's name */
+#endif
+    return (PyObject *)wait_for_one_new(ac, wait_for_one_step, qualname, 1);
 }
+
+#if PY_VERSION_HEX >= 0x030D0000
+static PyObject *
+as_completed_anext(PyObject *self)
+{
+    return (PyObject *)wait_for_one_new((AsCompletedObj *)self, anext_step,
+                                        "_AsCompletedIterator.__anext__", 0);
+}
+#endif
 
 static PyObject *
 as_completed_iter(PyObject *self)
@@ -410,11 +467,19 @@ static PyType_Slot as_completed_slots[] = {
     {Py_tp_clear, as_completed_clear},
     {Py_tp_iter, as_completed_iter},
     {Py_tp_iternext, as_completed_next},
+#if PY_VERSION_HEX >= 0x030D0000
+    {Py_am_aiter, as_completed_iter},
+    {Py_am_anext, as_completed_anext},
+#endif
     {0, NULL},
 };
 
 static PyType_Spec as_completed_spec = {
+#if PY_VERSION_HEX >= 0x030D0000
+    .name = "pyasync._core._AsCompletedIterator",
+#else
     .name = "pyasync._core.as_completed",
+#endif
     .basicsize = sizeof(AsCompletedObj),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
              | Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_IMMUTABLETYPE,
@@ -431,6 +496,21 @@ as_completed(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     pyasync_state *st = pyasync_state_from_module(module);
+#if PY_VERSION_HEX >= 0x030D0000
+    int r = comb_isawaitable(st, fs);
+    if (r != 0) {
+        if (r > 0) {
+            PyObject *name = PyType_GetName(Py_TYPE(fs));
+            if (name != NULL) {
+                PyErr_Format(PyExc_TypeError,
+                             "expects an iterable of awaitables, not %U",
+                             name);
+                Py_DECREF(name);
+            }
+        }
+        return NULL;
+    }
+#endif
     AsCompletedObj *ac = PyObject_GC_New(AsCompletedObj, st->AsCompleted_Type);
     if (ac == NULL) {
         return NULL;
@@ -450,6 +530,13 @@ as_completed(PyObject *module, PyObject *args, PyObject *kwargs)
         Py_DECREF(ac);
         return NULL;
     }
+#if PY_VERSION_HEX >= 0x030D0000
+    ac->started = 1;
+    if (as_completed_start(ac) < 0) {
+        Py_DECREF(ac);
+        return NULL;
+    }
+#endif
     return (PyObject *)ac;
 }
 

@@ -133,6 +133,27 @@ lazy_attr(PyObject **slot, const char *module, const char *name)
     return *slot;
 }
 
+int
+comb_isawaitable(pyasync_state *st, PyObject *obj)
+{
+    if (PyCoro_CheckExact(obj)) {
+        return 1;  /* isawaitable's first test */
+    }
+    /* The rest (generator flags, the Awaitable ABC and whatever is
+     * registered with it) exactly as inspect does it. */
+    PyObject *fn = lazy_attr(&st->comb_isawaitable, "inspect", "isawaitable");
+    if (fn == NULL) {
+        return -1;
+    }
+    PyObject *res = PyObject_CallOneArg(fn, obj);
+    if (res == NULL) {
+        return -1;
+    }
+    int r = PyObject_IsTrue(res);
+    Py_DECREF(res);
+    return r;
+}
+
 PyObject *
 comb_get_event_loop(pyasync_state *st)
 {

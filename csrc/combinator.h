@@ -58,6 +58,8 @@ int comb_raise_from_current(PyObject *exc_type);
 
 int comb_isfuture(pyasync_state *st, PyObject *obj);
 int comb_iscoroutine(pyasync_state *st, PyObject *obj);
+/* inspect.isawaitable(obj).  1/0/-1. */
+int comb_isawaitable(pyasync_state *st, PyObject *obj);
 PyObject *comb_get_running_loop(pyasync_state *st);
 /* pyasync's get_event_loop(): the running loop, else the policy's. */
 PyObject *comb_get_event_loop(pyasync_state *st);

@@ -141,6 +141,7 @@ typedef struct {
     PyObject *comb_partial;           /* functools.partial */
     PyObject *comb_get_event_loop;    /* pyasync.events.get_event_loop, on first use */
     PyObject *comb_ensure_future;     /* pyasync.tasks.ensure_future, on first use */
+    PyObject *comb_isawaitable;       /* inspect.isawaitable, on first use */
     /* Interned method names and keyword tuples for the future helpers. */
     PyObject *comb_str_done;
     PyObject *comb_str_cancelled;
@@ -192,6 +193,7 @@ typedef struct {
     X(comb_cf_cancelled_error) X(comb_cf_invalid_state_error) \
     X(FutureChain_Type) \
     X(comb_partial) X(comb_get_event_loop) X(comb_ensure_future) \
+    X(comb_isawaitable) \
     COMB_NAME_FIELDS(X) X(comb_kw_msg) X(comb_kw_loop)
 
 extern PyModuleDef pyasync_module_def;

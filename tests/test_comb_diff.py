@@ -5,6 +5,7 @@ import builtins
 import concurrent.futures
 import contextvars
 import re
+import sys
 import threading
 
 import pytest
@@ -356,6 +357,158 @@ def test_as_completed_order_and_timeout():
         except TypeError as e:
             trace.exc("not iterable of futures", e)
         trace("empty", list(aio.as_completed([])))
+    assert_same(scenario)
+
+
+# 3.13's as_completed() is also an async iterator (yielding the completed
+# futures themselves) and checks its argument at the call.
+needs_313_as_completed = pytest.mark.skipif(
+    sys.version_info < (3, 13),
+    reason="as_completed() is an async iterator, and rejects an awaitable "
+           "argument at the call, from Python 3.13 on")
+
+
+@needs_313_as_completed
+def test_as_completed_async_iteration_order_and_identity():
+    async def scenario(aio, trace):
+        loop = aio.get_running_loop()
+        a = aio.ensure_future(job(aio, trace, "a", 0.03, "a"))
+        b = aio.ensure_future(job(aio, trace, "b", 0.01, "b"))
+        f = loop.create_future()
+        loop.call_later(0.02, f.set_result, "f")
+        names = {a: "a", b: "b", f: "f"}
+        async for t in aio.as_completed([a, b, f, b]):
+            trace("yielded", names.get(t, "other"), t.done(), await t)
+        # Coroutines come back as the tasks made for them, mixed with the
+        # futures passed as they are.
+        c = job(aio, trace, "c", 0.02, "c")
+        g = loop.create_future()
+        loop.call_soon(g.set_result, "g")
+        d = aio.ensure_future(job(aio, trace, "d", 0.01, "d"))
+        async for t in aio.as_completed({c, g, d}):
+            trace("mixed", t is g, t is d, t is c,
+                  isinstance(t, aio.Task), t.done(), t.result())
+        # A failed or cancelled future is yielded, not raised.
+        bad = aio.ensure_future(job(aio, trace, "bad", 0, exc=KeyError("k")))
+        gone = loop.create_future()
+        gone.cancel()
+        async for t in aio.as_completed([bad, gone]):
+            trace("failed", t is bad, t is gone, t.cancelled(),
+                  None if t.cancelled() else repr(t.exception()))
+        async for t in aio.as_completed([]):
+            trace("never")
+        trace("empty done")
+    assert_same(scenario)
+
+
+@needs_313_as_completed
+def test_as_completed_async_iteration_timeout():
+    async def scenario(aio, trace):
+        fast = aio.ensure_future(job(aio, trace, "fast", 0, "fast"))
+        slow = aio.ensure_future(job(aio, trace, "slow", 1, "slow"))
+        it = aio.as_completed([slow, fast], timeout=0.02)
+        try:
+            async for t in it:
+                trace("yielded", t is fast, t is slow, await t)
+        except aio.TimeoutError as e:
+            trace.exc("async for raised", e)
+        trace("slow pending", not slow.done())
+        # The timeout used up the count: the iterator is exhausted.
+        try:
+            await it.__anext__()
+        except StopAsyncIteration as e:
+            trace.exc("after timeout", e)
+        trace("next after timeout", next(it, "exhausted"))
+        slow.cancel()
+        # A timeout that never fires changes nothing.
+        t2 = aio.ensure_future(job(aio, trace, "t2", 0, 2))
+        async for t in aio.as_completed([t2], timeout=10):
+            trace("unused timeout", t is t2, t.result())
+        # Every one pending: one TimeoutError per remaining item.
+        waits = [aio.get_running_loop().create_future() for _ in range(2)]
+        it = aio.as_completed(waits, timeout=0)
+        for _ in range(3):
+            try:
+                trace("got", await it.__anext__())
+            except (aio.TimeoutError, StopAsyncIteration) as e:
+                trace.exc("each", e)
+    assert_same(scenario)
+
+
+@needs_313_as_completed
+def test_as_completed_iterator_object_and_shared_count():
+    async def scenario(aio, trace):
+        loop = aio.get_running_loop()
+        fs = [loop.create_future() for _ in range(4)]
+        it = aio.as_completed(fs)
+        trace("type", type(it).__name__, iter(it) is it, aiter(it) is it)
+        # An __anext__() that never runs takes nothing from the count.
+        unused = it.__anext__()
+        trace("anext qualname", unused.__qualname__)
+        unused.close()
+        w = next(it)  # plain and async iteration share the count
+        trace("next qualname", w.__qualname__)
+        for i, f in enumerate(fs):
+            loop.call_later(0.01 * (i + 1), f.set_result, i)
+        trace("plain", await w)
+        got = [fs.index(t) async for t in it]
+        trace("async rest", got)
+        trace("plain after", list(it))
+        # Two tasks awaiting __anext__() at once, and one of them
+        # cancelled while it waits: the other still gets its future.
+        x, y = loop.create_future(), loop.create_future()
+        it = aio.as_completed([x, y])
+        t1 = aio.create_task(it.__anext__())
+        t2 = aio.create_task(it.__anext__())
+        await aio.sleep(0)
+        t1.cancel()
+        x.set_result("x")
+        await aio.sleep(0)
+        trace("t1 cancelled", t1.cancelled(), "t2 done", t2.done())
+        trace("t2 got x", (await t2) is x)
+        y.set_result("y")
+        # The cancelled __anext__() had taken its share of the count.
+        try:
+            await it.__anext__()
+        except StopAsyncIteration:
+            trace("exhausted")
+    assert_same(scenario)
+
+
+class _Awaitable:
+    def __await__(self):
+        yield from ()
+        return None
+
+
+@needs_313_as_completed
+def test_as_completed_bad_argument_at_call():
+    async def scenario(aio, trace):
+        loop = aio.get_running_loop()
+        fut = loop.create_future()
+        task = aio.ensure_future(job(aio, trace, "t", 0))
+        coro = job(aio, trace, "never", 0)
+        for label, arg in [("future", fut), ("task", task),
+                           ("coroutine", coro), ("awaitable", _Awaitable()),
+                           ("none", None), ("int", 1), ("bad item", [1])]:
+            try:
+                it = aio.as_completed(arg)
+            except TypeError as e:
+                trace.exc(label + " at call", e)
+                continue
+            try:
+                async for t in it:
+                    pass
+            except TypeError as e:
+                trace.exc(label + " in async for", e)
+        coro.close()
+        await task
+        # The items are wrapped at the call: the coroutine's task runs
+        # without the iterator ever being iterated.
+        it = aio.as_completed([job(aio, trace, "eager", 0, "e")])
+        await aio.sleep(0.01)
+        t = await it.__anext__()
+        trace("already done", t.done(), t.result())
     assert_same(scenario)
 
 
