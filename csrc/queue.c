@@ -669,6 +669,22 @@ queue_get_nowait(QueueObj *self, PyObject *Py_UNUSED(ignored))
     return queue_get_nowait_impl(self);
 }
 
+/* self._finished.set(): join() may return.  0 or -1. */
+static int
+queue_set_finished(QueueObj *self)
+{
+    if (self->finished == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_finished");
+        return -1;
+    }
+    PyObject *r = PyObject_CallMethodNoArgs(self->finished, self->st->str_set);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
 static PyObject *
 queue_task_done(QueueObj *self, PyObject *Py_UNUSED(ignored))
 {
@@ -677,17 +693,8 @@ queue_task_done(QueueObj *self, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     self->unfinished--;
-    if (self->unfinished == 0) {
-        if (self->finished == NULL) {
-            PyErr_SetString(PyExc_AttributeError, "_finished");
-            return NULL;
-        }
-        PyObject *r = PyObject_CallMethodNoArgs(self->finished,
-                                                self->st->str_set);
-        if (r == NULL) {
-            return NULL;
-        }
-        Py_DECREF(r);
+    if (self->unfinished == 0 && queue_set_finished(self) < 0) {
+        return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -775,17 +782,8 @@ queue_shutdown(QueueObj *self, PyObject *const *args, Py_ssize_t nargs,
                 self->unfinished--;
             }
         }
-        if (self->unfinished == 0) {
-            if (self->finished == NULL) {
-                PyErr_SetString(PyExc_AttributeError, "_finished");
-                return NULL;
-            }
-            PyObject *r = PyObject_CallMethodNoArgs(self->finished,
-                                                    self->st->str_set);
-            if (r == NULL) {
-                return NULL;
-            }
-            Py_DECREF(r);
+        if (self->unfinished == 0 && queue_set_finished(self) < 0) {
+            return NULL;
         }
     }
     /* Every blocked get() and put() wakes to re-check and raise. */
