@@ -12,7 +12,6 @@
 #include "task.h"
 
 #include <stddef.h>               /* offsetof */
-#include <structmember.h>         /* T_PYSSIZET, READONLY */
 
 typedef struct {
     PyObject_HEAD
@@ -178,9 +177,69 @@ future_init_fields(FutureObj *fut, PyObject *loop)
     return future_capture_source_traceback(fut, st);
 }
 
+/* Whether the base's part holds anything: its own fields (only if someone
+ * ran _asyncio.Future's __init__ or setters on this object) or, before
+ * 3.13, the instance dict and weakrefs that live among them.  Usually
+ * not: then there is nothing of the base to visit or clear, apart from a
+ * 3.13 managed dict in front of the object. */
+static inline int
+future_base_in_use(const FutureObj *fut)
+{
+    uintptr_t any = 0;
+    for (int i = 0; i < PYASYNC_ASYNCIO_FUTURE_WORDS; i++) {
+        any |= (uintptr_t)fut->asyncio_base[i];
+    }
+    return any != 0;
+}
+
+static int
+future_visit_managed_dict(PyObject *self, visitproc visit, void *arg)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    if (Py_TYPE(self)->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
+        return PyObject_VisitManagedDict(self, visit, arg);
+    }
+#else
+    (void)self;
+    (void)visit;
+    (void)arg;
+#endif
+    return 0;
+}
+
+static void
+future_clear_managed_dict(PyObject *self)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    if (Py_TYPE(self)->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
+        PyObject_ClearManagedDict(self);
+    }
+#else
+    (void)self;
+#endif
+}
+
 int
 future_traverse_fields(FutureObj *fut, visitproc visit, void *arg)
 {
+    pyasync_state *st = fut->st;
+    if (st != NULL && future_base_in_use(fut)) {
+        /* The base's traverse covers its fields and the dict. */
+        if (!st->asyncio_future_visits_type) {
+            Py_VISIT(Py_TYPE(fut));
+        }
+        int r = st->asyncio_future_traverse((PyObject *)fut, visit, arg);
+        if (r != 0) {
+            return r;
+        }
+    }
+    else {
+        Py_VISIT(Py_TYPE(fut));
+        int r = future_visit_managed_dict((PyObject *)fut, visit, arg);
+        if (r != 0) {
+            return r;
+        }
+    }
     Py_VISIT(fut->loop);
     Py_VISIT(fut->callback0);
     Py_VISIT(fut->context0);
@@ -191,7 +250,6 @@ future_traverse_fields(FutureObj *fut, visitproc visit, void *arg)
     Py_VISIT(fut->source_traceback);
     Py_VISIT(fut->cancel_message);
     Py_VISIT(fut->cancelled_exc);
-    Py_VISIT(fut->dict);
     return 0;
 }
 
@@ -199,7 +257,12 @@ void
 future_clear_fields(FutureObj *fut)
 {
     future_reset_fields(fut);
-    Py_CLEAR(fut->dict);
+    if (fut->st != NULL && future_base_in_use(fut)) {
+        (void)fut->st->asyncio_future_clear((PyObject *)fut);
+    }
+    else {
+        future_clear_managed_dict((PyObject *)fut);
+    }
 }
 
 /* ---- done-callbacks ------------------------------------------------- */
@@ -1303,7 +1366,6 @@ future_repr(PyObject *self)
 static int
 future_tp_traverse(PyObject *self, visitproc visit, void *arg)
 {
-    Py_VISIT(Py_TYPE(self));
     return future_traverse_fields((FutureObj *)self, visit, arg);
 }
 
@@ -1330,7 +1392,7 @@ future_dealloc(PyObject *self)
         return;                       /* resurrected */
     }
     PyObject_GC_UnTrack(self);
-    if (((FutureObj *)self)->weakreflist != NULL) {
+    if (future_weakrefs(self) != NULL) {
         PyObject_ClearWeakRefs(self);
     }
     future_clear_fields((FutureObj *)self);
@@ -1532,13 +1594,6 @@ static PyGetSetDef future_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyMemberDef future_members[] = {
-    {"__weaklistoffset__", T_PYSSIZET, offsetof(FutureObj, weakreflist),
-     READONLY, NULL},
-    {"__dictoffset__", T_PYSSIZET, offsetof(FutureObj, dict), READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
-
 #define FAST_KW(f) (PyCFunction)(void (*)(void))(f)
 
 static PyMethodDef future_methods[] = {
@@ -1590,7 +1645,6 @@ static PyType_Slot future_slots[] = {
     {Py_am_await, future_new_iter_impl},
     {Py_tp_methods, future_methods},
     {Py_tp_getset, future_getset},
-    {Py_tp_members, future_members},
     {Py_tp_doc, (void *)future_doc},
     {0, NULL},
 };
@@ -1603,6 +1657,43 @@ static PyType_Spec future_spec = {
 };
 
 /* ---- module init ------------------------------------------------------ */
+
+/* asyncio's C Future, checked to fit in front of pyasync's fields (a new
+ * Python version may need PYASYNC_ASYNCIO_FUTURE_WORDS changed).  New
+ * reference. */
+static PyTypeObject *
+asyncio_future_base(void)
+{
+    PyObject *mod = PyImport_ImportModule("_asyncio");
+    if (mod == NULL) {
+        return NULL;
+    }
+    PyObject *base = PyObject_GetAttrString(mod, "Future");
+    Py_DECREF(mod);
+    if (base == NULL) {
+        return NULL;
+    }
+    if (!PyType_Check(base)) {
+        PyErr_SetString(PyExc_ImportError,
+                        "_asyncio.Future is not a type");
+        Py_DECREF(base);
+        return NULL;
+    }
+    PyTypeObject *tp = (PyTypeObject *)base;
+    if (tp->tp_basicsize > (Py_ssize_t)offsetof(FutureObj, loop)
+        || tp->tp_itemsize != 0 || tp->tp_traverse == NULL
+        || tp->tp_clear == NULL
+        || !(tp->tp_flags & Py_TPFLAGS_BASETYPE)) {
+        PyErr_Format(PyExc_ImportError,
+                     "pyasync was built for an _asyncio.Future of at most "
+                     "%zd bytes; this Python's is %zd bytes",
+                     (Py_ssize_t)offsetof(FutureObj, loop),
+                     tp->tp_basicsize);
+        Py_DECREF(base);
+        return NULL;
+    }
+    return tp;
+}
 
 int
 pyasync_future_init(PyObject *module, pyasync_state *st)
@@ -1618,8 +1709,17 @@ pyasync_future_init(PyObject *module, pyasync_state *st)
     if (st->FutureIter_Type == NULL) {
         return -1;
     }
+    PyTypeObject *base = asyncio_future_base();
+    if (base == NULL) {
+        return -1;
+    }
+    st->asyncio_future_traverse = base->tp_traverse;
+    st->asyncio_future_clear = base->tp_clear;
+    st->asyncio_future_visits_type =
+        (base->tp_flags & Py_TPFLAGS_HEAPTYPE) != 0;
     st->Future_Type = (PyTypeObject *)PyType_FromModuleAndSpec(
-        module, &future_spec, NULL);
+        module, &future_spec, (PyObject *)base);
+    Py_DECREF(base);
     if (st->Future_Type == NULL) {
         return -1;
     }

@@ -2,7 +2,13 @@
  *
  * pyasync.Future is asyncio.Future in C.  Task (task.c) extends this struct,
  * so the fields below are shared by both.  The first done-callback is kept
- * inline (callback0/context0) because most futures only ever get one. */
+ * inline (callback0/context0) because most futures only ever get one.
+ *
+ * The type is a subclass of asyncio's own C Future (_asyncio.Future), so
+ * that `isinstance(f, asyncio.Future)` holds for libraries that test it
+ * (anyio, tornado): the base's fields come first and stay zeroed, which
+ * the base's own methods read as "not initialized" (docs/is_future.md).
+ * The instance dict and weak references are the base's slots. */
 #ifndef PYASYNC_FUTURE_H
 #define PYASYNC_FUTURE_H
 
@@ -14,8 +20,18 @@ typedef enum {
     FUTURE_FINISHED,
 } future_state;
 
+/* Room for _asyncio.Future's fields (its tp_basicsize past the object
+ * head), checked at import: 3.13 moved the dict and weak references in
+ * front of the object. */
+#if PY_VERSION_HEX >= 0x030D0000
+#  define PYASYNC_ASYNCIO_FUTURE_WORDS 11
+#else
+#  define PYASYNC_ASYNCIO_FUTURE_WORDS 14
+#endif
+
 typedef struct {
     PyObject_HEAD
+    void *asyncio_base[PYASYNC_ASYNCIO_FUTURE_WORDS];  /* never touched */
     PyObject *loop;              /* owned; any asyncio-compatible loop */
     PyObject *callback0;         /* first done-callback, or NULL */
     PyObject *context0;          /* its context, owned when callback0 is set */
@@ -26,8 +42,6 @@ typedef struct {
     PyObject *source_traceback;  /* extract_stack() in debug mode, or NULL */
     PyObject *cancel_message;    /* cancel(msg=...) or NULL */
     PyObject *cancelled_exc;     /* the CancelledError once made, or NULL */
-    PyObject *dict;              /* instance __dict__ (subclasses, attributes) */
-    PyObject *weakreflist;
     future_state state;
     char log_traceback;          /* exception set and not yet retrieved */
     char blocking;               /* _asyncio_future_blocking */
@@ -68,7 +82,18 @@ int future_add_task_wakeup(FutureObj *fut, PyObject *task);
 /* The CancelledError that result() would raise: carries cancel_message. */
 PyObject *future_make_cancelled_error(FutureObj *fut);
 
-/* tp_traverse / tp_clear / finalize helpers shared with Task. */
+/* The head of the object's weak reference list (borrowed), or NULL: the
+ * base type's slot, wherever the running Python keeps it. */
+static inline PyObject *
+future_weakrefs(PyObject *self)
+{
+    return *(PyObject **)((char *)self + Py_TYPE(self)->tp_weaklistoffset);
+}
+
+/* tp_traverse / tp_clear / finalize helpers shared with Task.  traverse
+ * visits Py_TYPE(self) and the base's part too (its dict, and its fields
+ * should someone have run _asyncio.Future.__init__ on the object); clear
+ * clears both parts. */
 int future_traverse_fields(FutureObj *fut, visitproc visit, void *arg);
 void future_clear_fields(FutureObj *fut);
 /* Report "exception was never retrieved" through the loop's exception
@@ -83,8 +108,7 @@ int future_ensure_alive(FutureObj *fut);
 PyObject *future_new_iter(PyObject *fut);
 
 /* Notes for subclasses (Task):
- * - future_traverse_fields visits the fields only; a heap type's
- *   tp_traverse must also visit Py_TYPE(self).
+ * - future_traverse_fields already visits Py_TYPE(self).
  * - Future's tp_new sets fut->st; a subclass with its own tp_new should
  *   call future_init_fields, which sets it too.
  * - Future's tp_dealloc runs the finalizer, untracks, clears weakrefs and

@@ -49,6 +49,11 @@ typedef struct {
     PyTypeObject *Handle_Type;        /* handle.c */
     PyTypeObject *TimerHandle_Type;   /* handle.c */
     PyTypeObject *Future_Type;        /* future.c */
+    /* Its base _asyncio.Future's GC slots (future.c), kept as plain
+     * function pointers: futures may outlive the state's objects. */
+    traverseproc asyncio_future_traverse;
+    inquiry asyncio_future_clear;
+    int asyncio_future_visits_type;   /* a heap type: it visits Py_TYPE */
     PyTypeObject *FutureIter_Type;    /* future.c */
     PyTypeObject *Task_Type;          /* task.c */
     PyTypeObject *TaskStep_Type;      /* task.c: the callable a foreign loop runs */

@@ -1471,7 +1471,6 @@ static int
 task_traverse(PyObject *self, visitproc visit, void *arg)
 {
     TaskObj *task = (TaskObj *)self;
-    Py_VISIT(Py_TYPE(self));
     Py_VISIT(task->coro);
     Py_VISIT(task->context);
     Py_VISIT(task->name);
@@ -1504,8 +1503,8 @@ task_dealloc(PyObject *self)
     }
     PyObject_GC_UnTrack(self);
     TaskObj *task = (TaskObj *)self;
-    all_tasks_forget(task->fut.st, &task->all_link, task->fut.weakreflist);
-    if (task->fut.weakreflist != NULL) {
+    all_tasks_forget(task->fut.st, &task->all_link, future_weakrefs(self));
+    if (future_weakrefs(self) != NULL) {
         PyObject_ClearWeakRefs(self);
     }
     (void)task_clear(self);

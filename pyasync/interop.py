@@ -1,27 +1,18 @@
 """Third-party libraries that check for asyncio's own future types.
 
-pyasync's Future and Task are not subclasses of asyncio.Future (see
-docs/is_future.md); libraries that test `isinstance(x, asyncio.Future)`
-through a hook of their own are taught pyasync's types here.
+pyasync's Future and Task are subclasses of asyncio's C Future, so
+`isinstance(x, asyncio.Future)` holds and libraries such as tornado and
+anyio need no patching (docs/is_future.md).  allow_tornado() remains for
+programs written against earlier pyasync versions.
 """
 
 
 def allow_tornado():
-    """Make tornado's is_future() accept pyasync's Future and Task.
-
-    tornado.concurrent.is_future reads the module global FUTURES at each
-    call (gen.convert_yielded, gen.multi, IOLoop.add_future and
-    IOLoop._run_callback all go through it), so extending the tuple is
-    enough.  Tornado's other `isinstance(x, asyncio.Future)` tests pick a
-    thread-safe fallback path (IOLoop.add_future) for other futures, which
-    is correct for pyasync's too.  Returns True if tornado is importable.
-    """
+    """Nothing left to do: tornado's is_future() accepts pyasync's futures
+    as asyncio futures.  Returns True if tornado is importable (as it
+    always did); tornado.concurrent.FUTURES is left as tornado made it."""
     try:
-        import tornado.concurrent as tc
+        import tornado.concurrent  # noqa: F401
     except ImportError:
         return False
-    from .tasks import Future, Task
-    extra = tuple(t for t in (Future, Task) if t not in tc.FUTURES)
-    if extra:
-        tc.FUTURES = tc.FUTURES + extra
     return True

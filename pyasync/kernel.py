@@ -14,9 +14,8 @@ objects throughout.
 
 Tornado (under ipykernel) recognises futures with
 `isinstance(x, tornado.concurrent.FUTURES)`, i.e. concurrent.futures.Future
-or asyncio.Future.  pyasync's Future/Task are not asyncio.Future subclasses,
-so `pyasync.interop.allow_tornado()` (called by the kernel and by pyasync.install()) appends them to that tuple; see docs/is_future.md for
-why this and not asyncio objects from the loop, and what it costs.
+or asyncio.Future; pyasync's Future and Task are asyncio.Future subclasses,
+so it takes them as they are (docs/is_future.md).
 """
 import json
 import os
@@ -25,7 +24,6 @@ import sys
 import tempfile
 import threading
 
-from .interop import allow_tornado
 from .loop import EventLoop
 
 KERNEL_NAME = "pyasync"
@@ -161,7 +159,6 @@ def main(argv=None):
         faulthandler.register(signal.SIGUSR1, all_threads=True,
                               file=open(os.environ["PYASYNC_KERNEL_FAULTHANDLER"], "w"))
     install_kernel_policy()
-    allow_tornado()
     service_loops_on_asyncio()
     from ipykernel.kernelapp import IPKernelApp
     IPKernelApp.launch_instance(argv=argv)

@@ -1,7 +1,6 @@
 """The event loop policy that makes asyncio use pyasync loops."""
 import asyncio
 
-from .interop import allow_tornado
 from .loop import EventLoop, new_event_loop
 
 __all__ = ['EventLoopPolicy', 'install', 'new_event_loop']
@@ -14,9 +13,5 @@ class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
 
 
 def install():
-    """Make pyasync loops asyncio's loops from now on.
-
-    Also teaches tornado (when installed) to accept pyasync's futures, so
-    tornado and what builds on it run unmodified on pyasync's loop."""
+    """Make pyasync loops asyncio's loops from now on."""
     asyncio.set_event_loop_policy(EventLoopPolicy())
-    allow_tornado()

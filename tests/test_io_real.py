@@ -12,7 +12,6 @@ import time
 import pytest
 
 import pyasync
-import pyasync.interop
 
 
 def run(coro_fn, timeout=120):
@@ -99,7 +98,6 @@ def test_tornado_server_and_client():
             server.stop()
             await server.close_all_connections()
     import tornado.netutil  # noqa: F401
-    pyasync.interop.allow_tornado()  # what pyasync.install() does
     run(main)
 
 
