@@ -1239,6 +1239,27 @@ call_with_arg(PyObject *callback, PyObject *arg)
     return 0;
 }
 
+static int
+call_soon_debug(pyasync_state *st, LoopObj *self, PyObject *callback,
+                PyObject *arg, PyObject *ctx)
+{
+    if (loop_check_closed(self) < 0) {
+        return -1;
+    }
+    PyObject *args = arg ? PyTuple_Pack(1, arg) : PyTuple_New(0);
+    if (args == NULL) {
+        return -1;
+    }
+    PyObject *h = handle_new(st, callback, args, (PyObject *)self, ctx);
+    Py_DECREF(args);
+    if (h == NULL) {
+        return -1;
+    }
+    int r = ready_push(&self->ready, handle_run, h, NULL, NULL);
+    Py_DECREF(h);
+    return r;
+}
+
 int
 pyasync_call_soon(pyasync_state *st, PyObject *loop, PyObject *callback,
                   PyObject *arg, PyObject *context)
@@ -1248,6 +1269,14 @@ pyasync_call_soon(pyasync_state *st, PyObject *loop, PyObject *callback,
         PyObject *ctx = context ? Py_NewRef(context) : PyContext_CopyCurrent();
         if (ctx == NULL) {
             return -1;
+        }
+        if (((LoopObj *)loop)->debug) {
+            /* A Handle now, as asyncio's call_soon makes: debug mode's
+             * reports say where it was created (here: the caller of
+             * set_result), not where it ran. */
+            int r = call_soon_debug(st, (LoopObj *)loop, callback, arg, ctx);
+            Py_DECREF(ctx);
+            return r;
         }
         int r = pyasync_loop_schedule(loop, call_with_arg, callback, arg, ctx);
         Py_DECREF(ctx);

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import weakref
-from asyncio import base_events, coroutines, events
+from asyncio import base_events, coroutines, events, tasks
 from asyncio.log import logger
 
 from . import _core
@@ -154,8 +154,17 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
             executor.shutdown(wait=False)
 
     def _log_slow_callback(self, handle, dt):
-        logger.warning('Executing %s took %.3f seconds',
-                       base_events._format_handle(handle), dt)
+        # A task step is a C ready entry whose Handle (made for debug
+        # mode) has the task itself as callback; asyncio's step callback
+        # is bound to its task, and both are named by the task's repr.
+        cb = handle._callback
+        task = cb if isinstance(cb, _core.Task) else getattr(cb, '__self__',
+                                                               None)
+        if isinstance(task, (_core.Task, tasks.Task)):
+            what = repr(task)
+        else:
+            what = str(handle)
+        logger.warning('Executing %s took %.3f seconds', what, dt)
 
 
 def new_event_loop():

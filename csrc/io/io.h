@@ -14,17 +14,22 @@
 #define PYASYNC_IO_H
 
 #include "loop.h"
+#include <sys/types.h>
 
 /* One uv_poll per fd, shared by its reader and its writer. */
 typedef struct io_poll {
     uv_poll_t uv;                /* first: the close callback frees us */
     struct pyasync_io *io;
     int fd;
-    int mask;                    /* UV_READABLE | UV_WRITABLE started */
+    int mask;                    /* UV_READABLE | UV_WRITABLE wanted */
     int events;                  /* reported since the last flush */
+    dev_t dev;                   /* the file asyncio's epoll would have */
+    ino_t ino;                   /* registered (fstat when first added) */
     char queued;                 /* in io->ready_polls */
     char dirty;                  /* in io->dirty_polls */
     char closing;
+    char dead;                   /* that file left fd: libuv stopped */
+    char errored;                /* libuv stopped it on POLLERR */
     PyObject *reader;            /* Handle or NULL */
     PyObject *writer;
     struct io_poll *next_ready;
@@ -99,6 +104,9 @@ int io_ensure_fd_no_transport(LoopObj *loop, PyObject *fileobj, int fd);
 int io_poll_set(LoopObj *loop, int fd, int writer, PyObject *handle);
 /* Remove fd's reader or writer: 1 if there was one, 0 if not. */
 int io_poll_remove(LoopObj *loop, int fd, int writer);
+/* fd was just made (a dup for a libuv handle): any poll still on that
+ * number watched a file closed since; forget it before libuv sees fd. */
+void io_poll_forget_stale(pyasync_io *io, int fd);
 void io_poll_flush(pyasync_io *io, int *failed);
 void io_poll_before_poll(pyasync_io *io);
 void io_poll_close_all(pyasync_io *io);

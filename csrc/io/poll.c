@@ -2,17 +2,32 @@
  *
  * asyncio's selector loop is the spec: a reader and a writer of one fd
  * share a registration; replacing one cancels the old Handle; the event
- * of a cancelled Handle removes it.  Two libuv details shape the code:
- * uv_poll_init makes the fd non-blocking (we restore the caller's mode),
- * and libuv aborts when epoll_ctl fails inside uv_run, so a mask change
- * restarts the poll (an ADD, never a MOD of an fd that may have been
- * closed and reused), and polls started since the last iteration are
- * checked for closed fds just before polling. */
+ * of a cancelled Handle removes it.
+ *
+ * asyncio's EpollSelector registers a *file* (epoll_ctl ADD at
+ * add_reader time) and the kernel drops that registration when the file
+ * is closed, while the selector keeps the fd's key.  libuv defers its
+ * epoll_ctl to the next poll, so closing a socket and opening another on
+ * the same fd number in between would hand the old reader the new
+ * socket's events.  We keep asyncio's model instead: each poll remembers
+ * the file (st_dev, st_ino) it was first added for; a poll whose fd no
+ * longer holds that file is "dead" (stopped: no events, as the kernel
+ * dropped asyncio's registration), and a mask change, asyncio's
+ * epoll_ctl MOD, fails as MOD would (EBADF closed, ENOENT reused), and
+ * drops the key, as EpollSelector.modify() does.
+ *
+ * Other libuv details: uv_poll_init makes the fd non-blocking (we
+ * restore the caller's mode); libuv aborts when epoll_ctl fails inside
+ * uv_run, so a mask change restarts the poll (an ADD, never a MOD), and
+ * polls started since the last iteration are checked just before
+ * polling; libuv stops a poll on POLLERR where epoll keeps reporting
+ * (level-triggered), so such a poll is started again after its event. */
 #include "io/io.h"
 #include "handle.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/stat.h>
 
 /* ---- fds ------------------------------------------------------------ */
 
@@ -130,6 +145,9 @@ poll_cb(uv_poll_t *uv, int status, int events)
     /* An error (the fd went bad): wake whoever waits, as a selector
      * would, so that their own call sees the error. */
     p->events |= status < 0 ? p->mask : events;
+    if (status < 0) {
+        p->errored = 1;          /* libuv stopped the poll */
+    }
     if (!p->queued) {
         p->queued = 1;
         p->next_ready = NULL;
@@ -205,13 +223,17 @@ poll_get(pyasync_io *io, int fd)
         PyErr_NoMemory();
         return NULL;
     }
+    /* The file asyncio's epoll_ctl(ADD) would register (EBADF if none). */
+    struct stat sb;
     /* uv_poll_init sets O_NONBLOCK; asyncio leaves the mode alone. */
-    int flags = fcntl(fd, F_GETFL);
+    int flags = fstat(fd, &sb) < 0 ? -1 : fcntl(fd, F_GETFL);
     if (flags < 0) {
         PyMem_RawFree(p);
         PyErr_SetFromErrno(PyExc_OSError);
         return NULL;
     }
+    p->dev = sb.st_dev;
+    p->ino = sb.st_ino;
     int err = uv_poll_init(&io->loop->uv, &p->uv, fd);
     if (err != 0) {
         PyMem_RawFree(p);
@@ -236,26 +258,41 @@ poll_close(pyasync_io *io, io_poll *p)
     uv_close((uv_handle_t *)&p->uv, poll_free_cb);
 }
 
-/* Start or stop p for the callbacks it holds; closes it when empty.
- * -1 with OSError if libuv refuses to start it. */
+/* 0 if fd still holds the file p was added for, else the errno
+ * epoll_ctl(MOD) would give asyncio: EBADF (closed), ENOENT (reused). */
 static int
-poll_update(pyasync_io *io, io_poll *p)
+poll_file_changed(io_poll *p)
 {
-    int mask = (p->reader ? UV_READABLE : 0) | (p->writer ? UV_WRITABLE : 0);
-    if (mask == p->mask) {
+    struct stat sb;
+    if (fstat(p->fd, &sb) < 0) {
+        return errno;
+    }
+    return sb.st_dev == p->dev && sb.st_ino == p->ino ? 0 : ENOENT;
+}
+
+/* EpollSelector.modify() failed: the key goes, its Handles dropped
+ * without cancel(), as asyncio's super().unregister() drops them. */
+static void
+poll_drop(pyasync_io *io, io_poll *p)
+{
+    PyObject *reader = p->reader, *writer = p->writer;
+    p->reader = p->writer = NULL;
+    poll_close(io, p);
+    /* Last: a Handle's finalizer may call back into the loop. */
+    Py_XDECREF(reader);
+    Py_XDECREF(writer);
+}
+
+/* (Re)start libuv's poll for p->mask unless p is dead. */
+static int
+poll_start(pyasync_io *io, io_poll *p)
+{
+    p->errored = 0;
+    if (p->dead) {
         return 0;
     }
-    if (mask == 0) {
-        poll_close(io, p);
-        return 0;
-    }
-    if (p->mask != 0) {
-        uv_poll_stop(&p->uv);
-    }
-    p->mask = mask;
-    int err = uv_poll_start(&p->uv, mask, poll_cb);
+    int err = uv_poll_start(&p->uv, p->mask, poll_cb);
     if (err != 0) {
-        p->mask = 0;
         io_uv_error(err);
         return -1;
     }
@@ -263,6 +300,45 @@ poll_update(pyasync_io *io, io_poll *p)
         p->dirty = 1;
         p->next_dirty = io->dirty_polls;
         io->dirty_polls = p;
+    }
+    return 0;
+}
+
+/* Start or stop p for the callbacks it holds; closes it when empty.
+ * -1 with OSError if libuv refuses to start it (p->mask unchanged);
+ * -2 with OSError if asyncio's MOD would fail: p was dropped. */
+static int
+poll_update(pyasync_io *io, io_poll *p)
+{
+    int mask = (p->reader ? UV_READABLE : 0) | (p->writer ? UV_WRITABLE : 0);
+    if (mask == p->mask) {
+        return 0;                /* asyncio: only the key's data changes */
+    }
+    if (mask == 0) {
+        poll_close(io, p);       /* asyncio's DEL ignores errors */
+        return 0;
+    }
+    if (p->mask != 0) {
+        int e = poll_file_changed(p);
+        if (e != 0) {
+            poll_drop(io, p);
+            errno = e;
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -2;
+        }
+        uv_poll_stop(&p->uv);
+    }
+    int old = p->mask;
+    p->mask = mask;
+    if (poll_start(io, p) < 0) {
+        p->mask = old;
+        if (old != 0) {
+            PyObject *type, *value, *tb;
+            PyErr_Fetch(&type, &value, &tb);
+            (void)poll_start(io, p);
+            PyErr_Restore(type, value, tb);
+        }
+        return -1;
     }
     return 0;
 }
@@ -293,10 +369,17 @@ io_poll_set(LoopObj *loop, int fd, int writer, PyObject *handle)
     PyObject **slot = writer ? &p->writer : &p->reader;
     PyObject *old = *slot;
     *slot = Py_NewRef(handle);
-    if (poll_update(io, p) < 0) {
+    int r = poll_update(io, p);
+    if (r == -2) {
+        Py_XDECREF(old);         /* dropped with the key, not cancelled */
+        return -1;
+    }
+    if (r < 0) {
         /* Put things back as they were. */
         Py_SETREF(*slot, old);
-        (void)poll_update(io, p);
+        if (p->reader == NULL && p->writer == NULL) {
+            poll_close(io, p);
+        }
         return -1;
     }
     if (old != NULL) {
@@ -321,18 +404,30 @@ io_poll_remove(LoopObj *loop, int fd, int writer)
         return 0;
     }
     *slot = NULL;
-    (void)poll_update(io, p);    /* stopping or restarting a smaller mask */
-    PyErr_Clear();
-    int r = cancel_handle(old);
+    /* Stopping, or restarting a smaller mask: asyncio's MOD, which fails
+     * (the key dropped, old not cancelled) if fd's file changed. */
+    int r = poll_update(io, p);
+    if (r == -2) {
+        Py_DECREF(old);
+        return -1;
+    }
+    if (r < 0) {
+        /* libuv refused the smaller mask: the fd is unusable anyway. */
+        PyErr_Clear();
+    }
+    r = cancel_handle(old);
     Py_DECREF(old);
     return r < 0 ? -1 : 1;
 }
 
 /* ---- the loop's hooks ----------------------------------------------- */
 
-/* A poll started on an fd that was closed since would make libuv abort
- * in epoll_ctl: stop it.  Its callbacks stay registered (asyncio's
- * selector also keeps a closed fd's key) and never fire. */
+/* Polls started since the last iteration: libuv's ADD happens now, but
+ * asyncio's happened when the callback was added, for the file then at
+ * fd.  If that file has left fd since (closed; maybe fd reused), the
+ * kernel would have dropped asyncio's registration: stop the poll (and
+ * spare libuv an epoll_ctl that aborts on a closed fd).  Its callbacks
+ * stay registered, as the selector keeps the key, and never fire. */
 void
 io_poll_before_poll(pyasync_io *io)
 {
@@ -341,13 +436,44 @@ io_poll_before_poll(pyasync_io *io)
     while (p != NULL) {
         io_poll *next = p->next_dirty;
         p->dirty = 0;
-        if (!p->closing && p->mask != 0
-            && fcntl(p->fd, F_GETFD) < 0 && errno == EBADF) {
+        if (!p->closing && !p->dead && p->mask != 0
+            && poll_file_changed(p) != 0) {
             uv_poll_stop(&p->uv);
-            p->mask = -1;     /* stopped: any change restarts it */
+            p->dead = 1;
         }
         p = next;
     }
+}
+
+/* fd is a new descriptor (just returned by dup): a poll still on that
+ * number is a dead one, or one whose file was closed after libuv
+ * registered it.  libuv must not see it beside the new handle (events
+ * of fd would reach it, and its close would epoll_ctl(DEL) the new
+ * one's registration): close it now, while fd is not yet registered,
+ * and cancel its Handles, which could only ever fire for the wrong
+ * file.  asyncio has no such clash: its transports use the socket's
+ * own fd, whose reader replaces the old one. */
+void
+io_poll_forget_stale(pyasync_io *io, int fd)
+{
+    io_poll *p = io ? poll_lookup(io, fd) : NULL;
+    if (p == NULL) {
+        return;
+    }
+    PyObject *reader = p->reader, *writer = p->writer;
+    p->reader = p->writer = NULL;
+    poll_close(io, p);
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (reader != NULL && cancel_handle(reader) < 0) {
+        PyErr_WriteUnraisable(reader);
+    }
+    if (writer != NULL && cancel_handle(writer) < 0) {
+        PyErr_WriteUnraisable(writer);
+    }
+    PyErr_Restore(type, value, tb);
+    Py_XDECREF(reader);
+    Py_XDECREF(writer);
 }
 
 /* Queue one side's Handle, or drop it when it was cancelled. */
@@ -385,6 +511,12 @@ io_poll_flush(pyasync_io *io, int *failed)
             p = poll_lookup(io, fd);
             if (p != NULL && (events & UV_WRITABLE)
                 && poll_dispatch(io, p, 1) < 0) {
+                *failed = 1;
+            }
+            p = poll_lookup(io, fd);
+            /* epoll reports an error again next time: so must libuv. */
+            if (p != NULL && p->errored && p->mask != 0
+                && poll_start(io, p) < 0) {
                 *failed = 1;
             }
         }
@@ -565,7 +697,7 @@ Loop__poll_mask(LoopObj *self, PyObject *fileobj)
         return NULL;
     }
     io_poll *p = self->io ? poll_lookup(self->io, fd) : NULL;
-    int mask = p == NULL || p->mask < 0 ? 0 : p->mask;
+    int mask = p == NULL || p->dead ? 0 : p->mask;
     return PyLong_FromLong(mask);
 }
 

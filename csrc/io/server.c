@@ -6,6 +6,7 @@
  * protocol and starts the transport; asyncio.base_events.Server does the
  * rest.  Like transports, a listener keeps itself alive while its handle
  * is open; libuv listens on a dup of the socket's fd. */
+#include "io/io.h"
 #include "io/stream_impl.h"
 #include "io/uvcall.h"
 #include <stddef.h>
@@ -187,6 +188,7 @@ Loop__listen(PyObject *loop_obj, PyObject *args)
         PyErr_SetFromErrno(PyExc_OSError);
         goto fail;
     }
+    io_poll_forget_stale(loop->io, dfd);
     err = kind == STREAM_TCP ? uv_tcp_open(&self->uv.tcp, dfd)
                              : uv_pipe_open(&self->uv.pipe, dfd);
     if (err < 0) {

@@ -144,6 +144,7 @@ pyasync_stream_new(LoopObj *loop, int kind, int fd, PyObject *sock)
             PyErr_SetFromErrno(PyExc_OSError);
             goto fail;
         }
+        io_poll_forget_stale(loop->io, dfd);
         err = kind == STREAM_TCP ? uv_tcp_open(&self->uv.tcp, dfd)
                                  : uv_pipe_open(&self->uv.pipe, dfd);
         if (err < 0) {

@@ -15,6 +15,7 @@
  * libuv gets a dup() of the socket's fd: uv_close() closes the dup and the
  * Python socket object keeps owning its own fd, as asyncio's does. */
 #include "io/udp.h"
+#include "io/io.h"
 #include "io/uvcall.h"
 #include <fcntl.h>
 #include <string.h>
@@ -483,6 +484,7 @@ udp_open_fd(UDPHandleObj *self, int fd)
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
+    io_poll_forget_stale(self->loop->io, dupfd);
     int err = uv_udp_init(&self->loop->uv, &self->udp);
     if (err < 0) {
         close(dupfd);
