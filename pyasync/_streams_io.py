@@ -8,6 +8,7 @@ base_events.Server) and TLS (asyncio's own sslproto.SSLProtocol over the C
 transport, as asyncio's loops do).  Much of it is asyncio's own methods,
 bound as class attributes: they only call the loop methods defined here.
 """
+import contextvars
 import errno
 import os
 import socket
@@ -229,10 +230,17 @@ class StreamsIOMixin:
         if sock.fileno() in listeners:
             return
 
+        # The listener runs this in its copy of the context current here
+        # (asyncio's accept reader Handle).  asyncio makes each connection
+        # in a Task (_accept_connection2): in a fresh copy of that context,
+        # so what one connection's factory or callbacks set stays its own.
         def on_accept(tr):
-            self._io2_accepted(tr, sock, protocol_factory, sslcontext,
-                               server, ssl_handshake_timeout,
-                               ssl_shutdown_timeout)
+            args = (tr, sock, protocol_factory, sslcontext, server,
+                    ssl_handshake_timeout, ssl_shutdown_timeout)
+            if isinstance(tr, OSError):
+                self._io2_accepted(*args)
+            else:
+                contextvars.copy_context().run(self._io2_accepted, *args)
 
         listeners[sock.fileno()] = self._listen(_kind_of(sock), sock.fileno(),
                                                 backlog, on_accept)

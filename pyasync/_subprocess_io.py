@@ -19,13 +19,15 @@ started by subprocess.Popen instead, as asyncio does, and a thread waits
 for its exit (as asyncio's default ThreadedChildWatcher).  libuv only
 reaps the pids it spawned, so the two never race for a child.
 """
+import contextvars
 import logging
 import os
+import sys
 import signal
 import subprocess
 import threading
 import time
-from asyncio import base_events, base_subprocess
+from asyncio import base_events, base_subprocess, unix_events
 
 from . import _core
 
@@ -40,6 +42,21 @@ _POPEN_ONLY = {
 }
 _logger = logging.getLogger('asyncio')
 _IGNORED = {'close_fds', 'restore_signals', 'startupinfo', 'creationflags'}
+_PIDFD = None
+
+
+def _exit_context():
+    """The context asyncio's child watcher reports an exit in: 3.12+'s
+    PidfdChildWatcher (when pidfds work) reads the pidfd with a Handle
+    made in subprocess_exec's context; 3.11's ThreadedChildWatcher (and
+    3.12+'s without pidfds) calls from its thread, an empty context."""
+    global _PIDFD
+    if sys.version_info >= (3, 12):
+        if _PIDFD is None:
+            _PIDFD = unix_events.can_use_pidfd()
+        if _PIDFD:
+            return contextvars.copy_context()
+    return contextvars.Context()
 
 
 class _UVProcess:
@@ -186,9 +203,13 @@ class _UVSubprocessTransport(base_subprocess.BaseSubprocessTransport):
             universal_newlines=False, bufsize=bufsize, **kwargs)
         waiter = threading.Thread(
             target=_wait_for_exit,
-            args=(self._loop, self._proc.pid, self._process_exited),
+            args=(self._loop, self._proc.pid, self._exited_callback()),
             name=f'pyasync-waitpid-{self._proc.pid}', daemon=True)
         waiter.start()
+
+    def _exited_callback(self):
+        ctx = _exit_context()
+        return lambda returncode: ctx.run(self._process_exited, returncode)
 
     def _make_stdio(self, stdin, stdout, stderr, parent_files, child_ends):
         def pipe(index):
@@ -215,7 +236,7 @@ class _UVSubprocessTransport(base_subprocess.BaseSubprocessTransport):
         try:
             return _core.Process(self._loop, file, bargs, _env_list(env),
                                  bcwd, tuple(fds), detached,
-                                 self._process_exited)
+                                 self._exited_callback())
         except OSError as exc:
             # Popen's message names the program (or the cwd it could not
             # enter).

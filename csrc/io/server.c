@@ -23,6 +23,9 @@ typedef struct {
     } uv;
     LoopObj *loop;
     PyObject *on_accept;
+    /* asyncio's accept reader is a Handle: it copies the context current
+     * at _start_serving() and runs every accept in that copy. */
+    PyObject *context;
     int kind;
     char open;
 } ListenerObj;
@@ -83,7 +86,7 @@ connection_cb(uv_stream_t *server, int status)
     }
     if (arg == NULL
         || ready_push(&self->loop->ready, call_on_accept, self->on_accept,
-                      arg, NULL) < 0) {
+                      arg, self->context) < 0) {
         uvcall_unraisable((PyObject *)self);
     }
     Py_XDECREF(arg);
@@ -103,6 +106,7 @@ Listener_traverse(ListenerObj *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->loop);
     Py_VISIT(self->on_accept);
+    Py_VISIT(self->context);
     return 0;
 }
 
@@ -110,6 +114,7 @@ static int
 Listener_clear(ListenerObj *self)
 {
     Py_CLEAR(self->on_accept);
+    Py_CLEAR(self->context);
     return 0;
 }
 
@@ -172,6 +177,11 @@ Loop__listen(PyObject *loop_obj, PyObject *args)
     self->loop = (LoopObj *)Py_NewRef(loop);
     self->on_accept = Py_NewRef(on_accept);
     self->kind = kind;
+    self->context = PyContext_CopyCurrent();
+    if (self->context == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
     int err = kind == STREAM_TCP ? uv_tcp_init(&loop->uv, &self->uv.tcp)
                                  : uv_pipe_init(&loop->uv, &self->uv.pipe, 0);
     if (err < 0) {

@@ -195,8 +195,9 @@ peer_poll_cb(uv_poll_t *poll, int status, int events)
     PyGILState_STATE g = PyGILState_Ensure();
     StreamObj *self = (StreamObj *)poll->data;
     uv_poll_stop(poll);
+    /* asyncio's write pipe watches this with a reader, in its context. */
     if (ready_push(&self->loop->ready, peer_closed_entry, (PyObject *)self,
-                   NULL, NULL) < 0) {
+                   NULL, self->ctx_read) < 0) {
         uvcall_unraisable((PyObject *)self);
     }
     PyGILState_Release(g);
@@ -229,18 +230,37 @@ stream_watch_peer(StreamObj *self, int fd)
 
 /* ---- scheduling ----------------------------------------------------- */
 
+/* fn(obj, arg) run inside ctx (NULL: the loop's own context). */
 static int
-stream_schedule(StreamObj *self, pyasync_ready_fn fn, PyObject *arg)
+stream_schedule(StreamObj *self, pyasync_ready_fn fn, PyObject *arg,
+                PyObject *ctx)
 {
-    return ready_push(&self->loop->ready, fn, (PyObject *)self, arg, NULL);
+    return ready_push(&self->loop->ready, fn, (PyObject *)self, arg, ctx);
 }
 
-/* From a libuv callback: nobody to raise to. */
+/* fn(obj, arg) in a copy of the current context: asyncio's call_soon(),
+ * how its transports schedule connection_lost (and a read pipe's
+ * eof_received). */
+static int
+schedule_in_copy(StreamObj *self, pyasync_ready_fn fn, PyObject *obj,
+                 PyObject *arg)
+{
+    PyObject *ctx = PyContext_CopyCurrent();
+    if (ctx == NULL) {
+        return -1;
+    }
+    int r = ready_push(&self->loop->ready, fn, obj, arg, ctx);
+    Py_DECREF(ctx);
+    return r;
+}
+
+/* From a libuv write callback: nobody to raise to.  Runs where asyncio's
+ * writer Handle would, in the context of the write() that queued. */
 static void
 stream_schedule_or_report(StreamObj *self, pyasync_ready_fn fn,
                           PyObject *arg)
 {
-    if (stream_schedule(self, fn, arg) < 0) {
+    if (stream_schedule(self, fn, arg, self->ctx_write) < 0) {
         uvcall_unraisable((PyObject *)self);
     }
 }
@@ -249,9 +269,11 @@ int
 stream_kick(StreamObj *self)
 {
     if (!self->deliver_scheduled) {
-        if (stream_schedule(self, stream_deliver, NULL) < 0) {
+        if (stream_schedule(self, stream_deliver, NULL,
+                            self->ctx_read) < 0) {
             return -1;
         }
+        self->deliver_ctx = self->ctx_read;
         self->deliver_scheduled = 1;
     }
     return 0;
@@ -311,7 +333,8 @@ stream_force_close(StreamObj *self, PyObject *exc)
     }
     self->conn_lost++;
     self->lost_scheduled = 1;
-    return stream_schedule(self, stream_call_connection_lost, exc);
+    return schedule_in_copy(self, stream_call_connection_lost,
+                            (PyObject *)self, exc);
 }
 
 /* asyncio's _fatal_error(exc, message): OSErrors are the peer's doing and
@@ -586,11 +609,12 @@ stream_on_eof(StreamObj *self)
         /* asyncio: eof_received, then connection_lost, via the loop. */
         self->closing = 1;
         self->lost_scheduled = 1;
-        if (ready_push(&self->loop->ready, stream_eof_entry, self->protocol,
-                       NULL, NULL) < 0) {
+        if (schedule_in_copy(self, stream_eof_entry, self->protocol,
+                             NULL) < 0) {
             return -1;
         }
-        return stream_schedule(self, stream_call_connection_lost, NULL);
+        return schedule_in_copy(self, stream_call_connection_lost,
+                                (PyObject *)self, NULL);
     }
     PyObject *r = PyObject_CallMethodNoArgs(self->protocol,
                                             self->loop->io->str_eof_received);
@@ -618,6 +642,11 @@ stream_deliver(PyObject *obj, PyObject *arg)
 {
     StreamObj *self = (StreamObj *)obj;
     self->deliver_scheduled = 0;
+    if (self->deliver_ctx != self->ctx_read) {
+        /* Queued before resume_reading() made a new reader context: as
+         * asyncio's new reader, deliver from the next iteration, in it. */
+        return stream_kick(self);
+    }
     if (!stream_wants_data(self)) {
         if (self->closing && self->rqueue != NULL) {
             self->rq_head = 0;
@@ -794,6 +823,14 @@ static int
 stream_queue_write(StreamObj *self, PyObject *data, const char *buf,
                    Py_ssize_t len, Py_ssize_t off)
 {
+    if (self->nwrites == 0) {
+        /* asyncio adds its writer now, its Handle copying this context. */
+        PyObject *ctx = PyContext_CopyCurrent();
+        if (ctx == NULL) {
+            return -1;
+        }
+        Py_XSETREF(self->ctx_write, ctx);
+    }
     PyObject *keep;
     if (off == 0 && PyBytes_CheckExact(data)) {
         keep = Py_NewRef(data);
@@ -992,7 +1029,8 @@ stream_close(StreamObj *self)
             self->conn_lost++;
         }
         self->lost_scheduled = 1;
-        return stream_schedule(self, stream_call_connection_lost, NULL);
+        return schedule_in_copy(self, stream_call_connection_lost,
+                                (PyObject *)self, NULL);
     }
     return 0;
 }

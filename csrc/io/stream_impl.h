@@ -28,6 +28,16 @@ typedef struct {
     PyObject *connect_fut;      /* pending _connect() */
     PyObject *empty_waiter;     /* always NULL: write() checks it, as asyncio */
     PyObject *weakreflist;
+    /* asyncio keeps no context in a transport, but each loop Handle copies
+     * the current one: its reader (data_received, eof_received, ...) runs
+     * in a copy taken at start or resume_reading(), its writer
+     * (resume_writing, a deferred connection_lost) in a copy of the
+     * write() that had to queue.  These are those copies. */
+    PyObject *ctx_read;         /* set by stream_start */
+    PyObject *ctx_write;        /* NULL until a write queues */
+    /* The ctx_read the queued stream_deliver entry runs in, compared
+     * only (that entry owns it): a resume_reading() since retook it. */
+    const void *deliver_ctx;
     uv_poll_t *peer_poll;       /* write pipe: readable means peer closed */
     size_t wsize;               /* bytes queued in libuv, not yet written */
     size_t high_water, low_water;

@@ -55,6 +55,13 @@ stream_start(StreamObj *self, PyObject *protocol, PyObject *waiter,
     if (stream_set_protocol(self, protocol) < 0) {
         return -1;
     }
+    /* The reader's context: asyncio's call_soon(_add_reader) copies the
+     * current one (a snapshot, like this), whose Handle copies it again. */
+    PyObject *ctx = PyContext_CopyCurrent();
+    if (ctx == NULL) {
+        return -1;
+    }
+    Py_XSETREF(self->ctx_read, ctx);
     if (extra != NULL && extra != Py_None) {
         Py_XSETREF(self->extra, PyDict_Copy(extra));
         if (self->extra == NULL) {
@@ -232,6 +239,12 @@ Stream_resume_reading(StreamObj *self, PyObject *Py_UNUSED(ignored))
         Py_RETURN_NONE;
     }
     self->paused = 0;
+    /* asyncio adds a new reader: its Handle copies the caller's context. */
+    PyObject *ctx = PyContext_CopyCurrent();
+    if (ctx == NULL) {
+        return NULL;
+    }
+    Py_XSETREF(self->ctx_read, ctx);
     int pending = (self->rqueue != NULL
                    && self->rq_head < PyList_GET_SIZE(self->rqueue))
                   || (self->read_done && !self->eof_delivered);
@@ -442,6 +455,8 @@ Stream_traverse(StreamObj *self, visitproc visit, void *arg)
     Py_VISIT(self->rqueue);
     Py_VISIT(self->read_exc);
     Py_VISIT(self->connect_fut);
+    Py_VISIT(self->ctx_read);
+    Py_VISIT(self->ctx_write);
     return 0;
 }
 
@@ -455,6 +470,8 @@ Stream_clear(StreamObj *self)
     Py_CLEAR(self->rqueue);
     Py_CLEAR(self->read_exc);
     Py_CLEAR(self->connect_fut);
+    Py_CLEAR(self->ctx_read);
+    Py_CLEAR(self->ctx_write);
     return 0;
 }
 

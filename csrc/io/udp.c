@@ -35,6 +35,10 @@ typedef struct {
     PyObject *on_datagram;      /* on_datagram(data, addr) */
     PyObject *on_error;         /* on_error(exc) */
     PyObject *on_drained;       /* on_drained(): the send queue emptied */
+    /* As asyncio's reader and writer Handles: copies of the context of
+     * start_reading() and of the send() that found the queue empty. */
+    PyObject *ctx_read;
+    PyObject *ctx_write;
     char *rbuf;                 /* raw malloc: alloc_cb runs without GIL */
     size_t pending;             /* bytes queued with uv_udp_send */
     size_t queued;              /* datagrams queued (empty ones count) */
@@ -221,7 +225,7 @@ udp_queue_recv(UDPHandleObj *self, PyObject *callable, PyObject *args)
         return -1;
     }
     int r = ready_push(&self->loop->ready, udp_deliver, (PyObject *)self,
-                       call, NULL);
+                       call, self->ctx_read);
     Py_DECREF(call);
     return r;
 }
@@ -253,7 +257,8 @@ udp_queue_error(UDPHandleObj *self, int status, int from_recv)
         return -1;
     }
     int r = from_recv ? udp_queue_recv(self, self->on_error, args)
-                      : uvcall_schedule(self->loop, self->on_error, args);
+                      : uvcall_schedule_in(self->loop, self->on_error, args,
+                                           self->ctx_write);
     Py_DECREF(args);
     return r;
 }
@@ -304,7 +309,9 @@ udp_send_cb(uv_udp_send_t *req, int status)
     }
     else if (status == 0 && self->queued == 0 && self->open) {
         PyObject *args = PyTuple_New(0);
-        r = args ? uvcall_schedule(self->loop, self->on_drained, args) : -1;
+        r = args ? uvcall_schedule_in(self->loop, self->on_drained, args,
+                                      self->ctx_write)
+                 : -1;
         Py_XDECREF(args);
     }
     if (r < 0) {
@@ -377,6 +384,11 @@ UDPHandle_start_reading(UDPHandleObj *self, PyObject *Py_UNUSED(ignored))
     if (udp_check_open(self) < 0) {
         return NULL;
     }
+    PyObject *ctx = PyContext_CopyCurrent();
+    if (ctx == NULL) {
+        return NULL;
+    }
+    Py_XSETREF(self->ctx_read, ctx);
     self->want_read = 1;
     if (!self->reading && udp_recv_start(self) < 0) {
         return NULL;
@@ -422,6 +434,15 @@ UDPHandle_send(UDPHandleObj *self, PyObject *const *args, Py_ssize_t nargs)
     if (PyObject_GetBuffer(args[0], &sr->view, PyBUF_SIMPLE) < 0) {
         PyMem_Free(sr);
         return NULL;
+    }
+    if (self->queued == 0) {
+        PyObject *ctx = PyContext_CopyCurrent();
+        if (ctx == NULL) {
+            PyBuffer_Release(&sr->view);
+            PyMem_Free(sr);
+            return NULL;
+        }
+        Py_XSETREF(self->ctx_write, ctx);
     }
     uv_buf_t buf = uv_buf_init(sr->view.buf, (unsigned int)sr->view.len);
     int err = uv_udp_send(&sr->req, &self->udp, &buf, 1, sa, udp_send_cb);
@@ -553,6 +574,8 @@ UDPHandle_traverse(UDPHandleObj *self, visitproc visit, void *arg)
     Py_VISIT(self->on_datagram);
     Py_VISIT(self->on_error);
     Py_VISIT(self->on_drained);
+    Py_VISIT(self->ctx_read);
+    Py_VISIT(self->ctx_write);
     return 0;
 }
 
@@ -563,6 +586,8 @@ UDPHandle_clear(UDPHandleObj *self)
     Py_CLEAR(self->on_datagram);
     Py_CLEAR(self->on_error);
     Py_CLEAR(self->on_drained);
+    Py_CLEAR(self->ctx_read);
+    Py_CLEAR(self->ctx_write);
     return 0;
 }
 

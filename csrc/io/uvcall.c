@@ -20,6 +20,13 @@ uvcall_schedule(LoopObj *loop, PyObject *callable, PyObject *args)
     return ready_push(&loop->ready, call_star, callable, args, NULL);
 }
 
+int
+uvcall_schedule_in(LoopObj *loop, PyObject *callable, PyObject *args,
+                   PyObject *context)
+{
+    return ready_push(&loop->ready, call_star, callable, args, context);
+}
+
 PyObject *
 uvcall_oserror(int status)
 {

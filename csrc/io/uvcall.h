@@ -14,6 +14,10 @@
  * exception set. */
 int uvcall_schedule(LoopObj *loop, PyObject *callable, PyObject *args);
 
+/* The same, run inside context (NULL: the loop's own). */
+int uvcall_schedule_in(LoopObj *loop, PyObject *callable, PyObject *args,
+                       PyObject *context);
+
 /* The OSError (the errno subclass, e.g. ConnectionRefusedError) for a
  * negative libuv status.  A new reference, or NULL with an exception. */
 PyObject *uvcall_oserror(int status);
