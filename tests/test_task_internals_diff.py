@@ -903,6 +903,16 @@ def test_eager_tasks():
     assert_same(scenario)
 
 
+@pytest.mark.parametrize("cls", ["Task", "Future"])
+def test_same_attribute_names(cls):
+    """What hasattr() finds on the classes (libraries probe versions that
+    way, e.g. hasattr(task, "get_context") for 3.12+)."""
+    def names(c):
+        return {n for n in dir(c) if not (n.startswith("__") and
+                                          n.endswith("__"))}
+    assert names(getattr(pyasync, cls)) == names(getattr(asyncio, cls))
+
+
 def test_task_attributes_are_read_only_where_asyncio_s_are():
     """anyio only reads these; writing them must fail as on asyncio."""
     async def scenario(aio, trace):
