@@ -516,3 +516,71 @@ def test_tcp_receive_cancelled_by_deadline():
             tg.cancel_scope.cancel()
         return out
     assert_same(main)
+
+
+def test_udp_deadline_and_getaddrinfo():
+    async def main():
+        out = []
+        async with await anyio.create_udp_socket(local_host="127.0.0.1") as a, \
+                await anyio.create_udp_socket(local_host="127.0.0.1") as b:
+            port = b.extra(anyio.abc.SocketAttribute.local_port)
+            with move_on_after(0.01) as scope:
+                await b.receive()
+            out.append(("udp deadline", scope.cancelled_caught))
+            await a.sendto(b"dgram", "127.0.0.1", port)
+            data, addr = await b.receive()
+            out.append(("udp", data, addr[0]))
+        res = await anyio.getaddrinfo("localhost", 80, family=socket.AF_INET,
+                                      type=socket.SOCK_STREAM)
+        out.append(("getaddrinfo", sorted({r[4][0] for r in res})))
+        return out
+    assert_same(main)
+
+
+# ---- processes, threads, portals --------------------------------------
+
+def test_processes():
+    async def main():
+        out = []
+        result = await anyio.run_process(["echo", "hi"])
+        out.append(("run_process", result.returncode, result.stdout))
+        async with await anyio.open_process(["cat"]) as proc:
+            await proc.stdin.send(b"abc")
+            await proc.stdin.aclose()
+            out.append(("cat", await proc.stdout.receive()))
+            out.append(("returncode", await proc.wait()))
+        with move_on_after(0.02) as scope:
+            await anyio.run_process(["sleep", "5"])
+        out.append(("killed on deadline", scope.cancelled_caught))
+        return out
+    assert_same(main)
+
+
+def test_thread_abandoned_on_cancel():
+    async def main():
+        import time
+        with move_on_after(0.01) as scope:
+            await anyio.to_thread.run_sync(time.sleep, 0.05,
+                                           abandon_on_cancel=True)
+        return [("abandoned", scope.cancelled_caught, cancelling())]
+    assert_same(main)
+
+
+@pytest.mark.parametrize("impl", ["asyncio", "pyasync"])
+def test_blocking_portal(impl):
+    from anyio.from_thread import start_blocking_portal
+    opts = ({} if impl == "asyncio"
+            else {"loop_factory": pyasync.new_event_loop})
+
+    async def add(a, b):
+        await anyio.sleep(0)
+        return a + b
+
+    with start_blocking_portal(backend="asyncio",
+                               backend_options=opts) as portal:
+        loop_type = portal.call(lambda: type(asyncio.get_running_loop()))
+        assert portal.call(add, 1, 2) == 3
+        fut = portal.start_task_soon(anyio.sleep, 5)
+        fut.cancel()
+    assert issubclass(loop_type, pyasync.EventLoop) == (impl == "pyasync")
+    assert fut.cancelled()

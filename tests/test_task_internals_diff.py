@@ -928,3 +928,131 @@ def test_task_attributes_are_read_only_where_asyncio_s_are():
         await t
         trace("done", snap(t))
     assert_same(scenario)
+
+
+# ---- protocol-level waiters -------------------------------------------
+# asyncio's Task waits on anything with _asyncio_future_blocking (and calls
+# its cancel(msg=...)), and turns a bad yield into a scheduled step that
+# throws RuntimeError, leaving _fut_waiter None.
+
+class Duck:
+    """A future by protocol only, logging what the task calls on it."""
+    _asyncio_future_blocking = False
+
+    def __init__(self, loop, log):
+        self._loop = loop
+        self._callbacks = []
+        self._done = self._cancelled = False
+        self._log = log
+
+    def get_loop(self):
+        return self._loop
+
+    def __await__(self):
+        if not self._done:
+            self._asyncio_future_blocking = True
+            yield self
+        if self._cancelled:
+            raise asyncio.CancelledError("duck")
+        return "duck-result"
+
+    def add_done_callback(self, cb, context=None):
+        self._log("add_done_callback", context is not None)
+        self._callbacks.append((cb, context))
+
+    def done(self):
+        return self._done
+
+    def cancelled(self):
+        return self._cancelled
+
+    def result(self):
+        if self._cancelled:
+            raise asyncio.CancelledError()
+        return "duck-result"
+
+    def cancel(self, msg=None):
+        self._log("duck cancel", msg)
+        if self._done:
+            return False
+        self._cancelled = True
+        self.finish()
+        return True
+
+    def finish(self):
+        self._done = True
+        for cb, ctx in self._callbacks:
+            self._loop.call_soon(cb, self, context=ctx)
+
+
+def duck_snap(t):
+    w = t._fut_waiter
+    desc = (("duck", w.done(), w.cancelled()) if isinstance(w, Duck)
+            else waiter_desc(w))
+    return (desc, t._must_cancel, t.cancelling(), t.done(), t.cancelled())
+
+
+def test_duck_typed_future_waiter():
+    async def scenario(aio, trace):
+        loop = aio.get_running_loop()
+        for mode in ("cancel while waiting", "cancel after finish", "finish"):
+            duck = Duck(loop, trace)
+
+            async def body():
+                return await duck
+
+            t = aio.create_task(body())
+            await aio.sleep(0)
+            trace(mode, "waiting", duck_snap(t))
+            if mode == "cancel while waiting":
+                trace("cancel", t.cancel("m"), duck_snap(t))
+            else:
+                duck.finish()
+                trace("finished", duck_snap(t))
+                if mode == "cancel after finish":
+                    trace("cancel", t.cancel("m"), duck_snap(t))
+            try:
+                trace("result", await t)
+            except asyncio.CancelledError as exc:
+                trace("cancelled", exc.args)
+            trace("end", duck_snap(t))
+    assert_same(scenario)
+
+
+@pytest.mark.parametrize("what", ["generator", "value", "nonblocking",
+                                  "other loop"])
+def test_bad_yield_leaves_no_waiter(what):
+    async def scenario(aio, trace):
+        class BadAwaitable:
+            def __await__(self):
+                if what == "generator":
+                    yield (x for x in ())
+                elif what == "value":
+                    yield 42
+                elif what == "nonblocking":
+                    yield aio.get_running_loop().create_future()
+                else:
+                    other = asyncio.new_event_loop()
+                    fut = other.create_future()
+                    other.close()
+                    fut._asyncio_future_blocking = True
+                    yield fut
+
+        async def body():
+            try:
+                await BadAwaitable()
+            except BaseException as exc:
+                trace.exc("in body", exc)
+                trace("snap", duck_snap(aio.current_task()))
+                raise
+
+        t = aio.create_task(body())
+        await aio.sleep(0)
+        trace("after the yield", duck_snap(t))
+        trace("cancel", t.cancel(), duck_snap(t))
+        try:
+            await t
+        except BaseException as exc:
+            trace.exc("outcome", exc)
+        trace("end", duck_snap(t))
+    assert_same(scenario)
