@@ -478,6 +478,55 @@ def test_cancel_grid(prim, point):
             assert_same(grid_scenario(MAKERS[prim], point, msg, uncancel))
 
 
+def three_waiters_scenario(make, wakes, cancelled, steps):
+    async def scenario(aio, trace):
+        wait, wake = await make(aio)
+
+        async def waiter(name):
+            try:
+                r = await wait()
+                trace(name, "got", repr(r))
+                return r
+            except asyncio.CancelledError as exc:
+                trace(name, "cancelled", exc.args)
+                raise
+            except BaseException as exc:
+                trace.exc(name, exc)
+                raise
+
+        tasks = [aio.create_task(waiter(f"t{i}")) for i in range(3)]
+        await settle(aio)
+        for _ in range(wakes):
+            await wake()
+        for _ in range(steps):
+            await aio.sleep(0)
+        for i in cancelled:
+            trace("cancel", i, tasks[i].cancel(), snap(tasks[i]))
+        await settle(aio, 4)
+        trace("after", [snap(t) for t in tasks])
+        for _ in range(3):
+            if not all(t.done() for t in tasks):
+                await wake()
+                await settle(aio, 4)
+        trace("end", [snap(t) for t in tasks])
+        for t in tasks:
+            t.cancel()
+        results = await aio.gather(*tasks, return_exceptions=True)
+        trace("outcome", [type(r).__name__ for r in results])
+    return scenario
+
+
+@pytest.mark.parametrize("prim", sorted(MAKERS))
+def test_cancel_grid_three_waiters(prim):
+    """One or two wake-ups, then some of three waiters cancelled after
+    0..2 iterations: who gets the wake-ups passed on."""
+    for wakes in (1, 2):
+        for cancelled in ((0,), (1,), (2,), (0, 1), (0, 2)):
+            for steps in (0, 1, 2):
+                assert_same(three_waiters_scenario(MAKERS[prim], wakes,
+                                                   cancelled, steps))
+
+
 # ---- single scenarios --------------------------------------------------
 
 def test_life_of_a_task():
