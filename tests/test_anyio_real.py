@@ -584,3 +584,23 @@ def test_blocking_portal(impl):
         fut.cancel()
     assert issubclass(loop_type, pyasync.EventLoop) == (impl == "pyasync")
     assert fut.cancelled()
+
+
+def test_anyio_run_after_install():
+    """pyasync.install(): anyio.run without a loop factory gets pyasync's
+    loop through the policy (on 3.13 too, where the policy still makes
+    the loop asyncio.Runner uses)."""
+    async def main():
+        async with create_task_group() as tg:
+            tg.start_soon(anyio.sleep, 0)
+            with move_on_after(0.01) as scope:
+                await anyio.Event().wait()
+        return (type(asyncio.get_running_loop()), scope.cancelled_caught)
+
+    pyasync.install()
+    try:
+        loop_type, caught = anyio.run(main, backend="asyncio")
+    finally:
+        asyncio.set_event_loop_policy(None)
+    assert issubclass(loop_type, pyasync.EventLoop)
+    assert caught
