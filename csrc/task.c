@@ -1237,11 +1237,13 @@ task_get_coro(PyObject *self, PyObject *Py_UNUSED(ignored))
     return none_if_null(((TaskObj *)self)->coro);
 }
 
+#if PY_VERSION_HEX >= 0x030C0000
 static PyObject *
 task_get_context(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     return none_if_null(((TaskObj *)self)->context);
 }
+#endif
 
 static PyObject *
 task_get_name(PyObject *self, PyObject *Py_UNUSED(ignored))
@@ -1319,7 +1321,10 @@ static PyMethodDef task_methods[] = {
     {"uncancel", task_uncancel, METH_NOARGS,
      "Decrement the task's count of cancellation requests."},
     {"get_coro", task_get_coro, METH_NOARGS, NULL},
+#if PY_VERSION_HEX >= 0x030C0000
+    /* New in 3.12: code tests hasattr(task, "get_context"). */
     {"get_context", task_get_context, METH_NOARGS, NULL},
+#endif
     {"get_name", task_get_name, METH_NOARGS, NULL},
     {"set_name", task_set_name, METH_O, NULL},
     {"get_stack", (PyCFunction)(void (*)(void))task_get_stack,
