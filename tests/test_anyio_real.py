@@ -30,13 +30,6 @@ import pyasync
 if sys.version_info < (3, 11):      # pragma: no cover
     from exceptiongroup import ExceptionGroup
 
-NOT_A_FUTURE = pytest.mark.xfail(
-    reason="pyasync.Future not yet an asyncio.Future subclass: anyio's "
-           "_deliver_cancellation tests isinstance(task._fut_waiter, "
-           "asyncio.Future) to skip tasks already woken up, and cancels "
-           "them instead", strict=False)
-
-
 def run(main, impl):
     opts = {} if impl == "asyncio" else {"loop_factory": pyasync.new_event_loop}
 
@@ -348,39 +341,8 @@ def woken_receiver_scenario():
 WOKEN = {"event": woken_waiter_scenario, "stream": woken_receiver_scenario}
 
 
-@NOT_A_FUTURE
 @pytest.mark.parametrize("what", sorted(WOKEN))
 def test_woken_waiter_keeps_its_wakeup_when_scope_cancelled(what):
-    main = WOKEN[what]()
-    assert run(main, "asyncio")[0] in ("woke", ("got", "item"))
-    assert_same(main)
-
-
-class _WideFutureMeta(type):
-    def __instancecheck__(cls, obj):
-        return isinstance(obj, (asyncio.Future, pyasync.Future))
-
-    def __call__(cls, *args, **kwargs):
-        return asyncio.Future(*args, **kwargs)
-
-
-class _WidenedAsyncio:
-    """anyio's view of the asyncio module with isinstance(x, Future) also
-    true for pyasync.Future; calling Future still makes asyncio's."""
-    Future = _WideFutureMeta("Future", (), {})
-
-    def __getattr__(self, name):
-        return getattr(asyncio, name)
-
-
-@pytest.mark.parametrize("what", sorted(WOKEN))
-def test_woken_waiter_with_widened_future_check(what, monkeypatch):
-    """The same scenarios with anyio's isinstance(_fut_waiter,
-    asyncio.Future) also accepting pyasync.Future: then pyasync's
-    _fut_waiter/done()/_must_cancel values decide as asyncio's do, so the
-    only difference left above is the missing subclass relation."""
-    from anyio._backends import _asyncio as backend
-    monkeypatch.setattr(backend, "asyncio", _WidenedAsyncio())
     main = WOKEN[what]()
     assert run(main, "asyncio")[0] in ("woke", ("got", "item"))
     assert_same(main)
