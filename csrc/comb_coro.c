@@ -501,23 +501,11 @@ comb_coro_alloc(pyasync_state *st, PyTypeObject *tp, comb_step_fn step)
 
 /* ---- init ----------------------------------------------------------- */
 
-static PyObject *
-import_attr(const char *module, const char *name)
-{
-    PyObject *mod = PyImport_ImportModule(module);
-    if (mod == NULL) {
-        return NULL;
-    }
-    PyObject *attr = PyObject_GetAttrString(mod, name);
-    Py_DECREF(mod);
-    return attr;
-}
-
 int
 pyasync_comb_coro_init(PyObject *module, pyasync_state *st)
 {
 #define LOOKUP(field, module, name) \
-    if ((st->field = import_attr(module, name)) == NULL) return -1
+    if ((st->field = pyasync_import_attr(module, name)) == NULL) return -1
     LOOKUP(comb_future_base, "asyncio.futures", "Future");
     LOOKUP(comb_get_running_loop, "asyncio.events", "get_running_loop");
     LOOKUP(comb_coroutine_abc, "collections.abc", "Coroutine");

@@ -1664,12 +1664,7 @@ static PyType_Spec future_spec = {
 static PyTypeObject *
 asyncio_future_base(void)
 {
-    PyObject *mod = PyImport_ImportModule("_asyncio");
-    if (mod == NULL) {
-        return NULL;
-    }
-    PyObject *base = PyObject_GetAttrString(mod, "Future");
-    Py_DECREF(mod);
+    PyObject *base = pyasync_import_attr("_asyncio", "Future");
     if (base == NULL) {
         return NULL;
     }

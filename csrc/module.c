@@ -11,8 +11,9 @@
 #include "io/udp.h"
 #include "io/process.h"
 
-static PyObject *
-import_attr(const char *module, const char *name)
+/* module.name as a new reference (the module is imported if need be). */
+PyObject *
+pyasync_import_attr(const char *module, const char *name)
 {
     PyObject *mod = PyImport_ImportModule(module);
     if (mod == NULL) {
@@ -27,9 +28,9 @@ static int
 state_lookup_asyncio(pyasync_state *st)
 {
 #define LOOKUP(field, module, name) \
-    if ((st->field = import_attr(module, name)) == NULL) return -1
+    if ((st->field = pyasync_import_attr(module, name)) == NULL) return -1
 #define LOOKUP_INTO(var, module, name) \
-    if ((var = import_attr(module, name)) == NULL) return -1
+    if ((var = pyasync_import_attr(module, name)) == NULL) return -1
     st->asyncio_mod = PyImport_ImportModule("asyncio");
     if (st->asyncio_mod == NULL) {
         return -1;

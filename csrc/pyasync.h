@@ -250,6 +250,9 @@ int pyasync_loop_debug_fast(pyasync_state *st, PyObject *loop);
 /* True when loop is a pyasync loop (so pyasync_loop_schedule applies). */
 int pyasync_is_loop(pyasync_state *st, PyObject *loop);
 
+/* module.name, importing module if need be: a new reference (module.c). */
+PyObject *pyasync_import_attr(const char *module, const char *name);
+
 /* loop.is_running() of a pyasync loop (pyasync_is_loop true): 0 or 1. */
 int pyasync_loop_is_running(PyObject *loop);
 

@@ -707,18 +707,6 @@ coro_repr(PyObject *self)
 
 /* ---- init ------------------------------------------------------------ */
 
-static PyObject *
-import_attr(const char *module, const char *name)
-{
-    PyObject *mod = PyImport_ImportModule(module);
-    if (mod == NULL) {
-        return NULL;
-    }
-    PyObject *attr = PyObject_GetAttrString(mod, name);
-    Py_DECREF(mod);
-    return attr;
-}
-
 int
 pyasync_sync_init(PyObject *module, pyasync_state *st)
 {
@@ -749,7 +737,7 @@ pyasync_sync_init(PyObject *module, pyasync_state *st)
     STR(str_get_nowait, "get_nowait");
 #undef STR
 #define LOOKUP(field, module, name) \
-    if ((st->field = import_attr(module, name)) == NULL) return -1
+    if ((st->field = pyasync_import_attr(module, name)) == NULL) return -1
     LOOKUP(sync_get_running_loop, "asyncio.events", "_get_running_loop");
     LOOKUP(sync_deque_type, "collections", "deque");
 #define DEQUE_METHOD(field, name) \
