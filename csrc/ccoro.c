@@ -98,8 +98,12 @@ future_send(FutureObj *fut, PyObject **out)
 static PySendResult
 awaiting_send(ccoro *co, PyObject *value, PyObject **out)
 {
-    if (co->awaiting_future) {
+    if (co->awaiting_kind == CCORO_AWAITING_FUTURE) {
         return future_send((FutureObj *)co->awaiting, out);
+    }
+    if (co->awaiting_kind == CCORO_AWAITING_BARE) {
+        *out = Py_NewRef(value);   /* the value of the yield expression */
+        return PYGEN_RETURN;
     }
     return PyIter_Send(co->awaiting, value, out);
 }
@@ -110,7 +114,7 @@ start_awaiting(ccoro *co, PyObject *obj)
 {
     if (ccoro_exact_future(co->st, obj) != NULL) {
         co->awaiting = obj;
-        co->awaiting_future = 1;
+        co->awaiting_kind = CCORO_AWAITING_FUTURE;
         return 0;
     }
     PyObject *it = awaitable_iter(obj);
@@ -119,7 +123,7 @@ start_awaiting(ccoro *co, PyObject *obj)
         return -1;
     }
     co->awaiting = it;
-    co->awaiting_future = 0;
+    co->awaiting_kind = CCORO_AWAITING_ITER;
     return 0;
 }
 
@@ -159,6 +163,15 @@ coro_resume(ccoro *co, PyObject *value, PyObject **out)
         int r = co->step(co, value, &res);
         Py_XDECREF(value);
         value = NULL;
+        if (r == CCORO_YIELD) {
+            /* None marks the suspension; cr_await shows None, as a
+             * generator's does at a bare yield. */
+            co->awaiting = Py_NewRef(Py_None);
+            co->awaiting_kind = CCORO_AWAITING_BARE;
+            co->running = 0;
+            *out = res;
+            return PYGEN_NEXT;
+        }
         if (r == CCORO_AWAIT) {
             if (start_awaiting(co, res) < 0) {
                 continue;  /* the step sees the TypeError */
@@ -397,8 +410,9 @@ coro_throw_current(ccoro *co, PyObject **out)
     if (it == NULL) {
         return coro_resume(co, NULL, out);
     }
-    if (co->awaiting_future) {
-        /* Raised at the future's yield, which ends its iteration. */
+    if (co->awaiting_kind != CCORO_AWAITING_ITER) {
+        /* Raised at the future's yield (which ends its iteration) or at
+         * the bare yield. */
         Py_DECREF(it);
         return coro_resume(co, NULL, out);
     }

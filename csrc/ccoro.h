@@ -5,7 +5,8 @@
  * An `async def` written in C: a step function runs as a small state
  * machine and "awaits" by returning CCORO_AWAIT with an awaitable; the
  * engine delegates to it like `yield from` (send, throw, close) and calls
- * the step again with the result, or with NULL and the exception set.  An
+ * the step again with the result, or with NULL and the exception set.
+ * CCORO_YIELD yields a value itself, as a bare `yield` would.  An
  * exact pyasync Future or Task is driven in place, without a FutureIter.
  * Each type is registered as a collections.abc.Coroutine, so
  * asyncio.iscoroutine() and create_task() accept its objects. */
@@ -19,6 +20,16 @@ enum {
     CCORO_ERROR = -1,   /* raise the current exception */
     CCORO_RETURN = 0,   /* *out is the return value */
     CCORO_AWAIT = 1,    /* *out is an awaitable to await */
+    CCORO_YIELD = 2,    /* *out is a value to yield bare, as `yield x`
+                           does: the next step gets the value sent in, or
+                           NULL with the exception thrown in */
+};
+
+/* What a suspended coroutine's `awaiting` is. */
+enum {
+    CCORO_AWAITING_ITER = 0,    /* an iterator it delegates to */
+    CCORO_AWAITING_FUTURE = 1,  /* an exact pyasync future, driven in place */
+    CCORO_AWAITING_BARE = 2,    /* None: suspended at a bare yield */
 };
 
 typedef struct ccoro ccoro;
@@ -41,7 +52,7 @@ typedef int (*ccoro_step_fn)(ccoro *co, PyObject *value, PyObject **out);
     char started; \
     char running; \
     char finished; \
-    char awaiting_future;    /* awaiting is an exact pyasync future */
+    char awaiting_kind;      /* CCORO_AWAITING_* */
 
 struct ccoro {
     CCORO_HEAD
@@ -82,7 +93,7 @@ ccoro_init(ccoro *co, pyasync_state *st, ccoro_step_fn step,
     co->started = 0;
     co->running = 0;
     co->finished = 0;
-    co->awaiting_future = 0;
+    co->awaiting_kind = CCORO_AWAITING_ITER;
 }
 
 int ccoro_traverse(ccoro *co, visitproc visit, void *arg);

@@ -71,7 +71,7 @@ state_lookup_asyncio(pyasync_state *st)
 /* Every object field of pyasync_state, for traverse and clear. */
 #define STATE_OBJECT_FIELDS(X) \
     X(Loop_Type) X(Handle_Type) X(TimerHandle_Type) X(Future_Type) \
-    X(FutureIter_Type) X(Task_Type) X(TaskStep_Type) X(YieldOnce_Type) \
+    X(FutureIter_Type) X(Task_Type) X(TaskStep_Type) \
     X(asyncio_mod) X(CancelledError) X(InvalidStateError) \
     X(get_event_loop) X(iscoroutine) X(future_repr_info) \
     X(task_repr_info) X(task_get_stack) X(task_print_stack) \
@@ -85,7 +85,7 @@ state_lookup_asyncio(pyasync_state *st)
     PYASYNC_SYNC_FIELDS(X) \
     COMB_STATE_OBJECT_FIELDS(X) \
     PYASYNC_IO_STREAM_FIELDS(X) \
-    X(Sleep_Type) X(sleep_set_result) X(sleep_yield_once)
+    X(Sleep_Type) X(sleep_set_result)
 
 static int
 module_traverse(PyObject *mod, visitproc visit, void *arg)
@@ -127,7 +127,6 @@ module_exec(PyObject *mod)
     if (pyasync_handle_init(mod, st) < 0
         || pyasync_future_init(mod, st) < 0
         || pyasync_task_init(mod, st) < 0
-        || pyasync_yield_once_init(mod, st) < 0
         || pyasync_loop_init(mod, st) < 0) {
         return -1;
     }
@@ -159,7 +158,7 @@ module_exec(PyObject *mod)
         || pyasync_threads_init(mod, st) < 0) {
         return -1;
     }
-    /* sleep(), after task.c, yield_once.c and the combinators it uses. */
+    /* sleep(), after task.c and the combinators it uses. */
     if (pyasync_sleep_init(mod, st) < 0) {
         return -1;
     }

@@ -57,7 +57,6 @@ typedef struct {
     PyTypeObject *FutureIter_Type;    /* future.c */
     PyTypeObject *Task_Type;          /* task.c */
     PyTypeObject *TaskStep_Type;      /* task.c: the callable a foreign loop runs */
-    PyTypeObject *YieldOnce_Type;     /* yield_once.c: sleep(0)'s bare yield */
 
     /* asyncio's own objects, looked up once at import (module.c). */
     PyObject *asyncio_mod;
@@ -171,7 +170,6 @@ typedef struct {
      * not objects while on the list). */
     PyTypeObject *Sleep_Type;
     PyObject *sleep_set_result;       /* _core._set_result_unless_cancelled */
-    PyObject *sleep_yield_once;       /* _core._yield_once */
     void *sleep_free;
     int sleep_nfree;
     /* Stream transports and servers (csrc/io/stream.c, server.c). */
@@ -271,7 +269,6 @@ int pyasync_future_init(PyObject *module, pyasync_state *st);
 
 /* ---- task.c --------------------------------------------------------- */
 int pyasync_task_init(PyObject *module, pyasync_state *st);
-int pyasync_yield_once_init(PyObject *module, pyasync_state *st);
 
 /* ---- sleep.c -------------------------------------------------------- */
 int pyasync_sleep_init(PyObject *module, pyasync_state *st);

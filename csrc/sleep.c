@@ -127,12 +127,9 @@ sleep_step(ccoro *co, PyObject *value, PyObject **out)
         }
         if (expired) {
             /* A bare yield: the task reschedules itself, no future. */
-            *out = PyObject_CallNoArgs(s->st->sleep_yield_once);
-            if (*out == NULL) {
-                return CCORO_ERROR;
-            }
+            *out = Py_NewRef(Py_None);
             co->state = SLEEP_YIELDED;
-            return CCORO_AWAIT;
+            return CCORO_YIELD;
         }
 #if PY_VERSION_HEX >= 0x030D0000
         /* 3.13 refuses a NaN delay (math.isnan, so any real number). */
@@ -337,7 +334,7 @@ static PyMethodDef sleep_functions[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* After task.c (_set_result_unless_cancelled), yield_once.c and the
+/* After task.c (_set_result_unless_cancelled) and the
  * combinators (get_running_loop and the method names). */
 int
 pyasync_sleep_init(PyObject *module, pyasync_state *st)
@@ -351,10 +348,6 @@ pyasync_sleep_init(PyObject *module, pyasync_state *st)
     st->sleep_set_result = PyObject_GetAttrString(
         module, "_set_result_unless_cancelled");
     if (st->sleep_set_result == NULL) {
-        return -1;
-    }
-    st->sleep_yield_once = PyObject_GetAttrString(module, "_yield_once");
-    if (st->sleep_yield_once == NULL) {
         return -1;
     }
     return PyModule_AddFunctions(module, sleep_functions);

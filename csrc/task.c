@@ -136,20 +136,45 @@ enter_task(pyasync_state *st, PyObject *loop, PyObject *task)
     return 0;
 }
 
+static void
+leave_task_mismatch(PyObject *task, PyObject *current)
+{
+    PyErr_Format(PyExc_RuntimeError,
+                 "Leaving task %R does not match the current task %R.",
+                 task, current == NULL ? Py_None : current);
+}
+
 static int
 leave_task(pyasync_state *st, PyObject *loop, PyObject *task)
 {
+#if PY_VERSION_HEX >= 0x030D0000
+    /* One lookup on the hot path (PyDict_Pop is public from 3.13): pop,
+     * and put back what was not ours. */
+    PyObject *current;
+    if (PyDict_Pop(st->current_tasks, loop, &current) < 0) {
+        return -1;
+    }
+    if (current == task) {
+        Py_DECREF(current);
+        return 0;
+    }
+    if (current == NULL
+        || PyDict_SetItem(st->current_tasks, loop, current) == 0) {
+        leave_task_mismatch(task, current);
+    }
+    Py_XDECREF(current);
+    return -1;
+#else
     PyObject *current = PyDict_GetItemWithError(st->current_tasks, loop);
     if (current == NULL && PyErr_Occurred()) {
         return -1;
     }
     if (current != task) {
-        PyErr_Format(PyExc_RuntimeError,
-                     "Leaving task %R does not match the current task %R.",
-                     task, current == NULL ? Py_None : current);
+        leave_task_mismatch(task, current);
         return -1;
     }
     return PyDict_DelItem(st->current_tasks, loop);
+#endif
 }
 
 /* ---- TaskStep: the callable a foreign loop runs for one step --------- */

@@ -25,11 +25,6 @@ if sys.version_info >= (3, 12):
     __all__ += ('eager_task_factory', 'create_eager_task_factory')
 
 
-# A bare yield: the task is rescheduled without a future (sleep(0)).
-# One small C object instead of a generator and its frame.
-_yield_once = _core._yield_once
-
-
 # fut.set_result(result) unless fut.cancelled(), in C (task.c).
 _set_result_unless_cancelled = _core._set_result_unless_cancelled
 

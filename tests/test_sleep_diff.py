@@ -230,6 +230,25 @@ def test_throw_close_and_manual_driving():
         except KeyError as exc:
             trace.exc('throw0', exc)
         aio.sleep(1).close()
+        # close at sleep(0)'s yield ends it quietly; it cannot go on
+        coro = aio.sleep(0)
+        coro.send(None)
+        trace('close0', coro.close())
+        try:
+            coro.send(None)
+        except RuntimeError as exc:
+            trace.exc('send after close0', exc)
+        # a value sent in at the yield is ignored: the result is returned
+        coro = aio.sleep(0, 'res')
+        coro.send(None)
+        try:
+            coro.send('ignored')
+        except StopIteration as exc:
+            trace('sent in', exc.value)
+        try:
+            coro.send(None)
+        except RuntimeError as exc:
+            trace.exc('reuse0', exc)
         # a closed-before-start coroutine cannot be awaited
         coro = aio.sleep(0)
         coro.close()
