@@ -4,6 +4,7 @@
  * waiter is queued, and a waiter cancelled after its wake-up passes the
  * wake-up on to the next one. */
 #include "waiter.h"
+#include "lock_diag.h"
 
 typedef struct {
     SYNC_WAITERS_HEAD    /* _waiters: None until the first contention */
@@ -50,13 +51,23 @@ lock_acquire_step(sync_coro *c, PyObject *value)
             }
             if (all) {
                 self->locked = 1;
+                if (pyasync_diag_active(st)) {
+                    pyasync_diag_acquired(st, (PyObject *)self);
+                }
                 return sync_return(c, ret);
             }
+        }
+        if (pyasync_diag_active(st)
+            && pyasync_diag_before_wait(st, (PyObject *)self, &self->loop) < 0) {
+            return SYNC_ERROR;   /* DeadlockError: this wait never ends */
         }
         return sync_wait_new_future(c, &self->waiters, &self->loop, 1);
     }
 
     /* Woken up, or thrown into: first the `finally` removing the waiter. */
+    if (pyasync_diag_active(st)) {
+        pyasync_diag_wait_ended(st, (PyObject *)self);
+    }
     PyObject *exc;
     if (sync_wait_finally(c, value, self->waiters, &exc) < 0) {
         return SYNC_ERROR;
@@ -74,6 +85,9 @@ lock_acquire_step(sync_coro *c, PyObject *value)
         return SYNC_ERROR;
     }
     self->locked = 1;
+    if (pyasync_diag_active(st)) {
+        pyasync_diag_acquired(st, (PyObject *)self);
+    }
     return sync_return(c, ret);
 }
 
@@ -121,6 +135,9 @@ lock_release(LockObj *self, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     self->locked = 0;
+    if (pyasync_diag_active(self->st)) {
+        pyasync_diag_released(self->st, (PyObject *)self);
+    }
     if (lock_wake_up_first(self) < 0) {
         return NULL;
     }

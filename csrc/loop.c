@@ -9,6 +9,7 @@
 #include "future.h"
 #include "task.h"
 #include "handle.h"
+#include "lock_diag.h"
 #include <structmember.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,9 +25,9 @@
 
 /* uv_hrtime() reads CLOCK_MONOTONIC: the clock of time.monotonic(). */
 static double
-loop_now(void)
+loop_now(LoopObj *self)
 {
-    return (double)uv_hrtime() / 1e9;
+    return (double)pyasync_loop_now_ns(self) / 1e9;
 }
 
 static uint64_t
@@ -424,23 +425,67 @@ loop_sweep_timers(LoopObj *self)
     }
 }
 
-/* How to poll: without waiting when something is ready, else until the
- * earliest deadline (the uv timer bounds the wait), else indefinitely. */
-static uv_run_mode
-loop_prepare_poll(LoopObj *self)
+/* Nothing but timers can make work: no I/O handle or request active in
+ * libuv besides the loop's own (the poll bound, the threadsafe wake-up,
+ * the signal wake-up fd), and no executor job pending. */
+static int
+loop_waits_only_for_timers(LoopObj *self)
 {
+    unsigned int own = uv_is_active((uv_handle_t *)&self->timer)
+                       + uv_is_active((uv_handle_t *)&self->async)
+                       + uv_is_active((uv_handle_t *)&self->wakeup_poll);
+    return self->thread_work == 0 && self->uv.active_reqs.count == 0
+           && self->uv.active_handles <= own;
+}
+
+/* Debug mode, nothing ready and nothing that could make anything ready:
+ * the lock diagnostics may wake waiters that would otherwise wait forever
+ * (lock_diag.c).  1: it did (poll without waiting), 0: no, -1: error. */
+static int
+loop_idle_forever(LoopObj *self)
+{
+    if (!self->debug || !pyasync_diag_active(self->st)) {
+        return 0;
+    }
+    uv_timer_stop(&self->timer);
+    if (!loop_waits_only_for_timers(self)) {
+        return 0;
+    }
+    if (pyasync_diag_loop_idle(self->st, (PyObject *)self) < 0) {
+        return -1;
+    }
+    return self->ready.len > 0;
+}
+
+/* How to poll: without waiting when something is ready, else until the
+ * earliest deadline (the uv timer bounds the wait), else indefinitely.
+ * A virtual clock jumps to the deadline instead when only timers can make
+ * work.  *deadline: the deadline the wait is bounded by, or 0. */
+static uv_run_mode
+loop_prepare_poll(LoopObj *self, uint64_t *deadline)
+{
+    *deadline = 0;
     if (self->ready.len > 0 || self->stopping) {
         return UV_RUN_NOWAIT;
     }
     const timer_entry *top = timers_peek(&self->timers);
     if (top == NULL) {
+        int woke = loop_idle_forever(self);
+        if (woke != 0) {
+            return UV_RUN_NOWAIT;   /* (an error is seen after the poll) */
+        }
         uv_timer_stop(&self->timer);
         return UV_RUN_ONCE;
     }
-    uint64_t now = uv_hrtime();
+    uint64_t now = pyasync_loop_now_ns(self);
     if (top->deadline <= now) {
         return UV_RUN_NOWAIT;
     }
+    if (self->virtual_clock && loop_waits_only_for_timers(self)) {
+        self->virtual_now = top->deadline;
+        return UV_RUN_NOWAIT;
+    }
+    *deadline = top->deadline;
     /* Round up: waking early would only cost another iteration. */
     uint64_t ms = (top->deadline - now + 999999) / 1000000;
     if (ms > MAX_POLL_TIMEOUT_MS) {
@@ -454,7 +499,7 @@ loop_prepare_poll(LoopObj *self)
 static int
 loop_collect_due_timers(LoopObj *self)
 {
-    uint64_t now = uv_hrtime();
+    uint64_t now = pyasync_loop_now_ns(self);
     const timer_entry *top;
     while ((top = timers_peek(&self->timers)) != NULL
            && top->deadline <= now) {
@@ -492,13 +537,25 @@ loop_run_once(LoopObj *self)
     }
     self->iterations++;
     loop_sweep_timers(self);
-    uv_run_mode mode = loop_prepare_poll(self);
+    uint64_t deadline;
+    uv_run_mode mode = loop_prepare_poll(self, &deadline);
+    if (PyErr_Occurred()) {
+        return -1;   /* from the lock diagnostics */
+    }
     pyasync_io_before_poll(self);
     if (mode == UV_RUN_ONCE) {
+        uint64_t t0 = self->virtual_clock ? uv_hrtime() : 0;
         /* May block: without the GIL, until a callback takes it back. */
         self->poll_tstate = PyEval_SaveThread();
         uv_run(&self->uv, mode);
         pyasync_loop_hold_gil(self);
+        if (self->virtual_clock) {
+            /* Waited for real (for I/O): the virtual clock moves as much,
+             * up to the deadline the wait was bounded by. */
+            uint64_t moved = self->virtual_now + (uv_hrtime() - t0);
+            self->virtual_now = deadline != 0 && moved > deadline
+                                ? deadline : moved;
+        }
     }
     else if (!loop_has_no_io(self)) {
         uv_run(&self->uv, mode);     /* no wait: keep the GIL */
@@ -618,7 +675,7 @@ Loop_call_later(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
         PyErr_SetString(PyExc_TypeError, "delay must not be None");
         return NULL;
     }
-    PyObject *now = PyFloat_FromDouble(loop_now());
+    PyObject *now = PyFloat_FromDouble(loop_now(self));
     PyObject *when = now ? PyNumber_Add(now, args[0]) : NULL;
     Py_XDECREF(now);
     if (when == NULL) {
@@ -633,7 +690,75 @@ Loop_call_later(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
 static PyObject *
 Loop_time(LoopObj *self, PyObject *Py_UNUSED(ignored))
 {
-    return PyFloat_FromDouble(loop_now());
+    return PyFloat_FromDouble(loop_now(self));
+}
+
+/* ---- the virtual clock (pyasync/clock.py drives these) --------------- */
+
+/* _use_virtual_clock(start): from now on the clock reads start seconds
+ * and moves only when the loop jumps it or waits for real. */
+static PyObject *
+Loop__use_virtual_clock(LoopObj *self, PyObject *start)
+{
+    double t = PyFloat_AsDouble(start);
+    if (t == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (!isfinite(t) || t < 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "the virtual clock's start must be a finite "
+                        "number >= 0");
+        return NULL;
+    }
+    if (self->timers.len > 0) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot switch the clock of a loop with timers");
+        return NULL;
+    }
+    self->virtual_now = seconds_to_ns(t);
+    self->virtual_clock = 1;
+    Py_RETURN_NONE;
+}
+
+/* _advance_virtual_clock(seconds): move the virtual clock forward. */
+static PyObject *
+Loop__advance_virtual_clock(LoopObj *self, PyObject *seconds)
+{
+    double dt = PyFloat_AsDouble(seconds);
+    if (dt == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (!self->virtual_clock) {
+        PyErr_SetString(PyExc_RuntimeError, "the loop's clock is not virtual");
+        return NULL;
+    }
+    if (!(dt >= 0) || !isfinite(dt)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "time can only move forward by a finite amount");
+        return NULL;
+    }
+    uint64_t ns = seconds_to_ns(dt);
+    self->virtual_now = UINT64_MAX - self->virtual_now < ns
+                        ? UINT64_MAX : self->virtual_now + ns;
+    Py_RETURN_NONE;
+}
+
+/* An executor job started / ended (its future's done callback): while
+ * one is pending, a virtual clock waits for real. */
+static PyObject *
+Loop__thread_work_begin(LoopObj *self, PyObject *Py_UNUSED(ignored))
+{
+    self->thread_work++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Loop__thread_work_end(LoopObj *self, PyObject *Py_UNUSED(fut))
+{
+    if (self->thread_work > 0) {
+        self->thread_work--;
+    }
+    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -1050,6 +1175,13 @@ static PyMethodDef Loop_methods[] = {
      "Call callback(*args) at loop time when; returns a TimerHandle."},
     {"time", (PyCFunction)Loop_time, METH_NOARGS,
      "The loop's clock (time.monotonic())."},
+    {"_use_virtual_clock", (PyCFunction)Loop__use_virtual_clock, METH_O,
+     NULL},
+    {"_advance_virtual_clock", (PyCFunction)Loop__advance_virtual_clock,
+     METH_O, NULL},
+    {"_thread_work_begin", (PyCFunction)Loop__thread_work_begin,
+     METH_NOARGS, NULL},
+    {"_thread_work_end", (PyCFunction)Loop__thread_work_end, METH_O, NULL},
     {"stop", (PyCFunction)Loop_stop, METH_NOARGS,
      "Stop after the current iteration."},
     {"is_running", (PyCFunction)Loop_is_running, METH_NOARGS, NULL},
@@ -1076,6 +1208,8 @@ static PyMethodDef Loop_methods[] = {
 
 static PyMemberDef Loop_members[] = {
     {"_debug", T_BOOL, offsetof(LoopObj, debug), 0, NULL},
+    {"_clock_is_virtual", T_BOOL, offsetof(LoopObj, virtual_clock), READONLY,
+     NULL},
     {"slow_callback_duration", T_DOUBLE,
      offsetof(LoopObj, slow_callback_duration), 0, NULL},
     {"_timer_cancelled_count", T_PYSSIZET,

@@ -30,6 +30,10 @@ typedef struct {
     char stopping;
     char debug;
     char running;
+    char virtual_clock;        /* time moves only by jumps (VirtualClock) */
+    uint64_t virtual_now;      /* ns: the clock while virtual_clock */
+    Py_ssize_t thread_work;    /* executor jobs pending, counted while
+                                  virtual_clock (they may schedule work) */
     unsigned long thread_id;   /* valid while running */
     ready_queue ready;
     timer_heap timers;         /* TimerHandle objects */
@@ -46,6 +50,14 @@ typedef struct {
      * has taken it back yet (see pyasync_loop_hold_gil). */
     PyThreadState *poll_tstate;
 } LoopObj;
+
+/* The loop's clock in ns: CLOCK_MONOTONIC (time.monotonic()'s), or the
+ * virtual clock. */
+static inline uint64_t
+pyasync_loop_now_ns(LoopObj *self)
+{
+    return self->virtual_clock ? self->virtual_now : uv_hrtime();
+}
 
 /* For libuv callbacks that touch Python objects.  A blocking uv_run runs
  * without the GIL; the first callback after the wait takes it back and

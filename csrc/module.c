@@ -85,7 +85,7 @@ state_lookup_asyncio(pyasync_state *st)
     PYASYNC_SYNC_FIELDS(X) \
     COMB_STATE_OBJECT_FIELDS(X) \
     PYASYNC_IO_STREAM_FIELDS(X) \
-    X(Sleep_Type) X(sleep_set_result)
+    X(Sleep_Type) X(sleep_set_result) X(diag_hooks)
 
 static int
 module_traverse(PyObject *mod, visitproc visit, void *arg)
@@ -140,6 +140,7 @@ module_exec(PyObject *mod)
     /* The primitives: the awaitable machinery first, Event before Queue
      * (a queue's _finished is an Event), Lock before Condition. */
     if (pyasync_sync_init(mod, st) < 0
+        || pyasync_lock_diag_init(mod, st) < 0
         || pyasync_lock_init(mod, st) < 0
         || pyasync_event_init(mod, st) < 0
         || pyasync_condition_init(mod, st) < 0

@@ -172,6 +172,11 @@ typedef struct {
     PyObject *sleep_set_result;       /* _core._set_result_unless_cancelled */
     void *sleep_free;
     int sleep_nfree;
+    /* Lock diagnostics in debug mode (lock_diag.c): the Python hooks
+     * (pyasync._deadlock), and how many debug-mode loops are running;
+     * while none is, the primitives never call the hooks. */
+    PyObject *diag_hooks;
+    Py_ssize_t diag_loops;
     /* Stream transports and servers (csrc/io/stream.c, server.c). */
 #define PYASYNC_IO_STREAM_DECL(field) PyObject *field;
     PYASYNC_IO_STREAM_FIELDS(PYASYNC_IO_STREAM_DECL)
@@ -277,6 +282,7 @@ void pyasync_sleep_free(pyasync_state *st);
 /* ---- waiter.c and the primitives ----------------------------------- */
 int pyasync_sync_init(PyObject *module, pyasync_state *st);   /* waiter.c */
 void pyasync_sync_free(pyasync_state *st);                   /* waiter.c */
+int pyasync_lock_diag_init(PyObject *module, pyasync_state *st);
 int pyasync_lock_init(PyObject *module, pyasync_state *st);
 int pyasync_event_init(PyObject *module, pyasync_state *st);
 int pyasync_condition_init(PyObject *module, pyasync_state *st);

@@ -8,11 +8,17 @@
  * as many queued waiters as there are units (FIFO made newcomers queue
  * even with units free). */
 #include "waiter.h"
+#include "lock_diag.h"
+
+/* A semaphore made with value 1 is taken for a lock by the deadlock
+ * diagnosis (lock_diag.h): its holder is the task that took the unit. */
+#define SEM_DIAG(self) ((self)->as_lock && pyasync_diag_active((self)->st))
 
 typedef struct {
     SYNC_WAITERS_HEAD    /* _waiters: None until the first contention */
     Py_ssize_t value;      /* _value */
     Py_ssize_t bound;      /* _bound_value (BoundedSemaphore) */
+    char as_lock;          /* made with value 1 */
 } SemObj;
 
 /* value == 0 or any(not w.cancelled() for w in waiters) */
@@ -79,11 +85,21 @@ sem_acquire_step(sync_coro *c, PyObject *value)
         }
         if (!locked) {
             self->value--;
+            if (SEM_DIAG(self)) {
+                pyasync_diag_acquired(st, (PyObject *)self);
+            }
             return sync_return(c, ret);
+        }
+        if (SEM_DIAG(self)
+            && pyasync_diag_before_wait(st, (PyObject *)self, &self->loop) < 0) {
+            return SYNC_ERROR;   /* DeadlockError: this wait never ends */
         }
         return sync_wait_new_future(c, &self->waiters, &self->loop, 1);
     }
 
+    if (SEM_DIAG(self)) {
+        pyasync_diag_wait_ended(st, (PyObject *)self);
+    }
     PyObject *exc;
     if (sync_wait_finally(c, value, self->waiters, &exc) < 0) {
         return SYNC_ERROR;
@@ -137,6 +153,9 @@ sem_acquire_step(sync_coro *c, PyObject *value)
         return SYNC_ERROR;
     }
 #endif
+    if (SEM_DIAG(self)) {
+        pyasync_diag_acquired(st, (PyObject *)self);
+    }
     return sync_return(c, ret);
 }
 
@@ -153,6 +172,7 @@ sem_fields_init(SemObj *self, Py_ssize_t value)
     }
     Py_XSETREF(self->waiters, Py_NewRef(Py_None));
     self->value = value;
+    self->as_lock = value == 1;
     return 0;
 }
 
@@ -226,6 +246,9 @@ static PyObject *
 sem_release(SemObj *self, PyObject *Py_UNUSED(ignored))
 {
     self->value++;
+    if (SEM_DIAG(self)) {
+        pyasync_diag_released(self->st, (PyObject *)self);
+    }
     if (sem_wake_up_next(self) < 0) {
         return NULL;
     }

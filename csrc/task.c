@@ -17,6 +17,7 @@
 #include "pyasync.h"
 #include "future.h"
 #include "task.h"
+#include "lock_diag.h"
 #include "all_tasks.h"
 
 #include <string.h>
@@ -661,6 +662,9 @@ task_step(TaskObj *task, PyObject *exc)
     if (task->fut.state != FUTURE_PENDING) {
         /* Done: break the task <-> wake-up cycle early. */
         Py_CLEAR(task->wakeup);
+        if (pyasync_diag_active(st)) {
+            pyasync_diag_task_done(st, self);   /* locks it still holds */
+        }
     }
     Py_DECREF(loop);
     Py_XDECREF(exc);

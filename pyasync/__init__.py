@@ -36,6 +36,8 @@ from ._core import (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION,
                     to_thread, wait, wrap_future)
 from .taskgroups import TaskGroup
 from .timeouts import Timeout, timeout, timeout_at
+from .clock import VirtualClock
+from ._deadlock import DeadlockError
 
 # asyncio.subprocess works unmodified on pyasync's loop (it asks for the
 # running loop): the same module under pyasync's name.
@@ -70,4 +72,5 @@ def _shared_from_asyncio():
 globals().update(_shared_from_asyncio())
 
 __all__ = tuple(sorted(set(_asyncio.__all__) | {
-    'EventLoop', 'EventLoopPolicy', 'install', 'run', 'Runner'}))
+    'EventLoop', 'EventLoopPolicy', 'install', 'run', 'Runner',
+    'VirtualClock', 'DeadlockError'}))

@@ -91,6 +91,10 @@ def set_event_loop(loop):
     get_event_loop_policy().set_event_loop(loop)
 
 
-def new_event_loop():
-    """A new pyasync event loop."""
-    return get_event_loop_policy().new_event_loop()
+def new_event_loop(*, clock=None):
+    """A new event loop from the policy; clock: a pyasync.VirtualClock to
+    drive its time."""
+    loop = get_event_loop_policy().new_event_loop()
+    if clock is not None:
+        clock._attach(loop)
+    return loop

@@ -15,7 +15,7 @@ import weakref
 from asyncio import base_events, coroutines, events, tasks
 from asyncio.log import logger
 
-from . import _core
+from . import _core, _deadlock
 from ._io_low import LowLevelIOMixin
 from ._streams_io import StreamsIOMixin
 from ._subprocess_io import SubprocessMixin
@@ -82,7 +82,6 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
     shutdown_asyncgens = _borrow('shutdown_asyncgens')
     shutdown_default_executor = _borrow('shutdown_default_executor')
     _do_shutdown = _borrow('_do_shutdown')
-    run_in_executor = _borrow('run_in_executor')
     set_default_executor = _borrow('set_default_executor')
     run_until_complete = _borrow('run_until_complete')
     get_exception_handler = _borrow('get_exception_handler')
@@ -90,14 +89,31 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
     default_exception_handler = _borrow('default_exception_handler')
     call_exception_handler = _borrow('call_exception_handler')
     get_debug = _borrow('get_debug')
-    set_debug = _borrow('set_debug')
     __del__ = _borrow('__del__')
+
+    def set_debug(self, enabled):
+        was = bool(self._debug)
+        _Base.set_debug(self, enabled)
+        if self.is_running() and bool(enabled) != was:
+            # The lock diagnostics follow the debug loops that run.
+            _core._debug_loop_running(1 if enabled else -1)
+
+    def run_in_executor(self, executor, func, *args):
+        fut = _Base.run_in_executor(self, executor, func, *args)
+        if self._clock_is_virtual:
+            # A virtual clock must not jump while a thread works: its
+            # result may schedule what the jump would skip.
+            self._thread_work_begin()
+            fut.add_done_callback(self._thread_work_end)
+        return fut
 
     def run_forever(self):
         """Run until stop() is called."""
         self._check_closed()
         self._check_running()
         self._set_coroutine_origin_tracking(self._debug)
+        if self._debug:
+            _core._debug_loop_running(1)   # (the lock diagnostics)
         old_agen_hooks = sys.get_asyncgen_hooks()
         old_wakeup_fd = self._install_wakeup_fd()
         try:
@@ -106,6 +122,8 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
             events._set_running_loop(self)
             self._run()
         finally:
+            if self._debug:
+                _core._debug_loop_running(-1)
             events._set_running_loop(None)
             self._set_coroutine_origin_tracking(False)
             sys.set_asyncgen_hooks(*old_agen_hooks)
@@ -167,6 +185,12 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
         logger.warning('Executing %s took %.3f seconds', what, dt)
 
 
-def new_event_loop():
-    """A new pyasync event loop."""
-    return EventLoop()
+def new_event_loop(*, clock=None):
+    """A new pyasync event loop (on clock, a VirtualClock, if given)."""
+    loop = EventLoop()
+    if clock is not None:
+        clock._attach(loop)
+    return loop
+
+
+_core._set_lock_diagnostics(_deadlock.hooks)

@@ -31,10 +31,11 @@ class _State(enum.Enum):
 class Runner:
     """Context manager owning one event loop (pyasync's unless loop_factory)."""
 
-    def __init__(self, *, debug=None, loop_factory=None):
+    def __init__(self, *, debug=None, loop_factory=None, clock=None):
         self._state = _State.CREATED
         self._debug = debug
         self._loop_factory = loop_factory
+        self._clock = clock   # a pyasync.VirtualClock, or None
         self._loop = None
         self._context = None
         self._interrupt_count = 0
@@ -122,6 +123,8 @@ class Runner:
             self._owns_event_loop_slot = True
         else:
             self._loop = self._loop_factory()
+        if self._clock is not None:
+            self._clock._attach(self._loop)
         if self._debug is not None:
             self._loop.set_debug(self._debug)
         self._context = contextvars.copy_context()
@@ -137,13 +140,13 @@ class Runner:
         raise KeyboardInterrupt()
 
 
-def _run(main, *, debug=None, loop_factory=None):
+def _run(main, *, debug=None, loop_factory=None, clock=None):
     """Run coroutine main on a new pyasync loop (or loop_factory()'s, 3.12+)
-    and return its result."""
+    and return its result.  clock: a pyasync.VirtualClock for its time."""
     if events._get_running_loop() is not None:
         raise RuntimeError(
             "asyncio.run() cannot be called from a running event loop")
-    with Runner(debug=debug, loop_factory=loop_factory) as runner:
+    with Runner(debug=debug, loop_factory=loop_factory, clock=clock) as runner:
         return runner.run(main)
 
 
@@ -151,9 +154,10 @@ if _sys.version_info >= (3, 12):
     run = _run
     run.__name__ = run.__qualname__ = 'run'
 else:
-    def run(main, *, debug=None):
-        """Run coroutine main on a new pyasync loop and return its result."""
-        return _run(main, debug=debug)
+    def run(main, *, debug=None, clock=None):
+        """Run coroutine main on a new pyasync loop and return its result.
+        clock: a pyasync.VirtualClock for its time."""
+        return _run(main, debug=debug, clock=clock)
 
 
 def _cancel_leftover_tasks(loop):

@@ -1,0 +1,109 @@
+/* lock_diag.c: calling the deadlock-diagnosis hooks (see lock_diag.h). */
+#include "lock_diag.h"
+#include "waiter.h"
+
+/* hooks.name(arg); -1 with the hook's error set. */
+static int
+call_hook(pyasync_state *st, const char *name, PyObject *arg)
+{
+    PyObject *r = PyObject_CallMethod(st->diag_hooks, name, "O", arg);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+/* A notification: keep the error in flight (a hook may run inside an
+ * except or finally), report the hook's own as unraisable. */
+static void
+notify(pyasync_state *st, const char *name, PyObject *arg)
+{
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    if (call_hook(st, name, arg) < 0) {
+        PyErr_WriteUnraisable(st->diag_hooks);
+    }
+    PyErr_Restore(t, v, tb);
+}
+
+void
+pyasync_diag_acquired(pyasync_state *st, PyObject *lock)
+{
+    notify(st, "acquired", lock);
+}
+
+void
+pyasync_diag_released(pyasync_state *st, PyObject *lock)
+{
+    notify(st, "released", lock);
+}
+
+int
+pyasync_diag_before_wait(pyasync_state *st, PyObject *lock,
+                         PyObject **loop_slot)
+{
+    PyObject *loop = sync_get_loop(st, lock, loop_slot);
+    if (loop == NULL) {
+        return -1;
+    }
+    Py_DECREF(loop);
+    return call_hook(st, "before_wait", lock);
+}
+
+void
+pyasync_diag_wait_ended(pyasync_state *st, PyObject *lock)
+{
+    notify(st, "wait_ended", lock);
+}
+
+void
+pyasync_diag_task_done(pyasync_state *st, PyObject *task)
+{
+    notify(st, "task_done", task);
+}
+
+int
+pyasync_diag_loop_idle(pyasync_state *st, PyObject *loop)
+{
+    return call_hook(st, "loop_idle", loop);
+}
+
+/* _core._set_lock_diagnostics(hooks): the object whose methods the hooks
+ * call (None: none). */
+static PyObject *
+set_lock_diagnostics(PyObject *module, PyObject *hooks)
+{
+    pyasync_state *st = pyasync_state_from_module(module);
+    Py_XSETREF(st->diag_hooks, hooks == Py_None ? NULL : Py_NewRef(hooks));
+    Py_RETURN_NONE;
+}
+
+/* _core._debug_loop_running(delta): a debug-mode loop started (+1) or
+ * stopped (-1) running; returns how many run. */
+static PyObject *
+debug_loop_running(PyObject *module, PyObject *delta)
+{
+    pyasync_state *st = pyasync_state_from_module(module);
+    Py_ssize_t d = PyLong_AsSsize_t(delta);
+    if (d == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    st->diag_loops += d;
+    if (st->diag_loops < 0) {
+        st->diag_loops = 0;
+    }
+    return PyLong_FromSsize_t(st->diag_loops);
+}
+
+static PyMethodDef lock_diag_functions[] = {
+    {"_set_lock_diagnostics", set_lock_diagnostics, METH_O,
+     PyDoc_STR("Install the deadlock-diagnosis hooks (None: remove).")},
+    {"_debug_loop_running", debug_loop_running, METH_O,
+     PyDoc_STR("Count a debug-mode loop starting (+1) or stopping (-1).")},
+    {NULL, NULL, 0, NULL},
+};
+
+int
+pyasync_lock_diag_init(PyObject *module, pyasync_state *st)
+{
+    (void)st;
+    return PyModule_AddFunctions(module, lock_diag_functions);
+}
