@@ -641,9 +641,10 @@ async def condition_wait_for():
 # ---- Running the cells --------------------------------------------------
 
 async def run_cell(func, hang_limit):
-    """Run one cell; report what Jupyter would show for an exception."""
+    """Run one cell; report what Jupyter would show for an exception.
+    hang_limit None: no limit (pyasync's debug mode diagnoses the hangs)."""
     try:
-        if getattr(func, "hangs", False):
+        if getattr(func, "hangs", False) and hang_limit is not None:
             try:
                 await asyncio.wait_for(func(), hang_limit)
             except asyncio.TimeoutError:
@@ -665,7 +666,15 @@ def main(argv=None):
     parser.add_argument("--hang-limit", type=float, default=2.0)
     parser.add_argument("--quiet", action="store_true",
                         help="no cell headers (for comparisons)")
+    parser.add_argument("--virtual-clock", action="store_true",
+                        help="pyasync: run on a VirtualClock (sleeps take "
+                             "no real time)")
+    parser.add_argument("--diagnose-deadlocks", action="store_true",
+                        help="pyasync: debug mode, and the deadlock cells "
+                             "without a time limit (DeadlockError ends them)")
     args = parser.parse_args(argv)
+    if (args.virtual_clock or args.diagnose_deadlocks) and args.stdlib:
+        parser.error("--virtual-clock and --diagnose-deadlocks are pyasync's")
     if args.list:
         print("\n".join(f.__name__ for f in CELLS))
         return
@@ -678,14 +687,20 @@ def main(argv=None):
         parser.error(f"unknown cells: {', '.join(sorted(unknown))}")
     sys.path.insert(0, __file__.rsplit("/", 1)[0])
     started = time.monotonic()
-    with asyncio.Runner() as runner:
+    options = {}
+    if args.virtual_clock:
+        options["clock"] = asyncio.VirtualClock()
+    if args.diagnose_deadlocks:
+        options["debug"] = True
+    hang_limit = None if args.diagnose_deadlocks else args.hang_limit
+    with asyncio.Runner(**options) as runner:
         loop = runner.get_loop()
         if not args.quiet:
             print(f"loop: {type(loop).__module__}.{type(loop).__qualname__}")
         for func in chosen:
             if not args.quiet:
                 print(f"\n--- {func.__name__} ---", flush=True)
-            runner.run(run_cell(func, args.hang_limit))
+            runner.run(run_cell(func, hang_limit))
             sys.stdout.flush()
     if not args.quiet:
         print(f"\n{len(chosen)} cells in {time.monotonic() - started:.1f} s")

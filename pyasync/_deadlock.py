@@ -192,8 +192,11 @@ class _Hooks:
                       % (task, lock, hold.where))
             hold.owner = None
             hold.orphaned = report
-            if loop.get_debug():
-                loop.call_exception_handler({'message': report, 'task': task})
+            if loop.get_debug() and not loop.is_closed():
+                # Soon, not now: the task's context is still entered, and
+                # 3.13 runs the handler in the task's context.
+                loop.call_soon(loop.call_exception_handler,
+                               {'message': report, 'task': task})
 
     def loop_idle(self, loop):
         """Nothing can happen on loop any more: fail the waits for locks

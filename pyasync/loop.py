@@ -80,7 +80,6 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
     _asyncgen_firstiter_hook = _borrow('_asyncgen_firstiter_hook')
     _asyncgen_finalizer_hook = _borrow('_asyncgen_finalizer_hook')
     shutdown_asyncgens = _borrow('shutdown_asyncgens')
-    shutdown_default_executor = _borrow('shutdown_default_executor')
     _do_shutdown = _borrow('_do_shutdown')
     set_default_executor = _borrow('set_default_executor')
     run_until_complete = _borrow('run_until_complete')
@@ -106,6 +105,18 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
             self._thread_work_begin()
             fut.add_done_callback(self._thread_work_end)
         return fut
+
+    async def shutdown_default_executor(self, *args, **kwargs):
+        if not self._clock_is_virtual:
+            return await _Base.shutdown_default_executor(self, *args,
+                                                         **kwargs)
+        # The joining thread resolves a future: thread work, too.
+        self._thread_work_begin()
+        try:
+            return await _Base.shutdown_default_executor(self, *args,
+                                                         **kwargs)
+        finally:
+            self._thread_work_end(None)
 
     def run_forever(self):
         """Run until stop() is called."""

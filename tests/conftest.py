@@ -6,6 +6,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import pytest  # noqa: E402
 
+pytest_plugins = ["pytester"]
+
 pytest.register_assert_rewrite("difftrace")
 
 import asyncio

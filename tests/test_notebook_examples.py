@@ -33,12 +33,12 @@ CELLS = cell_names()
 def normalise(text):
     text = re.sub(r"0x[0-9a-fA-F]+", "0xADDR", text)
     text = re.sub(r"Task-\d+", "Task-N", text)
-    text = re.sub(r"Time: [0-9.]+", "Time: T", text)
+    text = re.sub(r"Time: [0-9.e+-]+", "Time: T", text)
     return text.replace(ROOT, "ROOT")
 
 
-def run_cell(name, stdlib):
-    args = [sys.executable, SCRIPT, "--quiet", "--only", name]
+def run_cell(name, stdlib, *options):
+    args = [sys.executable, SCRIPT, "--quiet", "--only", name, *options]
     if stdlib:
         args.append("--stdlib")
     proc = subprocess.run(args, capture_output=True, text=True, timeout=120,
@@ -128,3 +128,77 @@ def test_cell_prints_the_same_on_pyasync(name, outputs):
     # expected is a subsequence of what was printed
     assert all(line in lines for line in expected), \
         f"notebook lines {expected} not printed in order: {out}"
+
+
+# ---- pyasync's diagnostics on the notebook (docs/diagnostics.md) --------
+
+@pytest.fixture(scope="module")
+def virtual_outputs():
+    """Every cell on pyasync with a VirtualClock."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(
+            lambda name: run_cell(name, False, "--virtual-clock"), CELLS))
+    return dict(zip(CELLS, results))
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_cell_prints_the_same_on_a_virtual_clock(name, outputs,
+                                                 virtual_outputs):
+    """Timers jump instead of waiting; what is printed is asyncio's in real
+    time (the hang cells' time limit elapses virtually, too)."""
+    code, out, err = outputs[(name, True)]
+    assert code == 0, err
+    v_code, v_out, v_err = virtual_outputs[name]
+    assert v_code == 0, v_err
+    assert v_out.strip(), "the cell printed nothing"
+    if name in ORDER_FOLLOWS_THE_NETWORK:
+        assert_same_up_to_network_order(v_out, out,
+                                        ORDER_FOLLOWS_THE_NETWORK[name])
+    else:
+        assert v_out == out
+
+
+DEADLOCK_DIAGNOSES = {
+    "deadlock_one_coroutine": [
+        "Task acquiring lock again...",
+        "DeadlockError: Task 'Task-N' would wait forever for "
+        "<pyasync.Lock object at 0xADDR [locked]>, which it holds itself "
+        "(acquired at ROOT/notebooks/notebook_examples.py:432 in task)"],
+    "deadlock_two_coroutines": [
+        "Task 2 acquiring lock 2...",
+        "DeadlockError: Task 'Task-N' would close a wait cycle: "
+        "Task 'Task-N' waits for <pyasync.Lock object at 0xADDR [locked]>, "
+        "held by Task 'Task-N' (acquired at "
+        "ROOT/notebooks/notebook_examples.py:453 in task); "
+        "Task 'Task-N' waits for <pyasync.Lock object at 0xADDR "
+        "[locked, waiters:1]>, held by Task 'Task-N' (acquired at "
+        "ROOT/notebooks/notebook_examples.py:453 in task)"],
+    "deadlock_lock_never_released": [
+        "Main acquiring lock...",
+        "DeadlockError: Task 'Task-N' waits for <pyasync.Lock object at "
+        "0xADDR [locked, waiters:1]>, which nothing can release any more: "
+        "<Task finished name='Task-N' "
+        "coro=<deadlock_lock_never_released.<locals>.task() done, defined at "
+        "ROOT/notebooks/notebook_examples.py:472> "
+        "exception=Exception('Something bad happened') created at "
+        "ROOT/notebooks/notebook_examples.py:486> finished while holding "
+        "<pyasync.Lock object at 0xADDR [locked]> acquired at "
+        "ROOT/notebooks/notebook_examples.py:475 in task"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEADLOCK_DIAGNOSES))
+def test_deadlock_cell_is_diagnosed_in_debug_mode(name, outputs):
+    """Without a time limit (the cell would hang for good otherwise), the
+    debug-mode run ends with a DeadlockError that names the tasks, the
+    locks and where they were acquired; the lines before it are asyncio's."""
+    code, out, err = run_cell(name, False, "--diagnose-deadlocks")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[-2:] == DEADLOCK_DIAGNOSES[name]
+    stdlib_lines = outputs[(name, True)][1].splitlines()
+    assert lines[:-1] == stdlib_lines[:-1]      # all but "[still waiting..."
+    assert stdlib_lines[-1] == "[still waiting after 2 s: deadlock]"
+    if name == "deadlock_lock_never_released":
+        # The holder's end was reported through the exception handler.
+        assert "finished while holding <pyasync.Lock object" in err
