@@ -98,6 +98,17 @@ async def lock_counter(aio, n):
     assert counter == n
 
 
+async def lock_counter_debug(aio, n):
+    """lock_counter in debug mode: on pyasync, the deadlock diagnosis
+    tracks every acquire, wait and release (docs/diagnostics.md)."""
+    loop = aio.get_running_loop()
+    loop.set_debug(True)
+    try:
+        await lock_counter(aio, n)
+    finally:
+        loop.set_debug(False)
+
+
 async def event_fanout(aio, n):
     waiters = 1000
     rounds = max(1, n // waiters)
@@ -315,6 +326,7 @@ CASES = {
     "gather_tasks": (gather_tasks, 100_000, "task"),
     "future_roundtrip": (future_roundtrip, 100_000, "round-trip"),
     "lock_counter": (lock_counter, 10_000, "coroutine"),
+    "lock_counter_debug": (lock_counter_debug, 5_000, "coroutine"),
     "event_fanout": (event_fanout, 100_000, "wake-up"),
     "queue_pingpong": (queue_pingpong, 50_000, "round-trip"),
     "async_tree": (async_tree, 6 ** 5, "leaf"),

@@ -21,6 +21,7 @@ signal, not a mutex, and is never diagnosed again (no false positives).
 import sys
 import weakref
 from asyncio import events
+from asyncio.tasks import current_task   # (pyasync's is asyncio's)
 
 from . import _core
 
@@ -65,7 +66,6 @@ def _debug_task():
     loop = events._get_running_loop()
     if loop is None or not loop.get_debug():
         return None
-    from .tasks import current_task
     return current_task(loop)
 
 
@@ -115,7 +115,6 @@ class _Hooks:
             return
         holder = hold.holder()
         loop = events._get_running_loop()
-        from .tasks import current_task
         task = current_task(loop) if loop is not None else None
         if holder is None or task is not holder:
             # Released by someone else: a signal, not a mutex.
@@ -173,7 +172,6 @@ class _Hooks:
         loop = events._get_running_loop()
         if loop is None:
             return
-        from .tasks import current_task
         task = current_task(loop)
         if task is not None and _waiting.get(task) is lock:
             del _waiting[task]
