@@ -52,13 +52,15 @@ lock_acquire_step(sync_coro *c, PyObject *value)
             if (all) {
                 self->locked = 1;
                 if (pyasync_diag_active(st)) {
-                    pyasync_diag_acquired(st, (PyObject *)self);
+                    pyasync_diag_notify(st, PYASYNC_DIAG_ACQUIRED,
+                                        (PyObject *)self);
                 }
                 return sync_return(c, ret);
             }
         }
         if (pyasync_diag_active(st)
-            && pyasync_diag_before_wait(st, (PyObject *)self, &self->loop) < 0) {
+            && pyasync_diag_before_wait(st, (PyObject *)self,
+                                        &self->loop) < 0) {
             return SYNC_ERROR;   /* DeadlockError: this wait never ends */
         }
         return sync_wait_new_future(c, &self->waiters, &self->loop, 1);
@@ -66,7 +68,7 @@ lock_acquire_step(sync_coro *c, PyObject *value)
 
     /* Woken up, or thrown into: first the `finally` removing the waiter. */
     if (pyasync_diag_active(st)) {
-        pyasync_diag_wait_ended(st, (PyObject *)self);
+        pyasync_diag_notify(st, PYASYNC_DIAG_WAIT_ENDED, (PyObject *)self);
     }
     PyObject *exc;
     if (sync_wait_finally(c, value, self->waiters, &exc) < 0) {
@@ -86,7 +88,7 @@ lock_acquire_step(sync_coro *c, PyObject *value)
     }
     self->locked = 1;
     if (pyasync_diag_active(st)) {
-        pyasync_diag_acquired(st, (PyObject *)self);
+        pyasync_diag_notify(st, PYASYNC_DIAG_ACQUIRED, (PyObject *)self);
     }
     return sync_return(c, ret);
 }
@@ -136,7 +138,7 @@ lock_release(LockObj *self, PyObject *Py_UNUSED(ignored))
     }
     self->locked = 0;
     if (pyasync_diag_active(self->st)) {
-        pyasync_diag_released(self->st, (PyObject *)self);
+        pyasync_diag_notify(self->st, PYASYNC_DIAG_RELEASED, (PyObject *)self);
     }
     if (lock_wake_up_first(self) < 0) {
         return NULL;

@@ -11,29 +11,23 @@ call_hook(pyasync_state *st, const char *name, PyObject *arg)
     return r == NULL ? -1 : 0;
 }
 
-/* A notification: keep the error in flight (a hook may run inside an
- * except or finally), report the hook's own as unraisable. */
-static void
-notify(pyasync_state *st, const char *name, PyObject *arg)
+static const char *const diag_hook_names[] = {
+    [PYASYNC_DIAG_ACQUIRED] = "acquired",
+    [PYASYNC_DIAG_RELEASED] = "released",
+    [PYASYNC_DIAG_WAIT_ENDED] = "wait_ended",
+    [PYASYNC_DIAG_TASK_DONE] = "task_done",
+};
+
+void
+pyasync_diag_notify(pyasync_state *st, pyasync_diag_event event,
+                    PyObject *obj)
 {
     PyObject *t, *v, *tb;
     PyErr_Fetch(&t, &v, &tb);
-    if (call_hook(st, name, arg) < 0) {
+    if (call_hook(st, diag_hook_names[event], obj) < 0) {
         PyErr_WriteUnraisable(st->diag_hooks);
     }
     PyErr_Restore(t, v, tb);
-}
-
-void
-pyasync_diag_acquired(pyasync_state *st, PyObject *lock)
-{
-    notify(st, "acquired", lock);
-}
-
-void
-pyasync_diag_released(pyasync_state *st, PyObject *lock)
-{
-    notify(st, "released", lock);
 }
 
 int
@@ -46,18 +40,6 @@ pyasync_diag_before_wait(pyasync_state *st, PyObject *lock,
     }
     Py_DECREF(loop);
     return call_hook(st, "before_wait", lock);
-}
-
-void
-pyasync_diag_wait_ended(pyasync_state *st, PyObject *lock)
-{
-    notify(st, "wait_ended", lock);
-}
-
-void
-pyasync_diag_task_done(pyasync_state *st, PyObject *task)
-{
-    notify(st, "task_done", task);
 }
 
 int

@@ -16,19 +16,30 @@ pyasync_diag_active(pyasync_state *st)
     return st->diag_loops > 0 && st->diag_hooks != NULL;
 }
 
-/* lock was acquired by the current task / released.  Never fail: a
- * broken hook is reported as unraisable, the primitive goes on. */
-void pyasync_diag_acquired(pyasync_state *st, PyObject *lock);
-void pyasync_diag_released(pyasync_state *st, PyObject *lock);
+/* What the primitives tell the hooks (pyasync/_deadlock.py's method names
+ * in lock_diag.c):
+ * - ACQUIRED, RELEASED: obj (a lock) was acquired by the current task, or
+ *   released;
+ * - WAIT_ENDED: the current task's wait for obj ended (woken, cancelled or
+ *   failed);
+ * - TASK_DONE: the task obj finished (result, exception or cancelled). */
+typedef enum {
+    PYASYNC_DIAG_ACQUIRED,
+    PYASYNC_DIAG_RELEASED,
+    PYASYNC_DIAG_WAIT_ENDED,
+    PYASYNC_DIAG_TASK_DONE,
+} pyasync_diag_event;
+
+/* Never fails: an error in flight is kept (a primitive may be unwinding),
+ * a broken hook is reported as unraisable, the primitive goes on. */
+void pyasync_diag_notify(pyasync_state *st, pyasync_diag_event event,
+                         PyObject *obj);
+
 /* The current task is about to wait for lock (a primitive whose loop is
  * bound through *loop_slot): -1 with DeadlockError set when the wait can
  * never end.  The loop is bound first, so a wrong loop's error wins. */
 int pyasync_diag_before_wait(pyasync_state *st, PyObject *lock,
                              PyObject **loop_slot);
-/* Its wait ended (woken, cancelled or failed). */
-void pyasync_diag_wait_ended(pyasync_state *st, PyObject *lock);
-/* task finished (result, exception or cancelled). */
-void pyasync_diag_task_done(pyasync_state *st, PyObject *task);
 /* The loop has nothing ready and nothing that could make anything ready:
  * the hooks may fail the waits that can never end.  0 or -1. */
 int pyasync_diag_loop_idle(pyasync_state *st, PyObject *loop);

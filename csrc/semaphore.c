@@ -86,19 +86,21 @@ sem_acquire_step(sync_coro *c, PyObject *value)
         if (!locked) {
             self->value--;
             if (SEM_DIAG(self)) {
-                pyasync_diag_acquired(st, (PyObject *)self);
+                pyasync_diag_notify(st, PYASYNC_DIAG_ACQUIRED,
+                                    (PyObject *)self);
             }
             return sync_return(c, ret);
         }
         if (SEM_DIAG(self)
-            && pyasync_diag_before_wait(st, (PyObject *)self, &self->loop) < 0) {
+            && pyasync_diag_before_wait(st, (PyObject *)self,
+                                        &self->loop) < 0) {
             return SYNC_ERROR;   /* DeadlockError: this wait never ends */
         }
         return sync_wait_new_future(c, &self->waiters, &self->loop, 1);
     }
 
     if (SEM_DIAG(self)) {
-        pyasync_diag_wait_ended(st, (PyObject *)self);
+        pyasync_diag_notify(st, PYASYNC_DIAG_WAIT_ENDED, (PyObject *)self);
     }
     PyObject *exc;
     if (sync_wait_finally(c, value, self->waiters, &exc) < 0) {
@@ -154,7 +156,7 @@ sem_acquire_step(sync_coro *c, PyObject *value)
     }
 #endif
     if (SEM_DIAG(self)) {
-        pyasync_diag_acquired(st, (PyObject *)self);
+        pyasync_diag_notify(st, PYASYNC_DIAG_ACQUIRED, (PyObject *)self);
     }
     return sync_return(c, ret);
 }
@@ -247,7 +249,7 @@ sem_release(SemObj *self, PyObject *Py_UNUSED(ignored))
 {
     self->value++;
     if (SEM_DIAG(self)) {
-        pyasync_diag_released(self->st, (PyObject *)self);
+        pyasync_diag_notify(self->st, PYASYNC_DIAG_RELEASED, (PyObject *)self);
     }
     if (sem_wake_up_next(self) < 0) {
         return NULL;

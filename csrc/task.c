@@ -663,7 +663,8 @@ task_step(TaskObj *task, PyObject *exc)
         /* Done: break the task <-> wake-up cycle early. */
         Py_CLEAR(task->wakeup);
         if (pyasync_diag_active(st)) {
-            pyasync_diag_task_done(st, self);   /* locks it still holds */
+            /* (reports the locks it still holds) */
+            pyasync_diag_notify(st, PYASYNC_DIAG_TASK_DONE, self);
         }
     }
     Py_DECREF(loop);
