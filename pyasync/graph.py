@@ -131,14 +131,52 @@ def _coro_chain(coro):
     return chain
 
 
+def _closure_var(func, name):
+    code = getattr(func, '__code__', None)
+    cells = getattr(func, '__closure__', None)
+    if code is None or not cells or name not in code.co_freevars:
+        return None
+    try:
+        return cells[code.co_freevars.index(name)].cell_contents
+    except ValueError:      # an empty cell
+        return None
+
+
 def _shield_inner(fut):
-    """The inner future when fut is the outer future of a shield()."""
+    """The inner future when fut is the outer future of a shield():
+    pyasync's (a C state) or asyncio's (a closure)."""
     for cb in _callbacks(fut):
         view = _core._c_view(getattr(cb, '__self__', None))
         if (view is not None and view['kind'] == 'shield'
                 and view['outer'] is fut):
             return view['inner']
+        if getattr(cb, '__name__', None) == '_outer_done_callback':
+            inner = _closure_var(cb, 'inner')
+            if asyncio.isfuture(inner):
+                return inner
     return None
+
+
+# asyncio's own Python combinators, when a task of an asyncio loop is in
+# one: the frame's local naming the futures it waits for on the task's
+# behalf (pyasync's are C coroutines, seen through _core._c_view).
+_ASYNCIO_FRAME_FUTURES = {'_wait': 'fs', 'wait_for': 'fut'}
+
+
+def _frame_futures(coro):
+    frame = getattr(coro, 'cr_frame', None)
+    if frame is None or frame.f_code.co_filename != _ASYNCIO_TASKS_FILE:
+        return []
+    name = _ASYNCIO_FRAME_FUTURES.get(frame.f_code.co_name)
+    value = frame.f_locals.get(name) if name is not None else None
+    if asyncio.isfuture(value):
+        return [value]
+    if isinstance(value, (set, frozenset, list)):
+        return [f for f in value if asyncio.isfuture(f)]
+    return []
+
+
+_ASYNCIO_TASKS_FILE = asyncio.tasks.__file__
 
 
 def _followed(fut, seen=None):
@@ -204,9 +242,9 @@ class _AwaitedByIndex:
             coro = None
         for c in _coro_chain(coro):
             view = _core._c_view(c)
-            if view is not None:
-                for fut in _view_futures(view):
-                    self._add(fut, task)
+            for fut in (_view_futures(view) if view is not None
+                        else _frame_futures(c)):
+                self._add(fut, task)
         for cb in _callbacks(task):
             group = getattr(cb, '__self__', None)
             if isinstance(group, asyncio.TaskGroup):
