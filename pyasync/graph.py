@@ -551,6 +551,7 @@ def _task_lines(task, loop, current, owners):
         coro = None
     chain = _coro_chain(coro)
     waits = None
+    sync_seen = False
     last_frame = None
     for c in chain:
         frame = None
@@ -565,7 +566,11 @@ def _task_lines(task, loop, current, owners):
         view = _core._c_view(c)
         if view is not None:
             lines.append(f'{_c_coro_name(c)}() (C coroutine)')
-            waits = _describe_view(view, loop, owners)
+            # The outermost primitive names the wait: Barrier.wait(), not
+            # the Condition.wait() it runs on.
+            if not sync_seen:
+                waits = _describe_view(view, loop, owners)
+                sync_seen = view['kind'] == 'sync'
     if task is current:
         waits = 'nothing: running now (the current task)'
     if waits is None and last_frame is not None:

@@ -733,6 +733,37 @@ def test_format_tasks_tree():
     assert text.count('* Task(') == 10
 
 
+def test_format_tasks_other_primitives():
+    out = {}
+
+    async def cond_wait(c):
+        async with c:
+            await c.wait()
+
+    async def main():
+        c, s, b = pyasync.Condition(), pyasync.Semaphore(0), pyasync.Barrier(2)
+        ts = [pyasync.create_task(cond_wait(c), name='cond'),
+              pyasync.create_task(s.acquire(), name='sem'),
+              pyasync.create_task(b.wait(), name='bar')]
+        await pyasync.sleep(0.01)
+        out['text'] = pyasync.format_tasks()
+        for t in ts:
+            t.cancel()
+        await pyasync.gather(*ts, return_exceptions=True)
+
+    run(main)
+    text = out['text']
+    assert re.search(r'waiting on: Condition.wait\(\) on <pyasync.Condition '
+                     r'object at 0x[0-9a-f]+ \[unlocked, waiters:1\]>',
+                     _block(text, 'cond')[-1])
+    assert 'waiting on: Semaphore.acquire() on <pyasync.Semaphore' in (
+        _block(text, 'sem')[-1])
+    # The barrier, not the Condition it waits on inside.
+    bar = _block(text, 'bar')
+    assert 'waiting on: Barrier.wait() on <pyasync.Barrier' in bar[-1], bar
+    assert any('Condition.wait() (C coroutine)' in l for l in bar)
+
+
 def test_format_tasks_task_awaited_by_several():
     out = {}
 
