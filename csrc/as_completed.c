@@ -12,6 +12,7 @@
  * same _wait_for_one() coroutines) it is an async iterator whose
  * __anext__() gives the completed futures themselves. */
 #include "combinator.h"
+#include "introspect.h"
 
 typedef struct {
     PyObject_HEAD
@@ -563,4 +564,25 @@ pyasync_as_completed_init(PyObject *module, pyasync_state *st)
         return -1;
     }
     return PyModule_AddFunctions(module, as_completed_methods);
+}
+
+/* ---- introspection (introspect.h) ------------------------------------ */
+
+PyObject *
+pyasync_as_completed_view(PyObject *obj)
+{
+    AsCompletedObj *ac = (AsCompletedObj *)obj;
+    return Py_BuildValue("{s:s,s:O,s:O}", "kind", "as_completed",
+                         "todo", view_field(ac->todo),
+                         "getter", Py_None);
+}
+
+PyObject *
+pyasync_wait_for_one_view(PyObject *coro)
+{
+    WaitForOneObj *w1 = (WaitForOneObj *)coro;
+    AsCompletedObj *ac = (AsCompletedObj *)w1->ac;
+    return Py_BuildValue("{s:s,s:O,s:O}", "kind", "as_completed",
+                         "todo", view_field(ac != NULL ? ac->todo : NULL),
+                         "getter", view_field(w1->getter));
 }

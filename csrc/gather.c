@@ -18,6 +18,7 @@
 #include "combinator.h"
 #include "future.h"
 #include "task.h"
+#include "introspect.h"
 
 /* Appended at base->tp_basicsize. */
 typedef struct {
@@ -660,4 +661,15 @@ pyasync_gather_init(PyObject *module, pyasync_state *st)
         return -1;
     }
     return PyModule_AddFunctions(module, gather_methods);
+}
+
+/* ---- introspection (introspect.h) ------------------------------------ */
+
+PyObject *
+pyasync_gather_state_view(PyObject *obj)
+{
+    GatherStateObj *gs = (GatherStateObj *)obj;
+    return Py_BuildValue("{s:s,s:O,s:O}", "kind", "gather",
+                         "children", view_field(gs->children),
+                         "outer", view_field(gs->outer));
 }

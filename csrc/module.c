@@ -10,6 +10,7 @@
 #include "io/stream.h"
 #include "io/udp.h"
 #include "io/process.h"
+#include "introspect.h"
 
 /* module.name as a new reference (the module is imported if need be). */
 PyObject *
@@ -161,6 +162,10 @@ module_exec(PyObject *mod)
     }
     /* sleep(), after task.c and the combinators it uses. */
     if (pyasync_sleep_init(mod, st) < 0) {
+        return -1;
+    }
+    /* _c_view(), the read-only views for pyasync.graph (introspect.c). */
+    if (pyasync_introspect_init(mod, st) < 0) {
         return -1;
     }
     /* I/O handles: UDP (io/udp.c), child processes (io/process.c). */

@@ -3,6 +3,7 @@
  * are builtins bound to one small state object holding inner and outer,
  * so a fresh _inner_done_callback compares equal to the added one. */
 #include "combinator.h"
+#include "introspect.h"
 
 typedef struct {
     PyObject_HEAD
@@ -210,4 +211,15 @@ pyasync_shield_init(PyObject *module, pyasync_state *st)
         return -1;
     }
     return PyModule_AddFunctions(module, shield_methods);
+}
+
+/* ---- introspection (introspect.h) ------------------------------------ */
+
+PyObject *
+pyasync_shield_state_view(PyObject *obj)
+{
+    ShieldStateObj *ss = (ShieldStateObj *)obj;
+    return Py_BuildValue("{s:s,s:O,s:O}", "kind", "shield",
+                         "inner", view_field(ss->inner),
+                         "outer", view_field(ss->outer));
 }

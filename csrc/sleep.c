@@ -15,6 +15,7 @@
  * the loop's own methods are called, so any running loop works. */
 #include "ccoro.h"
 #include "future.h"
+#include "introspect.h"
 #include <math.h>                 /* isnan */
 
 typedef struct {
@@ -351,4 +352,16 @@ pyasync_sleep_init(PyObject *module, pyasync_state *st)
         return -1;
     }
     return PyModule_AddFunctions(module, sleep_functions);
+}
+
+/* ---- introspection (introspect.h) ------------------------------------ */
+
+PyObject *
+pyasync_sleep_view(PyObject *coro)
+{
+    SleepObj *s = (SleepObj *)coro;
+    return Py_BuildValue("{s:s,s:O,s:O,s:O}", "kind", "sleep",
+                         "delay", view_field(s->delay),
+                         "future", view_field(s->future),
+                         "timer", view_field(s->timer));
 }

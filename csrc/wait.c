@@ -4,6 +4,7 @@
  * the timer is cancelled and the callbacks removed, and the futures are
  * split into (done, pending) sets. */
 #include "combinator.h"
+#include "introspect.h"
 
 enum { RW_ALL_COMPLETED = 0, RW_FIRST_COMPLETED, RW_FIRST_EXCEPTION };
 
@@ -354,4 +355,16 @@ pyasync_wait_init(PyObject *module, pyasync_state *st)
                                       "FIRST_COMPLETED")
         || PyModule_AddStringConstant(module, "FIRST_EXCEPTION",
                                       "FIRST_EXCEPTION") ? -1 : 0;
+}
+
+/* ---- introspection (introspect.h) ------------------------------------ */
+
+PyObject *
+pyasync_wait_view(PyObject *coro)
+{
+    WaitObj *w = (WaitObj *)coro;
+    return Py_BuildValue("{s:s,s:O,s:O,s:O}", "kind", "wait",
+                         "fs", view_field(w->fs),
+                         "waiter", view_field(w->waiter),
+                         "timeout_handle", view_field(w->timeout_handle));
 }

@@ -9,6 +9,7 @@
  *   - cancelled while waiting: the result if fut finished meanwhile, else
  *     cancel fut, wait for it, and re-raise the CancelledError. */
 #include "combinator.h"
+#include "introspect.h"
 
 /* ---- _cancel_and_wait ----------------------------------------------- */
 
@@ -374,4 +375,25 @@ pyasync_wait_for_init(PyObject *module, pyasync_state *st)
         return -1;
     }
     return PyModule_AddFunctions(module, wait_for_methods);
+}
+
+/* ---- introspection (introspect.h) ------------------------------------ */
+
+PyObject *
+pyasync_wait_for_view(PyObject *coro)
+{
+    WaitForObj *wf = (WaitForObj *)coro;
+    return Py_BuildValue("{s:s,s:O,s:O,s:O}", "kind", "wait_for",
+                         "fut", view_field(wf->fut),
+                         "waiter", view_field(wf->waiter),
+                         "timeout_handle", view_field(wf->timeout_handle));
+}
+
+PyObject *
+pyasync_cancel_and_wait_view(PyObject *coro)
+{
+    CancelAndWaitObj *cw = (CancelAndWaitObj *)coro;
+    return Py_BuildValue("{s:s,s:O,s:O}", "kind", "cancel_and_wait",
+                         "fut", view_field(cw->fut),
+                         "waiter", view_field(cw->waiter));
 }

@@ -6,6 +6,7 @@
  * with sync_await() and finishes with sync_return() or SYNC_ERROR. */
 #include "waiter.h"
 #include "future.h"
+#include "introspect.h"
 
 /* ---- futures -------------------------------------------------------- */
 
@@ -765,4 +766,17 @@ pyasync_sync_init(PyObject *module, pyasync_state *st)
         return -1;
     }
     return 0;
+}
+
+/* ---- introspection (introspect.h) ------------------------------------ */
+
+PyObject *
+pyasync_sync_coro_view(PyObject *coro)
+{
+    sync_coro *c = (sync_coro *)coro;
+    return Py_BuildValue("{s:s,s:s,s:O,s:O,s:O}", "kind", "sync",
+                         "qualname", c->qualname != NULL ? c->qualname : "",
+                         "self", view_field(c->self),
+                         "fut", view_field(c->fut),
+                         "arg", view_field(c->arg));
 }

@@ -35,6 +35,12 @@ from ._core import (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION,
                     as_completed, gather, run_coroutine_threadsafe, shield,
                     to_thread, wait, wrap_future)
 from .taskgroups import TaskGroup
+# asyncio 3.14's call-graph API on every Python, and the task tree.
+from .graph import (FrameCallGraphEntry, FutureCallGraph, capture_call_graph,
+                    format_call_graph, format_tasks, future_add_to_awaited_by,
+                    future_discard_from_awaited_by, install_task_dump_signal,
+                    print_call_graph, print_tasks)
+from . import graph as _graph
 from .timeouts import Timeout, timeout, timeout_at
 from .clock import VirtualClock
 from ._deadlock import DeadlockError
@@ -71,6 +77,6 @@ def _shared_from_asyncio():
 
 globals().update(_shared_from_asyncio())
 
-__all__ = tuple(sorted(set(_asyncio.__all__) | {
+__all__ = tuple(sorted(set(_asyncio.__all__) | set(_graph.__all__) | {
     'EventLoop', 'EventLoopPolicy', 'install', 'run', 'Runner',
     'VirtualClock', 'DeadlockError'}))

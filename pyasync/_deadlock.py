@@ -87,6 +87,13 @@ def _name(task):
     return "Task %r" % (task.get_name(),)
 
 
+def holder_of(lock):
+    """The task debug mode saw acquire lock and not yet release it, or None
+    (not seen, released, a signal lock, or its holder finished)."""
+    hold = _holds.get(lock)
+    return None if hold is None or hold.signal else hold.holder()
+
+
 class _Hooks:
     """The methods the C primitives call (names fixed in lock_diag.c)."""
 

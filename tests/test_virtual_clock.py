@@ -29,8 +29,10 @@ def run_real_asyncio(scenario):
 
 async def timers_scenario(aio, trace):
     loop = aio.get_running_loop()
-    for name, delay in [("c", 0.03), ("a", 0.01), ("b", 0.02),
-                        ("a2", 0.01), ("zero", 0)]:
+    # Deadlines 50 ms apart at least, chained sleeps included: asyncio's
+    # real clock keeps this order on a loaded machine too.
+    for name, delay in [("c", 0.3), ("a", 0.1), ("b", 0.2),
+                        ("a2", 0.1), ("zero", 0)]:
         loop.call_later(delay, trace, "timer", name)
 
     async def sleeper(name, delays):
@@ -39,17 +41,17 @@ async def timers_scenario(aio, trace):
             trace("slept", name, d)
 
     async def slow():
-        await aio.sleep(0.05)
+        await aio.sleep(0.5)
         return "slow"
 
-    await aio.gather(sleeper("s1", [0.015, 0.01]),
-                     sleeper("s2", [0.005, 0.03, 0]))
+    await aio.gather(sleeper("s1", [0.15, 0.1]),
+                     sleeper("s2", [0.05, 0.3, 0]))
     try:
-        await aio.wait_for(slow(), 0.025)
+        await aio.wait_for(slow(), 0.25)
     except aio.TimeoutError:
         trace("wait_for timed out")
     try:
-        async with aio.timeout(0.01):
+        async with aio.timeout(0.1):
             await aio.sleep(1)
     except TimeoutError:
         trace("timeout() expired")
