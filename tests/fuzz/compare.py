@@ -20,21 +20,23 @@ def _diff(expected, got):
         "asyncio", "pyasync", lineterm="", n=4))
 
 
-def compare(program, seed=0, tries=3):
+def compare(program, seed=0, tries=3, debug=False):
     """SAME when pyasync's trace equals asyncio's; UNSTABLE when asyncio's
     own trace changes under a perturbed loop (the program races with real
     time, so no trace is the right one); raise Mismatch otherwise.
 
     A mismatch is confirmed `tries` times, each against a fresh asyncio run,
-    so a slow moment of the machine is not reported as a bug.
+    so a slow moment of the machine is not reported as a bug.  debug: both
+    run in debug mode (pyasync's deadlock diagnosis on).
     """
-    base = run_program(asyncio, program)
-    if run_program(asyncio, program, perturb=random.Random(seed)) != base:
+    base = run_program(asyncio, program, debug=debug)
+    if run_program(asyncio, program, perturb=random.Random(seed),
+                   debug=debug) != base:
         return UNSTABLE
     for _ in range(tries):
-        got = run_program(pyasync, program)
+        got = run_program(pyasync, program, debug=debug)
         if got == base:
             return SAME
-        if run_program(asyncio, program) != base:
+        if run_program(asyncio, program, debug=debug) != base:
             return UNSTABLE
     raise Mismatch("program %r\n%s" % (program, _diff(base, got)))

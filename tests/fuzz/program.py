@@ -288,10 +288,11 @@ class Interpreter:
           self.queue.qsize(), self.sem.locked(), root.done())
 
 
-def run_program(aio, program, perturb=None):
-    """The trace of `program` run by aio.run on a fresh loop."""
+def run_program(aio, program, perturb=None, debug=False):
+    """The trace of `program` run by aio.run on a fresh loop (in debug mode
+    when debug)."""
     from difftrace import Trace
     trace = Trace()
     interp = Interpreter(aio, trace, perturb)
-    aio.run(interp.main(program))
+    aio.run(interp.main(program), debug=debug)
     return trace
