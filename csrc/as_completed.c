@@ -12,7 +12,7 @@
  * same _wait_for_one() coroutines) it is an async iterator whose
  * __anext__() gives the completed futures themselves. */
 #include "combinator.h"
-#include "introspect.h"
+#include "diag/introspect.h"
 
 typedef struct {
     PyObject_HEAD

@@ -18,7 +18,7 @@
 #include "combinator.h"
 #include "future.h"
 #include "task.h"
-#include "introspect.h"
+#include "diag/introspect.h"
 
 /* Appended at base->tp_basicsize. */
 typedef struct {

@@ -4,7 +4,7 @@
  * waiter is queued, and a waiter cancelled after its wake-up passes the
  * wake-up on to the next one. */
 #include "waiter.h"
-#include "lock_diag.h"
+#include "diag/lock_diag.h"
 
 typedef struct {
     SYNC_WAITERS_HEAD    /* _waiters: None until the first contention */

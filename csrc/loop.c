@@ -9,7 +9,7 @@
 #include "future.h"
 #include "task.h"
 #include "handle.h"
-#include "lock_diag.h"
+#include "diag/lock_diag.h"
 #include <structmember.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -440,7 +440,7 @@ loop_waits_only_for_timers(LoopObj *self)
 
 /* Debug mode, nothing ready and nothing that could make anything ready:
  * the lock diagnostics may wake waiters that would otherwise wait forever
- * (lock_diag.c).  1: it did (poll without waiting), 0: no, -1: error. */
+ * (diag/lock_diag.c).  1: it did (poll without waiting), 0: no, -1: error. */
 static int
 loop_idle_forever(LoopObj *self)
 {

@@ -10,7 +10,7 @@
 #include "io/stream.h"
 #include "io/udp.h"
 #include "io/process.h"
-#include "introspect.h"
+#include "diag/introspect.h"
 
 /* module.name as a new reference (the module is imported if need be). */
 PyObject *
@@ -164,7 +164,7 @@ module_exec(PyObject *mod)
     if (pyasync_sleep_init(mod, st) < 0) {
         return -1;
     }
-    /* _c_view(), the read-only views for pyasync.graph (introspect.c). */
+    /* _c_view(), the read-only views for pyasync.graph (diag/introspect.c). */
     if (pyasync_introspect_init(mod, st) < 0) {
         return -1;
     }

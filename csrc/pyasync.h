@@ -172,7 +172,7 @@ typedef struct {
     PyObject *sleep_set_result;       /* _core._set_result_unless_cancelled */
     void *sleep_free;
     int sleep_nfree;
-    /* Lock diagnostics in debug mode (lock_diag.c): the Python hooks
+    /* Lock diagnostics in debug mode (diag/lock_diag.c): the Python hooks
      * (pyasync._deadlock), and how many debug-mode loops are running;
      * while none is, the primitives never call the hooks. */
     PyObject *diag_hooks;

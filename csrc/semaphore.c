@@ -8,7 +8,7 @@
  * as many queued waiters as there are units (FIFO made newcomers queue
  * even with units free). */
 #include "waiter.h"
-#include "lock_diag.h"
+#include "diag/lock_diag.h"
 
 /* A semaphore made with value 1 is taken for a lock by the deadlock
  * diagnosis (lock_diag.h): its holder is the task that took the unit. */

@@ -3,7 +3,7 @@
  * are builtins bound to one small state object holding inner and outer,
  * so a fresh _inner_done_callback compares equal to the added one. */
 #include "combinator.h"
-#include "introspect.h"
+#include "diag/introspect.h"
 
 typedef struct {
     PyObject_HEAD

@@ -15,7 +15,7 @@
  * the loop's own methods are called, so any running loop works. */
 #include "ccoro.h"
 #include "future.h"
-#include "introspect.h"
+#include "diag/introspect.h"
 #include <math.h>                 /* isnan */
 
 typedef struct {

@@ -17,7 +17,7 @@
 #include "pyasync.h"
 #include "future.h"
 #include "task.h"
-#include "lock_diag.h"
+#include "diag/lock_diag.h"
 #include "all_tasks.h"
 
 #include <string.h>

@@ -4,7 +4,7 @@
  * the timer is cancelled and the callbacks removed, and the futures are
  * split into (done, pending) sets. */
 #include "combinator.h"
-#include "introspect.h"
+#include "diag/introspect.h"
 
 enum { RW_ALL_COMPLETED = 0, RW_FIRST_COMPLETED, RW_FIRST_EXCEPTION };
 

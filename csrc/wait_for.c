@@ -9,7 +9,7 @@
  *   - cancelled while waiting: the result if fut finished meanwhile, else
  *     cancel fut, wait for it, and re-raise the CancelledError. */
 #include "combinator.h"
-#include "introspect.h"
+#include "diag/introspect.h"
 
 /* ---- _cancel_and_wait ----------------------------------------------- */
 

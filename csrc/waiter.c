@@ -6,7 +6,7 @@
  * with sync_await() and finishes with sync_return() or SYNC_ERROR. */
 #include "waiter.h"
 #include "future.h"
-#include "introspect.h"
+#include "diag/introspect.h"
 
 /* ---- futures -------------------------------------------------------- */
 

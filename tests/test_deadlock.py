@@ -1,4 +1,4 @@
-"""Deadlock diagnosis in debug mode (pyasync/_deadlock.py, csrc/lock_diag.c).
+"""Deadlock diagnosis in debug mode (pyasync/_deadlock.py, csrc/diag/lock_diag.c).
 
 The diagnosed programs hang on asyncio; in debug mode pyasync raises
 pyasync.DeadlockError instead.  Correct lock-heavy programs run in debug

@@ -2,7 +2,7 @@
  *
  * Returns the view dict of a pyasync C coroutine or combinator state, or
  * None for any other object.  Used by pyasync/graph.py only. */
-#include "introspect.h"
+#include "diag/introspect.h"
 
 static PyObject *
 c_view(PyObject *module, PyObject *obj)

@@ -1,5 +1,5 @@
 /* lock_diag.c: calling the deadlock-diagnosis hooks (see lock_diag.h). */
-#include "lock_diag.h"
+#include "diag/lock_diag.h"
 #include "waiter.h"
 
 /* hooks.name(arg); -1 with the hook's error set. */
