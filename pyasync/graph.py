@@ -283,15 +283,21 @@ def _truncate(entries, limit):
     return entries
 
 
+def _frame_of(c):
+    """The frame of a coroutine, generator or async generator; None for
+    pyasync's C coroutines (and finished ones)."""
+    for attr in ('cr_frame', 'gi_frame', 'ag_frame'):
+        frame = getattr(c, attr, None)
+        if frame is not None:
+            return frame
+    return None
+
+
 def _coro_stack(coro):
     """Frame entries of coro's chain, outermost first (no C coroutines)."""
     entries = []
     for c in _coro_chain(coro):
-        frame = None
-        for attr in ('cr_frame', 'gi_frame', 'ag_frame'):
-            frame = getattr(c, attr, None)
-            if frame is not None:
-                break
+        frame = _frame_of(c)
         if frame is not None:
             entries.append(FrameCallGraphEntry(frame))
     return entries
@@ -554,11 +560,7 @@ def _task_lines(task, loop, current, owners):
     sync_seen = False
     last_frame = None
     for c in chain:
-        frame = None
-        for attr in ('cr_frame', 'gi_frame', 'ag_frame'):
-            frame = getattr(c, attr, None)
-            if frame is not None:
-                break
+        frame = _frame_of(c)
         if frame is not None:
             lines.append(_frame_line(frame))
             last_frame = frame
