@@ -10,6 +10,7 @@ import threading
 import pytest
 
 import pyasync
+from sigwait import send_when_polling
 
 
 def test_sigusr1_reaches_handler(differential):
@@ -180,7 +181,7 @@ def test_handler_then_ctrl_c_in_subprocess(module):
     proc.send_signal(signal.SIGTERM)
     assert proc.stdout.readline() == 'term\n'
     assert proc.stdout.readline() == 'ready2\n'
-    proc.send_signal(signal.SIGINT)
+    send_when_polling(proc, signal.SIGINT)
     out, _ = proc.communicate(timeout=20)
     assert out.splitlines() == ['KeyboardInterrupt']
 

@@ -9,6 +9,8 @@ import textwrap
 
 import pytest
 
+from sigwait import send_when_polling
+
 SCRIPT = textwrap.dedent("""
     import sys
     import {module} as aio
@@ -34,7 +36,7 @@ def run_interrupted(module):
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT.format(module=module)],
                            stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "ready\n"
-    proc.send_signal(signal.SIGINT)
+    send_when_polling(proc, signal.SIGINT)
     out, _ = proc.communicate(timeout=20)
     return proc.returncode, out.splitlines()
 
