@@ -10,6 +10,7 @@ bench/RESULTS.md and bench/speedups.png.
 import argparse
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -33,7 +34,12 @@ def run_one(impl, case, n):
         [sys.executable, "-m", "bench.worker", impl, case, str(n)],
         capture_output=True, text=True, cwd=os.path.dirname(HERE), timeout=600)
     if out.returncode != 0:
-        return None, out.stderr.strip().splitlines()[-1:] or ["failed"]
+        # The exception, not the warnings that a dying process prints after
+        # it (a never-awaited coroutine, say).
+        lines = out.stderr.strip().splitlines()
+        raised = [line for line in lines
+                  if re.match(r"[A-Za-z_.]+(Error|Exception|Interrupt):", line)]
+        return None, (raised or lines)[-1:] or ["failed"]
     return float(out.stdout.strip()), None
 
 
