@@ -2,7 +2,9 @@
 
 Load it with `-p pyasync.pytest_plugin` (or `pytest_plugins =
 ["pyasync.pytest_plugin"]` in a conftest.py).  It only defines fixtures:
-nothing changes for tests that do not ask for them.
+nothing changes for tests that do not ask for them.  (Running a project's
+pytest-asyncio tests on pyasync's loop, `pytest --pyasync`, is the
+separate, always-installed plugin pyasync_pytest: docs/testing.md.)
 
 pyasync_virtual_loop: a fresh pyasync loop on a VirtualClock, closed
 afterwards.  Timeouts and sleeps in the code under test take no real time:
