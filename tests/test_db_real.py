@@ -53,7 +53,11 @@ def service_env(var):
 
 def restart(which):
     script = os.environ.get("PYASYNC_SERVICES", SERVICES)
-    done = subprocess.run(["bash", script, "restart", which],
+    # Under scripts/sanitize.sh the servers must not inherit the
+    # sanitizers' preload.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
+    done = subprocess.run(["bash", script, "restart", which], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 
