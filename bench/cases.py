@@ -291,6 +291,37 @@ async def aiohttp_get(aio, n):
         await runner.cleanup()
 
 
+async def uvicorn_hello(aio, n):
+    """uvicorn (its default HTTP parser: httptools when installed, else h11)
+    serving a bare ASGI hello-world app on the running loop."""
+    import uvicorn
+
+    body = b"Hello, World!"
+    start = {"type": "http.response.start", "status": 200,
+             "headers": [(b"content-type", b"text/plain"),
+                         (b"content-length", b"%d" % len(body))]}
+    done = {"type": "http.response.body", "body": body}
+
+    async def app(scope, receive, send):
+        await send(start)
+        await send(done)
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off",
+                            access_log=False, log_level="warning")
+    server = uvicorn.Server(config)
+    serving = aio.ensure_future(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()    # raises what stopped it
+        await aio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        return await _drive(aio, port, n, "http", "/")
+    finally:
+        server.should_exit = True
+        await serving
+
+
 # name: (function, operations per run, what one operation is)
 async def eager_tasks(aio, n):
     """create_task() under the module's eager_task_factory (3.12+): each task
@@ -342,6 +373,7 @@ CASES = {
     "tcp_echo_protocol_1k": (tcp_echo_protocol_1k, 300_000, "round-trip"),
     "tcp_echo_protocol_64k": (tcp_echo_protocol_64k, 80_000, "round-trip"),
     "aiohttp_get": (aiohttp_get, 80_000, "request"),
+    "uvicorn_hello": (uvicorn_hello, 80_000, "request"),
 }
 
 # Cases that return bytes (smaller is better) instead of being timed.
