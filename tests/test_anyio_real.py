@@ -26,6 +26,7 @@ from anyio import (CancelScope, create_memory_object_stream,
                    create_task_group, fail_after, move_on_after)
 
 import pyasync
+import bothloops
 
 if sys.version_info < (3, 11):      # pragma: no cover
     from exceptiongroup import ExceptionGroup
@@ -44,11 +45,7 @@ def run(main, impl):
 
 
 def assert_same(main):
-    ref = run(main, "asyncio")
-    ours = run(main, "pyasync")
-    assert ref, "scenario recorded nothing"
-    assert ours == ref
-    return ours
+    return bothloops.assert_same(main, run=lambda impl, m: run(m, impl))
 
 
 def cancelling():

@@ -24,7 +24,8 @@ import subprocess
 
 import pytest
 
-import pyasync
+import bothloops
+from bothloops import run_on
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVICES = os.path.join(os.path.dirname(HERE), "scripts", "services.sh")
@@ -66,24 +67,9 @@ async def restart_in_thread(which):
     await asyncio.get_running_loop().run_in_executor(None, restart, which)
 
 
-def run(main, impl):
-    factory = (asyncio.new_event_loop if impl == "asyncio"
-               else pyasync.new_event_loop)
-
-    async def checked():
-        if impl == "pyasync":
-            assert isinstance(asyncio.get_running_loop(), pyasync.EventLoop)
-        return await asyncio.wait_for(main(), 90)
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(checked())
-
-
 def assert_same(main):
-    ref = run(main, "asyncio")
-    ours = run(main, "pyasync")
-    assert ref, "scenario recorded nothing"
-    assert ours == ref
-    return ours
+    return bothloops.assert_same(
+        main, run=lambda impl, m: run_on(impl, m, timeout=90))
 
 
 def outcome(exc):

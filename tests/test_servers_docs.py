@@ -16,6 +16,7 @@ import time
 import pytest
 
 import pyasync
+from sigwait import send_when_polling
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -108,7 +109,7 @@ def run_server(argv, port, tmp_path):
                             stderr=subprocess.STDOUT, text=True)
     try:
         reply = get(port)
-        proc.send_signal(signal.SIGINT)
+        send_when_polling(proc, signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

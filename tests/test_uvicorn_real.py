@@ -27,6 +27,7 @@ import time
 import pytest
 
 import pyasync
+from sigwait import send_when_polling
 
 uvicorn = pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
@@ -355,7 +356,7 @@ def run_cli(tmp_path, loop):
                 port = int(line.split("http://127.0.0.1:")[1].split()[0])
         assert port, "".join(lines)
         reply = httpx.get(f"http://127.0.0.1:{port}/", timeout=10).text
-        proc.send_signal(signal.SIGINT)
+        send_when_polling(proc, signal.SIGINT)
         rest, _ = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

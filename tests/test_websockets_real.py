@@ -12,7 +12,8 @@ import hashlib
 
 import pytest
 
-import pyasync
+import bothloops
+from bothloops import run_on
 
 websockets = pytest.importorskip("websockets", minversion="13")
 from websockets.asyncio.client import connect  # noqa: E402
@@ -20,24 +21,9 @@ from websockets.asyncio.server import serve  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 
-def run(main, impl):
-    factory = (asyncio.new_event_loop if impl == "asyncio"
-               else pyasync.new_event_loop)
-
-    async def checked():
-        if impl == "pyasync":
-            assert isinstance(asyncio.get_running_loop(), pyasync.EventLoop)
-        return await asyncio.wait_for(main(), 60)
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(checked())
-
-
 def assert_same(main):
-    ref = run(main, "asyncio")
-    ours = run(main, "pyasync")
-    assert ref, "scenario recorded nothing"
-    assert ours == ref
-    return ours
+    return bothloops.assert_same(
+        main, run=lambda impl, m: run_on(impl, m, timeout=60))
 
 
 def digest(data):
