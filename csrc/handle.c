@@ -1,5 +1,6 @@
 /* handle.c: Handle and TimerHandle (see handle.h). */
 #include "handle.h"
+#include "context_share.h"
 #include "loop.h"
 #include <structmember.h>
 
@@ -60,13 +61,22 @@ is_fatal_exception(void)
 
 /* ---- construction --------------------------------------------------- */
 
-/* debug: the loop's debug flag, or -1 to ask the loop. */
+/* debug: the loop's debug flag, or -1 to ask the loop.  share: the
+ * loop's shared copy of the context (context_share.h), or NULL for a copy
+ * of the handle's own. */
 static int
 handle_fill(HandleObj *h, pyasync_state *st, PyObject *callback,
-            PyObject *args, PyObject *loop, PyObject *context, int debug)
+            PyObject *args, PyObject *loop, PyObject *context, int debug,
+            ctxshare_cache *share)
 {
     h->st = st;
-    if (context == NULL || context == Py_None) {
+    if ((context == NULL || context == Py_None) && share != NULL) {
+        if (ctxshare_copy_current(share, &h->context, &h->shared_vars) < 0) {
+            return -1;
+        }
+        h->own_context = h->shared_vars == NULL;
+    }
+    else if (context == NULL || context == Py_None) {
         h->context = PyContext_CopyCurrent();
         if (h->context == NULL) {
             return -1;
@@ -103,7 +113,7 @@ handle_new(pyasync_state *st, PyObject *callback, PyObject *args,
         return NULL;
     }
     if (handle_fill((HandleObj *)h, st, callback, args, loop, context,
-                    -1) < 0) {
+                    -1, NULL) < 0) {
         Py_DECREF(h);
         return NULL;
     }
@@ -119,7 +129,7 @@ timer_handle_new(pyasync_state *st, PyObject *when, PyObject *callback,
         return NULL;
     }
     if (handle_fill((HandleObj *)h, st, callback, args, loop, context,
-                    -1) < 0) {
+                    -1, NULL) < 0) {
         Py_DECREF(h);
         return NULL;
     }
@@ -168,7 +178,9 @@ handle_new_untracked(pyasync_state *st, PyTypeObject *tp, PyObject *callback,
     if (h == NULL) {
         return NULL;
     }
-    if (handle_fill(h, st, callback, args, loop, context, debug) < 0) {
+    ctxshare_cache *share = pyasync_is_loop(st, loop)
+                            ? &((LoopObj *)loop)->ctx_share : NULL;
+    if (handle_fill(h, st, callback, args, loop, context, debug, share) < 0) {
         Py_DECREF(h);
         return NULL;
     }
@@ -216,6 +228,7 @@ handle_visit_fields(HandleObj *h, visitproc visit, void *arg)
     Py_VISIT(h->callback);
     Py_VISIT(h->args);
     Py_VISIT(h->loop);
+    Py_VISIT(h->shared_vars);
     Py_VISIT(h->source_traceback);
     Py_VISIT(h->repr);
     if (PyObject_TypeCheck((PyObject *)h, h->st->TimerHandle_Type)) {
@@ -284,7 +297,7 @@ Handle_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
         return NULL;
     }
     if (handle_fill((HandleObj *)h, st, callback, cbargs, loop, context,
-                    -1) < 0) {
+                    -1, NULL) < 0) {
         Py_DECREF(h);
         return NULL;
     }
@@ -313,7 +326,7 @@ TimerHandle_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
         return NULL;
     }
     if (handle_fill((HandleObj *)h, st, callback, cbargs, loop, context,
-                    -1) < 0) {
+                    -1, NULL) < 0) {
         Py_DECREF(h);
         return NULL;
     }
@@ -331,6 +344,7 @@ Handle_traverse(HandleObj *h, visitproc visit, void *arg)
     Py_VISIT(h->args);
     Py_VISIT(h->loop);
     Py_VISIT(h->context);
+    Py_VISIT(h->shared_vars);
     Py_VISIT(h->source_traceback);
     Py_VISIT(h->repr);
     return 0;
@@ -346,6 +360,7 @@ Handle_clear(HandleObj *h)
      * a tracked object. */
     handle_track_context(h);
     Py_CLEAR(h->context);
+    Py_CLEAR(h->shared_vars);
     Py_CLEAR(h->source_traceback);
     Py_CLEAR(h->repr);
     return 0;
@@ -483,6 +498,70 @@ error:
     return 0;
 }
 
+static PyObject *
+handle_call_in(PyObject *ctx, PyObject *callback, PyObject *args)
+{
+    if (PyContext_Enter(ctx) < 0) {
+        return NULL;
+    }
+    PyObject *res = PyObject_Vectorcall(callback, &PyTuple_GET_ITEM(args, 0),
+                                        PyTuple_GET_SIZE(args), NULL);
+    if (PyContext_Exit(ctx) < 0) {
+        Py_CLEAR(res);
+    }
+    return res;
+}
+
+/* Give a handle sharing its context a copy of its own, holding the
+ * variables it was made with. */
+static int
+handle_unshare(HandleObj *h)
+{
+    PyObject *own = ctxshare_own_copy(h->shared_vars);
+    if (own == NULL) {
+        return -1;
+    }
+    Py_SETREF(h->context, own);
+    Py_CLEAR(h->shared_vars);
+    return 0;
+}
+
+/* callback(*args) for a handle sharing its context (context_share.h). */
+static PyObject *
+handle_call_shared(HandleObj *h, PyObject *callback, PyObject *args)
+{
+    if (!ctxshare_usable(h->context, h->shared_vars)) {
+        /* Entered by a run further up (a nested loop) or given out. */
+        if (handle_unshare(h) < 0) {
+            return NULL;
+        }
+        return handle_call_in(h->context, callback, args);
+    }
+    PyObject *ctx = Py_NewRef(h->context);
+    PyObject *vars = Py_NewRef(h->shared_vars);
+    HandleObj *outer = h->st->running_shared_handle;
+    h->st->running_shared_handle = h;   /* for get_context() */
+    PyObject *res = handle_call_in(ctx, callback, args);
+    h->st->running_shared_handle = outer;
+    /* Still shared (get_context() did not hand ctx out): what the callback
+     * set is put back out of ctx, kept for whoever else holds h and for
+     * the report of its exception (which 3.12+ makes in h's context). */
+    if (h->shared_vars == vars && h->context == ctx) {
+        int held = res == NULL || Py_REFCNT(h) > 1 || h->weakreflist != NULL;
+        PyObject *changed;
+        if (ctxshare_after_run(ctx, vars, held, &changed) < 0) {
+            Py_CLEAR(res);
+        }
+        else if (changed != NULL) {
+            Py_SETREF(h->context, changed);
+            Py_CLEAR(h->shared_vars);
+        }
+    }
+    Py_DECREF(vars);
+    Py_DECREF(ctx);
+    return res;
+}
+
 /* callback(*args) in the handle's context, cancelled or not (asyncio's
  * Handle._run does not look). */
 static int
@@ -495,13 +574,11 @@ handle_call(HandleObj *h)
     else {
         /* cancel() from inside the callback drops these: hold our own. */
         PyObject *callback = Py_NewRef(h->callback);
-        PyObject *args = PySequence_Tuple(h->args);
-        if (args != NULL && PyContext_Enter(h->context) == 0) {
-            res = PyObject_Vectorcall(callback, &PyTuple_GET_ITEM(args, 0),
-                                      PyTuple_GET_SIZE(args), NULL);
-            if (PyContext_Exit(h->context) < 0) {
-                Py_CLEAR(res);
-            }
+        PyObject *args = PyTuple_CheckExact(h->args) ? Py_NewRef(h->args)
+                                                     : PySequence_Tuple(h->args);
+        if (args != NULL) {
+            res = h->shared_vars ? handle_call_shared(h, callback, args)
+                                 : handle_call_in(h->context, callback, args);
         }
         Py_DECREF(callback);
         Py_XDECREF(args);
@@ -570,6 +647,20 @@ Handle_get_context(HandleObj *h, PyObject *Py_UNUSED(ignored))
 {
     if (h->context == NULL) {
         Py_RETURN_NONE;
+    }
+    if (h->shared_vars != NULL) {
+        if (h->st->running_shared_handle == h) {
+            /* Asked by its own callback: the very context it runs in,
+             * from now on the handle's own. */
+            if (pyasync_is_loop(h->st, h->loop)) {
+                ctxshare_forget(&((LoopObj *)h->loop)->ctx_share,
+                                h->context);
+            }
+            Py_CLEAR(h->shared_vars);
+        }
+        else if (handle_unshare(h) < 0) {
+            return NULL;
+        }
     }
     handle_track_context(h);
     return Py_NewRef(h->context);

@@ -8,12 +8,15 @@
 
 #include "pyasync.h"
 
-typedef struct {
+typedef struct HandleObj {
     PyObject_HEAD
     PyObject *callback;          /* NULL once cancelled */
     PyObject *args;              /* tuple; NULL once cancelled */
     PyObject *loop;
     PyObject *context;
+    /* The variables the handle runs with when context is shared with
+     * other handles (context_share.h); NULL when context is its own. */
+    PyObject *shared_vars;
     PyObject *source_traceback;  /* list in debug mode, else NULL */
     PyObject *repr;              /* kept by cancel() in debug mode */
     PyObject *weakreflist;

@@ -583,6 +583,10 @@ loop_run_once(LoopObj *self)
             return -1;
         }
     }
+    /* The next iteration's handles share a copy of their own: this one
+     * (and the values of its variables) lives no longer than its handles,
+     * as each handle's copy does in asyncio. */
+    ctxshare_cache_clear(&self->ctx_share);
     return 0;
 }
 
@@ -817,6 +821,7 @@ Loop__close(LoopObj *self, PyObject *Py_UNUSED(ignored))
 {
     self->closed = 1;
     ready_clear(&self->ready);
+    ctxshare_cache_clear(&self->ctx_share);
     loop_drop_timers(self);
     loop_close_uv(self);
     Py_RETURN_NONE;
@@ -1126,7 +1131,8 @@ Loop_traverse(LoopObj *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->dict);
     Py_VISIT(self->task_factory);
-    if (ready_traverse(&self->ready, visit, arg) < 0
+    if (ctxshare_cache_traverse(&self->ctx_share, visit, arg) < 0
+        || ready_traverse(&self->ready, visit, arg) < 0
         || timers_traverse(&self->timers, visit, arg) < 0
         || pyasync_io_traverse(self, visit, arg) < 0) {
         return -1;
@@ -1138,6 +1144,7 @@ static int
 Loop_tp_clear(LoopObj *self)
 {
     ready_clear(&self->ready);
+    ctxshare_cache_clear(&self->ctx_share);
     loop_drop_timers(self);
     pyasync_io_clear(self);
     Py_CLEAR(self->dict);
@@ -1163,7 +1170,58 @@ Loop_dealloc(LoopObj *self)
 
 #define FASTCALL_KW (METH_FASTCALL | METH_KEYWORDS)
 
+/* True when descr is a descriptor of Loop's method def, on Loop or made
+ * for a subclass by _bind_c_methods(). */
+static int
+loop_own_method(PyObject *descr, PyMethodDef *def)
+{
+    return descr != NULL && Py_IS_TYPE(descr, &PyMethodDescr_Type)
+           && ((PyMethodDescrObject *)descr)->d_method == def;
+}
+
+/* Loop's method descriptors made again for the subclass cls (called from
+ * EventLoop.__init_subclass__).  CPython specializes `loop.call_soon(...)`
+ * into a direct C call (CALL_METHOD_DESCRIPTOR_FAST*) only when the
+ * instance's type is exactly the descriptor's type; through Loop's own
+ * descriptors every call from a subclass instance takes the generic path
+ * with a subtype check.  Methods that cls overrides are left alone. */
+static PyObject *
+Loop__bind_c_methods(PyTypeObject *cls, PyObject *Py_UNUSED(ignored))
+{
+    pyasync_state *st = pyasync_state_from_type(cls);
+    if (st == NULL) {
+        return NULL;
+    }
+    if (!PyType_IsSubtype(cls, st->Loop_Type)) {
+        PyErr_SetString(PyExc_TypeError, "not a subclass of Loop");
+        return NULL;
+    }
+    for (PyMethodDef *def = st->Loop_Type->tp_methods; def->ml_name != NULL;
+         def++) {
+        PyObject *name = PyUnicode_InternFromString(def->ml_name);
+        if (name == NULL) {
+            return NULL;
+        }
+        PyObject *found = _PyType_Lookup(cls, name);   /* borrowed */
+        if (found == NULL || !loop_own_method(found, def)
+            || PyDescr_TYPE(found) == cls) {
+            Py_DECREF(name);
+            continue;
+        }
+        PyObject *descr = PyDescr_NewMethod(cls, def);
+        int r = descr ? PyObject_SetAttr((PyObject *)cls, name, descr) : -1;
+        Py_XDECREF(descr);
+        Py_DECREF(name);
+        if (r < 0) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef Loop_methods[] = {
+    {"_bind_c_methods", (PyCFunction)Loop__bind_c_methods,
+     METH_CLASS | METH_NOARGS, NULL},
     {"call_soon", (PyCFunction)(void (*)(void))Loop_call_soon, FASTCALL_KW,
      "Arrange for callback(*args) to be called soon; returns a Handle."},
     {"call_soon_threadsafe",
@@ -1255,15 +1313,40 @@ static PyType_Spec Loop_spec = {
 
 /* ---- exported ------------------------------------------------------- */
 
+static PyMethodDef loop_module_functions[] = {
+    {"_context_sharing", (PyCFunction)ctxshare_set_enabled, METH_O,
+     "Turn the sharing of context copies between queued handles on or off "
+     "(for tests; csrc/context_share.h); returns the previous setting."},
+    {NULL},
+};
+
 int
 pyasync_loop_init(PyObject *module, pyasync_state *st)
 {
+    if (ctxshare_probe() < 0
+        || PyModule_AddFunctions(module, loop_module_functions) < 0) {
+        return -1;
+    }
     st->Loop_Type = (PyTypeObject *)PyType_FromModuleAndSpec(
         module, &Loop_spec, NULL);
     if (st->Loop_Type == NULL) {
         return -1;
     }
     return PyModule_AddType(module, st->Loop_Type);
+}
+
+/* True when tp's attribute name is still Loop's own method (wherever its
+ * descriptor lives). */
+static int
+loop_keeps_method(pyasync_state *st, PyTypeObject *tp, PyObject *name)
+{
+    PyObject *base = _PyType_Lookup(st->Loop_Type, name);
+    PyObject *found = _PyType_Lookup(tp, name);
+    if (found == base) {
+        return 1;
+    }
+    return base != NULL && Py_IS_TYPE(base, &PyMethodDescr_Type)
+           && loop_own_method(found, ((PyMethodDescrObject *)base)->d_method);
 }
 
 /* True when tp keeps the loop methods the C fast paths replace: asyncio's
@@ -1279,13 +1362,11 @@ loop_type_is_plain(pyasync_state *st, PyTypeObject *tp)
         return 1;
     }
     if (st->str_get_debug == NULL || st->str_create_future == NULL
-        || _PyType_Lookup(tp, st->str_create_future)
-           != _PyType_Lookup(st->Loop_Type, st->str_create_future)
+        || !loop_keeps_method(st, tp, st->str_create_future)
         || _PyType_Lookup(tp, st->str_get_debug) != st->base_get_debug
         || _PyType_Lookup(tp, st->str_debug)
            != _PyType_Lookup(st->Loop_Type, st->str_debug)
-        || _PyType_Lookup(tp, st->str_create_task)
-           != _PyType_Lookup(st->Loop_Type, st->str_create_task)) {
+        || !loop_keeps_method(st, tp, st->str_create_task)) {
         return 0;
     }
     /* The lookups gave tp a valid version tag if it can have one. */

@@ -5,6 +5,7 @@
 
 #include "pyasync.h"   /* first: Python.h sets the POSIX feature macros */
 #include <uv.h>
+#include "context_share.h"
 #include "ready.h"
 #include "timers.h"
 
@@ -36,6 +37,9 @@ typedef struct {
                                   virtual_clock (they may schedule work) */
     unsigned long thread_id;   /* valid while running */
     ready_queue ready;
+    /* The context copy the handles made in this iteration share, with
+     * the variables it was made with (context_share.h). */
+    ctxshare_cache ctx_share;
     timer_heap timers;         /* TimerHandle objects */
     Py_ssize_t timer_cancelled_count;
     unsigned long long iterations;   /* _run_once count, for tests */

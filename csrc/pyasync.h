@@ -107,6 +107,9 @@ typedef struct {
      * tag tells a changed or new type). */
     PyTypeObject *plain_loop_type;
     unsigned int plain_loop_tag;
+    /* The handle whose callback runs in a shared context copy, if any
+     * (handle.c; borrowed). */
+    struct HandleObj *running_shared_handle;
     PyObject *kwnames_context;            /* ("context",) */
     PyObject *kwnames_name;               /* ("name",) */
     PyObject *kwnames_name_context;       /* ("name", "context") */

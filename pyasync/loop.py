@@ -52,6 +52,21 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
                 _core.Loop, asyncio.AbstractEventLoop):
     """An asyncio event loop on libuv."""
 
+    if sys.version_info >= (3, 12):
+        # 3.12+ caches `loop.method` lookups only while the instance dict
+        # is not made (LOAD_ATTR_METHOD_LAZY_DICT): __init__'s attributes
+        # live in slots.  (3.11 caches them only once the dict exists.)
+        __slots__ = ('_exception_handler', '_current_handle',
+                     '_default_executor', '_executor_shutdown_called',
+                     '_asyncgens', '_asyncgens_shutdown_called',
+                     '_clock_resolution', '_coroutine_origin_tracking_enabled',
+                     '_coroutine_origin_tracking_saved_depth',
+                     '_signal_handlers', '_unix_server_sockets')
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._bind_c_methods()
+
     def __init__(self):
         self._debug = coroutines._is_debug_mode()
         self._exception_handler = None
@@ -194,6 +209,10 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
         else:
             what = str(handle)
         logger.warning('Executing %s took %.3f seconds', what, dt)
+
+
+# (EventLoop's own __init_subclass__ runs for its subclasses only.)
+EventLoop._bind_c_methods()
 
 
 def new_event_loop(*, clock=None):
