@@ -181,6 +181,10 @@ parse_callback_args(PyObject *const *args, Py_ssize_t nargs,
                     PyObject **context, PyObject **cbargs)
 {
     *context = Py_None;
+    if (kwnames == NULL && nargs == first + 1) {
+        *cbargs = PyTuple_New(0);   /* the common case: no arguments */
+        return *cbargs == NULL ? -1 : 0;
+    }
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     for (Py_ssize_t i = 0; i < nkw; i++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, i);

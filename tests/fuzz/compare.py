@@ -7,7 +7,7 @@ import pyasync
 
 from .program import run_program
 
-SAME, UNSTABLE = "same", "unstable"
+SAME, UNSTABLE, DIAGNOSED = "same", "unstable", "diagnosed"
 
 
 class Mismatch(AssertionError):
@@ -27,7 +27,9 @@ def compare(program, seed=0, tries=3, debug=False):
 
     A mismatch is confirmed `tries` times, each against a fresh asyncio run,
     so a slow moment of the machine is not reported as a bug.  debug: both
-    run in debug mode (pyasync's deadlock diagnosis on).
+    run in debug mode (pyasync's deadlock diagnosis on); where asyncio's
+    tasks are stuck for good (a task taking a lock it holds), pyasync may
+    instead end them with DeadlockError: DIAGNOSED.
     """
     base = run_program(asyncio, program, debug=debug)
     if run_program(asyncio, program, perturb=random.Random(seed),
@@ -37,6 +39,18 @@ def compare(program, seed=0, tries=3, debug=False):
         got = run_program(pyasync, program, debug=debug)
         if got == base:
             return SAME
+        if debug and _diagnosed(base, got):
+            return DIAGNOSED
         if run_program(asyncio, program, debug=debug) != base:
             return UNSTABLE
     raise Mismatch("program %r\n%s" % (program, _diff(base, got)))
+
+
+def _diagnosed(base, got):
+    """asyncio left tasks stuck, and pyasync's trace differs only from the
+    first DeadlockError on (the diagnosis, a true positive there)."""
+    if not any(rec[:2] == ("main", "stuck") for rec in base):
+        return False
+    raised = [i for i, rec in enumerate(got)
+              if len(rec) > 2 and rec[2] == "DeadlockError"]
+    return bool(raised) and got[:raised[0]] == base[:raised[0]]

@@ -12,11 +12,11 @@ import os
 import pytest
 from hypothesis import HealthCheck, given, settings, event
 
-from .compare import SAME, UNSTABLE, compare
+from .compare import DIAGNOSED, SAME, UNSTABLE, compare
 from .program import programs
 
 EXAMPLES = int(os.environ.get("PYASYNC_FUZZ_EXAMPLES", "150"))
-COUNTS = {SAME: 0, UNSTABLE: 0}
+COUNTS = {SAME: 0, UNSTABLE: 0, DIAGNOSED: 0}
 
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
@@ -33,9 +33,11 @@ def test_random_programs_same_trace(program):
           database=None)
 @given(programs())
 def test_random_programs_same_trace_in_debug_mode(program):
-    """The deadlock diagnosis raises no false positive: the fuzzer's lock
-    programs (correct ones: asyncio finishes them) leave asyncio's trace in
-    debug mode too, where a DeadlockError would show as a difference."""
+    """The deadlock diagnosis raises no false positive: a program asyncio
+    finishes leaves asyncio's trace in debug mode too, where a
+    DeadlockError would show as a difference; where asyncio's tasks stay
+    stuck for good (a task taking a lock it holds), ending them with
+    DeadlockError is the diagnosis's true positive (DIAGNOSED)."""
     outcome = compare(program, debug=True)
     COUNTS[outcome] += 1
     event(outcome)
