@@ -5,8 +5,8 @@
 #include <string.h>
 
 /* CPython's struct _pycontextobject (Include/internal/pycore_context.h),
- * unchanged from 3.10 to 3.14.  Only ctx_vars is written here, and only
- * while the context is not entered; ctx_entered is only read. */
+ * unchanged from 3.10 to 3.14.  ctx_vars and ctx_entered are read;
+ * ctx_vars is written only in a new context nobody else has seen. */
 typedef struct {
     PyObject_HEAD
     PyObject *ctx_prev;
@@ -19,12 +19,6 @@ typedef struct {
 
 static int sharing_probed;   /* the layout matched */
 static int sharing_on;
-
-int
-ctxshare_enabled(void)
-{
-    return sharing_on;
-}
 
 PyObject *
 ctxshare_set_enabled(PyObject *module, PyObject *arg)
@@ -45,20 +39,83 @@ current_context(void)
     return PyThreadState_Get()->context;
 }
 
-PyObject *
-ctxshare_own_copy(PyObject *vars)
+/* A new context holding vars (empty for NULL: a SharedContext the GC
+ * cleared). */
+static PyObject *
+context_with_vars(PyObject *vars)
 {
     PyObject *ctx = PyContext_New();
-    if (ctx != NULL) {
+    if (ctx != NULL && vars != NULL) {
         Py_SETREF(LAYOUT(ctx)->ctx_vars, Py_NewRef(vars));
     }
     return ctx;
 }
 
+/* ---- SharedContext -------------------------------------------------- */
+
+static SharedContext *
+shared_new(pyasync_state *st, PyObject *ctx)
+{
+    SharedContext *sc = PyObject_GC_New(SharedContext, st->SharedContext_Type);
+    if (sc == NULL) {
+        return NULL;
+    }
+    sc->ctx = Py_NewRef(ctx);
+    sc->vars = Py_NewRef(LAYOUT(ctx)->ctx_vars);
+    PyObject_GC_Track(sc);
+    return sc;
+}
+
+static int
+SharedContext_traverse(SharedContext *sc, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(sc));
+    Py_VISIT(sc->ctx);
+    Py_VISIT(sc->vars);
+    return 0;
+}
+
+static int
+SharedContext_clear(SharedContext *sc)
+{
+    Py_CLEAR(sc->ctx);
+    Py_CLEAR(sc->vars);
+    return 0;
+}
+
+static void
+SharedContext_dealloc(SharedContext *sc)
+{
+    PyTypeObject *tp = Py_TYPE(sc);
+    PyObject_GC_UnTrack(sc);
+    SharedContext_clear(sc);
+    tp->tp_free(sc);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot SharedContext_slots[] = {
+    {Py_tp_dealloc, SharedContext_dealloc},
+    {Py_tp_traverse, SharedContext_traverse},
+    {Py_tp_clear, SharedContext_clear},
+    {Py_tp_doc, "A context copy shared by queued handles "
+                "(csrc/context_share.h)."},
+    {0, NULL},
+};
+
+static PyType_Spec SharedContext_spec = {
+    .name = "pyasync._core._SharedContext",
+    .basicsize = sizeof(SharedContext),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = SharedContext_slots,
+};
+
+/* ---- the layout probe ------------------------------------------------ */
+
 /* Every assumption the rest makes, tried on throwaway contexts: the
  * sizes, that a copy shares its variables, that entering shows in the
  * thread state and ctx_entered, that setting a variable replaces
- * ctx_vars, and that a context made by ctxshare_own_copy() reads them. */
+ * ctx_vars, and that a context made by context_with_vars() reads them. */
 static int
 probe_layout(void)
 {
@@ -90,7 +147,7 @@ probe_layout(void)
         || LAYOUT(b)->ctx_vars != vars0) {
         goto done;
     }
-    if ((c = ctxshare_own_copy(LAYOUT(a)->ctx_vars)) == NULL
+    if ((c = context_with_vars(LAYOUT(a)->ctx_vars)) == NULL
         || PyContext_Enter(c) < 0) {
         goto done;
     }
@@ -114,86 +171,94 @@ done:
 }
 
 int
-ctxshare_probe(void)
+ctxshare_init(PyObject *module, pyasync_state *st)
 {
     int r = probe_layout();
     if (r < 0) {
         return -1;
     }
     sharing_probed = sharing_on = r;
-    return 0;
+    st->SharedContext_Type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &SharedContext_spec, NULL);
+    return st->SharedContext_Type == NULL ? -1 : 0;
 }
 
+/* ---- handles --------------------------------------------------------- */
+
 int
-ctxshare_copy_current(ctxshare_cache *cache, PyObject **ctx, PyObject **vars)
+ctxshare_copy_current(pyasync_state *st, ctxshare_cache *cache,
+                      PyObject **ctx, SharedContext **shared)
 {
-    *vars = NULL;
-    if (sharing_on && cache->ctx != NULL) {
-        PyObject *cur = current_context();
-        if (cur != NULL && LAYOUT(cur)->ctx_vars == cache->vars) {
-            *ctx = Py_NewRef(cache->ctx);
-            *vars = Py_NewRef(cache->vars);
-            return 0;
+    *shared = NULL;
+    PyObject *cur = sharing_on ? current_context() : NULL;
+    if (cur != NULL && LAYOUT(cur)->ctx_vars == cache->vars) {
+        /* A second handle (or more) in the same variables. */
+        if (cache->shared == NULL || cache->shared->ctx == NULL) {
+            PyObject *copy = PyContext_CopyCurrent();
+            SharedContext *sc = copy ? shared_new(st, copy) : NULL;
+            Py_XDECREF(copy);
+            if (sc == NULL) {
+                return -1;
+            }
+            Py_XSETREF(cache->shared, sc);
         }
+        *ctx = Py_NewRef(cache->shared->ctx);
+        *shared = (SharedContext *)Py_NewRef(cache->shared);
+        return 0;
     }
+    /* The first in these variables gets a copy of its own, as asyncio's
+     * handles do: a lone handle costs no SharedContext. */
     *ctx = PyContext_CopyCurrent();
     if (*ctx == NULL) {
         return -1;
     }
     if (sharing_on) {
-        PyObject *made = LAYOUT(*ctx)->ctx_vars;
-        PyObject *old_ctx = cache->ctx, *old_vars = cache->vars;
-        cache->ctx = Py_NewRef(*ctx);
-        cache->vars = Py_NewRef(made);
-        *vars = Py_NewRef(made);
-        Py_XDECREF(old_ctx);
+        PyObject *old_vars = cache->vars;
+        SharedContext *old_shared = cache->shared;
+        cache->vars = Py_NewRef(LAYOUT(*ctx)->ctx_vars);
+        cache->shared = NULL;
         Py_XDECREF(old_vars);
+        Py_XDECREF(old_shared);
     }
     return 0;
 }
 
 int
-ctxshare_usable(PyObject *ctx, PyObject *vars)
+ctxshare_usable(SharedContext *shared, PyObject *ctx)
 {
-    return LAYOUT(ctx)->ctx_vars == vars && !LAYOUT(ctx)->ctx_entered;
+    return shared->ctx == ctx && LAYOUT(ctx)->ctx_vars == shared->vars
+           && !LAYOUT(ctx)->ctx_entered;
 }
 
 int
-ctxshare_after_run(PyObject *ctx, PyObject *vars, int want_changed,
-                   PyObject **changed)
+ctxshare_changed(SharedContext *shared, PyObject *ctx)
 {
-    *changed = NULL;
-    PyObject *now = LAYOUT(ctx)->ctx_vars;
-    if (now == vars || LAYOUT(ctx)->ctx_entered) {
-        return 0;
-    }
-    if (want_changed && (*changed = ctxshare_own_copy(now)) == NULL) {
-        return -1;
-    }
-    LAYOUT(ctx)->ctx_vars = Py_NewRef(vars);
-    Py_DECREF(now);   /* last: may run a destructor */
-    return 0;
+    return LAYOUT(ctx)->ctx_vars != shared->vars;
 }
 
 void
-ctxshare_forget(ctxshare_cache *cache, PyObject *ctx)
+ctxshare_give(SharedContext *shared)
 {
-    if (cache->ctx == ctx) {
-        ctxshare_cache_clear(cache);
-    }
+    Py_CLEAR(shared->ctx);
+}
+
+PyObject *
+ctxshare_own_copy(SharedContext *shared)
+{
+    return context_with_vars(shared->vars);
 }
 
 void
 ctxshare_cache_clear(ctxshare_cache *cache)
 {
-    Py_CLEAR(cache->ctx);
     Py_CLEAR(cache->vars);
+    Py_CLEAR(cache->shared);
 }
 
 int
 ctxshare_cache_traverse(ctxshare_cache *cache, visitproc visit, void *arg)
 {
-    Py_VISIT(cache->ctx);
     Py_VISIT(cache->vars);
+    Py_VISIT(cache->shared);
     return 0;
 }

@@ -4,66 +4,77 @@
  * the current context (contextvars.copy_context()), so that what one
  * callback sets is its own.  Copying is an object allocated, tracked by
  * the GC and freed per callback, yet most callbacks set nothing, and
- * handles come in bursts made in the same context.  So a loop hands one
- * copy, S, to the handles it makes back to back in the same variables,
- * and keeps asyncio's promise when they run instead:
+ * handles come in bursts made in the same context.  So when a loop makes
+ * a second handle in the variables of the one before, it makes one copy,
+ * S, for it and the handles that follow in the same variables V: a
+ * SharedContext holds S and V, and each of those handles holds it.
+ * asyncio's promise is kept at run time instead:
  *
- *  - each handle keeps the variables V (CPython's immutable mapping) that
- *    S had when the handle was made;
- *  - it runs in S only when S still holds V and is not entered; otherwise
- *    it first gets a copy of its own, holding V;
- *  - a run that set a variable in S puts V back into S afterwards; the
- *    handle keeps a copy with its changes if anyone else holds it;
- *  - get_context() gives the handle a copy of its own first (or, called
- *    by its own running callback, S itself, which is then S no longer
- *    shared: the other handles find it changed, or run in it unchanged).
+ *  - a handle runs in S only while S is still shared, still holds V and
+ *    is not entered; otherwise it first gets a copy of its own, holding V;
+ *  - a callback that sets a variable in S gets S for its own, with its
+ *    changes (and the tokens it made bound to it), as asyncio's copy
+ *    would be: the other handles then make copies of their own of V;
+ *  - get_context() gives a handle a copy of its own first, except from
+ *    the handle's own running callback: that gets S, which becomes the
+ *    handle's own the same way.
  *
- * What a callback sees is what asyncio gives it; what differs is that
- * contexts nobody asked for are not made.  Reading and swapping a
- * context's variables takes CPython's private PyContext layout, the same
- * from 3.10 to 3.14; ctxshare_probe() checks it at import, and where it
- * does not hold every handle copies the context, as asyncio's. */
+ * So what a callback sees, and what its handle's get_context() returns,
+ * is what asyncio would give; what differs is that copies nobody needed
+ * are not made.  Reading a context's variables, and giving a new context
+ * V, takes CPython's private PyContext layout, the same from 3.10 to
+ * 3.14; ctxshare_probe() checks it at import, and where it does not hold
+ * every handle copies the context, as asyncio's. */
 #ifndef PYASYNC_CONTEXT_SHARE_H
 #define PYASYNC_CONTEXT_SHARE_H
 
 #include "pyasync.h"
 
-/* A loop's current shared copy (both owned, both NULL when none). */
+/* A context copy shared by handles (an object: handles and the loop hold
+ * references to it, and the GC sees them). */
 typedef struct {
-    PyObject *ctx;    /* S */
-    PyObject *vars;   /* the variables S was made with */
+    PyObject_HEAD
+    PyObject *ctx;    /* S; NULL once given to one handle as its own */
+    PyObject *vars;   /* V, the variables S was made with */
+} SharedContext;
+
+/* What a loop remembers of the last handle it made: the variables it was
+ * made in, and the SharedContext for the next handles made in them (NULL
+ * until a second one comes).  Owned references; cleared every iteration,
+ * so that they keep nothing alive longer than the handles do. */
+typedef struct {
+    PyObject *vars;
+    SharedContext *shared;
 } ctxshare_cache;
 
-/* Check the PyContext layout and enable sharing.  -1 only on a Python
- * error; a layout that does not match leaves sharing off. */
-int ctxshare_probe(void);
+/* Check the PyContext layout, enable sharing and make the SharedContext
+ * type.  -1 only on a Python error; a layout that does not match leaves
+ * sharing off. */
+int ctxshare_init(PyObject *module, pyasync_state *st);
 
-/* Sharing on (1) or off (0), as probed or set by _core._context_sharing. */
-int ctxshare_enabled(void);
+/* For tests (_core._context_sharing): turn sharing on or off; returns the
+ * previous setting. */
 PyObject *ctxshare_set_enabled(PyObject *module, PyObject *arg);
 
-/* The context for a new queued handle: a copy of the current context,
- * S when the cache's copy has the current variables.  Sets *ctx (new
- * reference) and *vars: a new reference to the variables the handle must
- * run with when *ctx is shared, NULL when *ctx is the handle's own copy.
- * 0, or -1 with an exception set. */
-int ctxshare_copy_current(ctxshare_cache *cache, PyObject **ctx,
-                          PyObject **vars);
+/* The context for a new queued handle: a copy of the current context.
+ * Sets *ctx (new reference) and *shared: a new reference to the
+ * SharedContext *ctx belongs to, or NULL when *ctx is the handle's own
+ * copy.  0, or -1 with an exception set. */
+int ctxshare_copy_current(pyasync_state *st, ctxshare_cache *cache,
+                          PyObject **ctx, SharedContext **shared);
 
-/* True when a handle sharing ctx with variables vars may run in ctx. */
-int ctxshare_usable(PyObject *ctx, PyObject *vars);
+/* True when a handle holding ctx from shared may run in it. */
+int ctxshare_usable(SharedContext *shared, PyObject *ctx);
 
-/* A new context holding vars (a copy of its own for a handle). */
-PyObject *ctxshare_own_copy(PyObject *vars);
+/* True when a callback run in shared's context changed its variables. */
+int ctxshare_changed(SharedContext *shared, PyObject *ctx);
 
-/* After a run in the shared ctx: if the callback set variables, *changed
- * gets (when want_changed) a new copy holding them, else NULL; ctx gets
- * vars back.  0, or -1 with an exception set. */
-int ctxshare_after_run(PyObject *ctx, PyObject *vars, int want_changed,
-                       PyObject **changed);
+/* shared's context becomes one handle's own: no handle runs in it again
+ * as shared. */
+void ctxshare_give(SharedContext *shared);
 
-/* ctx is given out as a handle's own: no new handle may share it. */
-void ctxshare_forget(ctxshare_cache *cache, PyObject *ctx);
+/* A new context holding shared's variables V: a handle's own copy. */
+PyObject *ctxshare_own_copy(SharedContext *shared);
 
 void ctxshare_cache_clear(ctxshare_cache *cache);
 int ctxshare_cache_traverse(ctxshare_cache *cache, visitproc visit,

@@ -71,10 +71,10 @@ handle_fill(HandleObj *h, pyasync_state *st, PyObject *callback,
 {
     h->st = st;
     if ((context == NULL || context == Py_None) && share != NULL) {
-        if (ctxshare_copy_current(share, &h->context, &h->shared_vars) < 0) {
+        if (ctxshare_copy_current(st, share, &h->context, &h->shared) < 0) {
             return -1;
         }
-        h->own_context = h->shared_vars == NULL;
+        h->own_context = h->shared == NULL;
     }
     else if (context == NULL || context == Py_None) {
         h->context = PyContext_CopyCurrent();
@@ -228,7 +228,7 @@ handle_visit_fields(HandleObj *h, visitproc visit, void *arg)
     Py_VISIT(h->callback);
     Py_VISIT(h->args);
     Py_VISIT(h->loop);
-    Py_VISIT(h->shared_vars);
+    Py_VISIT(h->shared);
     Py_VISIT(h->source_traceback);
     Py_VISIT(h->repr);
     if (PyObject_TypeCheck((PyObject *)h, h->st->TimerHandle_Type)) {
@@ -344,7 +344,7 @@ Handle_traverse(HandleObj *h, visitproc visit, void *arg)
     Py_VISIT(h->args);
     Py_VISIT(h->loop);
     Py_VISIT(h->context);
-    Py_VISIT(h->shared_vars);
+    Py_VISIT(h->shared);
     Py_VISIT(h->source_traceback);
     Py_VISIT(h->repr);
     return 0;
@@ -360,7 +360,7 @@ Handle_clear(HandleObj *h)
      * a tracked object. */
     handle_track_context(h);
     Py_CLEAR(h->context);
-    Py_CLEAR(h->shared_vars);
+    Py_CLEAR(h->shared);
     Py_CLEAR(h->source_traceback);
     Py_CLEAR(h->repr);
     return 0;
@@ -517,47 +517,51 @@ handle_call_in(PyObject *ctx, PyObject *callback, PyObject *args)
 static int
 handle_unshare(HandleObj *h)
 {
-    PyObject *own = ctxshare_own_copy(h->shared_vars);
+    PyObject *own = ctxshare_own_copy(h->shared);
     if (own == NULL) {
         return -1;
     }
     Py_SETREF(h->context, own);
-    Py_CLEAR(h->shared_vars);
+    Py_CLEAR(h->shared);
     return 0;
+}
+
+/* The shared context becomes h's own (context_share.h). */
+static void
+handle_take_shared(HandleObj *h)
+{
+    ctxshare_give(h->shared);
+    Py_CLEAR(h->shared);
 }
 
 /* callback(*args) for a handle sharing its context (context_share.h). */
 static PyObject *
 handle_call_shared(HandleObj *h, PyObject *callback, PyObject *args)
 {
-    if (!ctxshare_usable(h->context, h->shared_vars)) {
-        /* Entered by a run further up (a nested loop) or given out. */
+    if (h->running_shared) {
+        /* Its own callback ran it again (_run()): entering the context it
+         * runs in fails, as asyncio's does. */
+        return handle_call_in(h->context, callback, args);
+    }
+    if (!ctxshare_usable(h->shared, h->context)) {
+        /* Given to another handle, changed, or entered by a run further
+         * up (another handle's _run()). */
         if (handle_unshare(h) < 0) {
             return NULL;
         }
         return handle_call_in(h->context, callback, args);
     }
     PyObject *ctx = Py_NewRef(h->context);
-    PyObject *vars = Py_NewRef(h->shared_vars);
-    HandleObj *outer = h->st->running_shared_handle;
-    h->st->running_shared_handle = h;   /* for get_context() */
+    SharedContext *shared = (SharedContext *)Py_NewRef(h->shared);
+    h->running_shared = 1;   /* for get_context() */
     PyObject *res = handle_call_in(ctx, callback, args);
-    h->st->running_shared_handle = outer;
-    /* Still shared (get_context() did not hand ctx out): what the callback
-     * set is put back out of ctx, kept for whoever else holds h and for
-     * the report of its exception (which 3.12+ makes in h's context). */
-    if (h->shared_vars == vars && h->context == ctx) {
-        int held = res == NULL || Py_REFCNT(h) > 1 || h->weakreflist != NULL;
-        PyObject *changed;
-        if (ctxshare_after_run(ctx, vars, held, &changed) < 0) {
-            Py_CLEAR(res);
-        }
-        else if (changed != NULL) {
-            Py_SETREF(h->context, changed);
-            Py_CLEAR(h->shared_vars);
-        }
+    h->running_shared = 0;
+    /* A callback that set variables keeps them: the context is its own
+     * from now on.  (Unless get_context() gave it already.) */
+    if (h->shared == shared && ctxshare_changed(shared, ctx)) {
+        handle_take_shared(h);
     }
-    Py_DECREF(vars);
+    Py_DECREF(shared);
     Py_DECREF(ctx);
     return res;
 }
@@ -577,7 +581,7 @@ handle_call(HandleObj *h)
         PyObject *args = PyTuple_CheckExact(h->args) ? Py_NewRef(h->args)
                                                      : PySequence_Tuple(h->args);
         if (args != NULL) {
-            res = h->shared_vars ? handle_call_shared(h, callback, args)
+            res = h->shared ? handle_call_shared(h, callback, args)
                                  : handle_call_in(h->context, callback, args);
         }
         Py_DECREF(callback);
@@ -648,15 +652,11 @@ Handle_get_context(HandleObj *h, PyObject *Py_UNUSED(ignored))
     if (h->context == NULL) {
         Py_RETURN_NONE;
     }
-    if (h->shared_vars != NULL) {
-        if (h->st->running_shared_handle == h) {
-            /* Asked by its own callback: the very context it runs in,
-             * from now on the handle's own. */
-            if (pyasync_is_loop(h->st, h->loop)) {
-                ctxshare_forget(&((LoopObj *)h->loop)->ctx_share,
-                                h->context);
-            }
-            Py_CLEAR(h->shared_vars);
+    if (h->shared != NULL) {
+        if (h->running_shared) {
+            /* Asked while its callback runs: the very context it runs
+             * in, from now on the handle's own. */
+            handle_take_shared(h);
         }
         else if (handle_unshare(h) < 0) {
             return NULL;

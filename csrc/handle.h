@@ -7,6 +7,7 @@
 #define PYASYNC_HANDLE_H
 
 #include "pyasync.h"
+#include "context_share.h"
 
 typedef struct HandleObj {
     PyObject_HEAD
@@ -14,14 +15,15 @@ typedef struct HandleObj {
     PyObject *args;              /* tuple; NULL once cancelled */
     PyObject *loop;
     PyObject *context;
-    /* The variables the handle runs with when context is shared with
-     * other handles (context_share.h); NULL when context is its own. */
-    PyObject *shared_vars;
+    /* What context belongs to while it is shared with other handles
+     * (context_share.h); NULL when context is the handle's own. */
+    SharedContext *shared;
     PyObject *source_traceback;  /* list in debug mode, else NULL */
     PyObject *repr;              /* kept by cancel() in debug mode */
     PyObject *weakreflist;
     char cancelled;
     char own_context;            /* context is the copy handle_fill made */
+    char running_shared;         /* its callback runs in the shared context */
     pyasync_state *st;
 } HandleObj;
 

@@ -804,6 +804,8 @@ Loop__run(LoopObj *self, PyObject *Py_UNUSED(ignored))
     self->stopping = 0;
     self->running = 0;
     self->thread_id = 0;
+    /* (An iteration that failed did not clear it.) */
+    ctxshare_cache_clear(&self->ctx_share);
     if (r < 0) {
         return NULL;
     }
@@ -1327,7 +1329,7 @@ static PyMethodDef loop_module_functions[] = {
 int
 pyasync_loop_init(PyObject *module, pyasync_state *st)
 {
-    if (ctxshare_probe() < 0
+    if (ctxshare_init(module, st) < 0
         || PyModule_AddFunctions(module, loop_module_functions) < 0) {
         return -1;
     }

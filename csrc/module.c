@@ -71,7 +71,8 @@ state_lookup_asyncio(pyasync_state *st)
 
 /* Every object field of pyasync_state, for traverse and clear. */
 #define STATE_OBJECT_FIELDS(X) \
-    X(Loop_Type) X(Handle_Type) X(TimerHandle_Type) X(Future_Type) \
+    X(Loop_Type) X(Handle_Type) X(TimerHandle_Type) X(SharedContext_Type) \
+    X(Future_Type) \
     X(FutureIter_Type) X(Task_Type) X(TaskStep_Type) \
     X(asyncio_mod) X(CancelledError) X(InvalidStateError) \
     X(get_event_loop) X(iscoroutine) X(future_repr_info) \

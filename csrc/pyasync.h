@@ -48,6 +48,7 @@ typedef struct {
     PyTypeObject *Loop_Type;          /* loop.c */
     PyTypeObject *Handle_Type;        /* handle.c */
     PyTypeObject *TimerHandle_Type;   /* handle.c */
+    PyTypeObject *SharedContext_Type; /* context_share.c */
     PyTypeObject *Future_Type;        /* future.c */
     /* Its base _asyncio.Future's GC slots (future.c), kept as plain
      * function pointers: futures may outlive the state's objects. */
@@ -107,9 +108,6 @@ typedef struct {
      * tag tells a changed or new type). */
     PyTypeObject *plain_loop_type;
     unsigned int plain_loop_tag;
-    /* The handle whose callback runs in a shared context copy, if any
-     * (handle.c; borrowed). */
-    struct HandleObj *running_shared_handle;
     PyObject *kwnames_context;            /* ("context",) */
     PyObject *kwnames_name;               /* ("name",) */
     PyObject *kwnames_name_context;       /* ("name", "context") */
