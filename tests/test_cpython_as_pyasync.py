@@ -12,8 +12,12 @@ import sys
 import pytest
 
 RUNNER = r"""
-import importlib.util, sys, unittest
+import faulthandler, importlib.util, sys, unittest
 import pyasync
+
+# A hang shows where it is: every thread's stack, before pytest's own
+# timeout (300 s) would kill the test without the suite's output.
+faulthandler.dump_traceback_later(280, exit=True)
 
 EXPECTED_FAILURES = {
     # gather([]) returns loop.create_future(); these two tests run it on
@@ -43,7 +47,7 @@ for dotted in EXPECTED_FAILURES.get(name, []):
     cls = getattr(mod, cls_name)
     setattr(cls, meth, unittest.expectedFailure(getattr(cls, meth)))
 suite = unittest.defaultTestLoader.loadTestsFromModule(mod)
-result = unittest.TextTestRunner(verbosity=0, stream=sys.stdout).run(suite)
+result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
 print(f"{name}: ran {result.testsRun}, failures {len(result.failures)}, "
       f"errors {len(result.errors)}, skipped {len(result.skipped)}, "
       f"expected failures {len(result.expectedFailures)}")
@@ -60,6 +64,6 @@ if sys.version_info >= (3, 12):
 @pytest.mark.parametrize('suite', SUITES)
 def test_cpython_suite_with_asyncio_meaning_pyasync(suite):
     proc = subprocess.run([sys.executable, '-c', RUNNER, suite],
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=295)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert f"{suite}: ran" in proc.stdout
