@@ -12,8 +12,14 @@ import sys
 import pytest
 
 RUNNER = r"""
-import faulthandler, importlib.util, sys, unittest
+import faulthandler, importlib.util, signal, sys, unittest
 import pyasync
+
+# CPython's suites expect Python's own Ctrl-C handler (test_runners
+# interrupts itself and waits for the KeyboardInterrupt); a process started
+# with SIGINT ignored, as a background job of a script is, would wait
+# forever there, on asyncio too.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # A hang shows where it is: every thread's stack, before pytest's own
 # timeout (300 s) would kill the test without the suite's output.

@@ -12,7 +12,10 @@ import sys
 import pytest
 
 RUNNER = r"""
-import asyncio, asyncio.futures, asyncio.tasks, importlib, sys, unittest
+import asyncio, asyncio.futures, asyncio.tasks, importlib, signal, sys, unittest
+# Python's own Ctrl-C handler, which test_runners expects even when this
+# process was started with SIGINT ignored (test_cpython_as_pyasync.py).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import pyasync._core as core
 asyncio.tasks.Task = asyncio.Task = core.Task
 asyncio.futures.Future = asyncio.Future = core.Future
