@@ -23,7 +23,7 @@
  * is what asyncio would give; what differs is that copies nobody needed
  * are not made.  Reading a context's variables, and giving a new context
  * V, takes CPython's private PyContext layout, the same from 3.10 to
- * 3.14; ctxshare_probe() checks it at import, and where it does not hold
+ * 3.14; ctxshare_init() checks it at import, and where it does not hold
  * every handle copies the context, as asyncio's. */
 #ifndef PYASYNC_CONTEXT_SHARE_H
 #define PYASYNC_CONTEXT_SHARE_H

@@ -582,7 +582,7 @@ handle_call(HandleObj *h)
                                                      : PySequence_Tuple(h->args);
         if (args != NULL) {
             res = h->shared ? handle_call_shared(h, callback, args)
-                                 : handle_call_in(h->context, callback, args);
+                            : handle_call_in(h->context, callback, args);
         }
         Py_DECREF(callback);
         Py_XDECREF(args);
