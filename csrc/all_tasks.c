@@ -261,24 +261,135 @@ all_tasks_is_plain_weakset(pyasync_state *st)
     return plain;
 }
 
+#if PY_VERSION_HEX >= 0x030E0000
+/* 3.14's asyncio lists its own tasks in per-thread lists, and any other
+ * task in two sets of _asyncio's module state: a WeakSet of scheduled
+ * tasks and a set of eager tasks during their first step.  Python code
+ * reaches them only through _asyncio._register_task() and friends; the
+ * sets themselves are among the module's GC referents.  We find each as
+ * the one referent that holds a probe once it is registered (and no
+ * longer once it is unregistered), so the lookup checks itself.  New
+ * reference, or NULL with ImportError. */
+static PyObject *
+find_asyncio_set(PyObject *asyncio_c, PyObject *referents, PyObject *probe,
+                 PyObject *set_type, const char *reg, const char *unreg)
+{
+    PyObject *found = NULL;
+    PyObject *res = PyObject_CallMethod(asyncio_c, reg, "O", probe);
+    if (res == NULL) {
+        return NULL;
+    }
+    Py_DECREF(res);
+    Py_ssize_t n = PyList_GET_SIZE(referents);
+    int matches = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *obj = PyList_GET_ITEM(referents, i);
+        if (!PyObject_TypeCheck(obj, (PyTypeObject *)set_type)) {
+            continue;
+        }
+        int has = PySequence_Contains(obj, probe);
+        if (has < 0) {
+            return NULL;
+        }
+        if (has) {
+            matches++;
+            found = obj;
+        }
+    }
+    res = PyObject_CallMethod(asyncio_c, unreg, "O", probe);
+    if (res == NULL) {
+        return NULL;
+    }
+    Py_DECREF(res);
+    if (matches != 1 || PySequence_Contains(found, probe) != 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_ImportError,
+                         "pyasync cannot find the set that _asyncio.%s() "
+                         "fills on this Python", reg);
+        }
+        return NULL;
+    }
+    return Py_NewRef(found);
+}
+
+static int
+find_asyncio_sets(pyasync_state *st)
+{
+    PyObject *asyncio_c = NULL, *referents = NULL, *probe = NULL;
+    PyObject *weakset = NULL;
+    int rc = -1;
+    asyncio_c = PyImport_ImportModule("_asyncio");
+    if (asyncio_c == NULL) {
+        goto done;
+    }
+    PyObject *get_referents = pyasync_import_attr("gc", "get_referents");
+    if (get_referents == NULL) {
+        goto done;
+    }
+    referents = PyObject_CallOneArg(get_referents, asyncio_c);
+    Py_DECREF(get_referents);
+    weakset = pyasync_import_attr("weakref", "WeakSet");
+    /* A class: weakly referenceable and hashable, and no asyncio.Task. */
+    probe = PyObject_CallFunction((PyObject *)&PyType_Type, "s()N",
+                                  "_pyasync_registry_probe", PyDict_New());
+    if (referents == NULL || weakset == NULL || probe == NULL) {
+        goto done;
+    }
+    if (!PyList_Check(referents)) {
+        PyErr_SetString(PyExc_ImportError, "gc.get_referents() is no list");
+        goto done;
+    }
+    st->all_tasks = find_asyncio_set(asyncio_c, referents, probe, weakset,
+                                     "_register_task", "_unregister_task");
+    if (st->all_tasks == NULL) {
+        goto done;
+    }
+    st->eager_tasks = find_asyncio_set(asyncio_c, referents, probe,
+                                       (PyObject *)&PySet_Type,
+                                       "_register_eager_task",
+                                       "_unregister_eager_task");
+    if (st->eager_tasks == NULL || !PySet_CheckExact(st->eager_tasks)) {
+        goto done;
+    }
+    rc = 0;
+done:
+    Py_XDECREF(asyncio_c);
+    Py_XDECREF(referents);
+    Py_XDECREF(weakset);
+    Py_XDECREF(probe);
+    return rc;
+}
+#endif
+
 int
 all_tasks_setup(pyasync_state *st)
 {
     ring_init(&st->all_tasks_pending);
+#if PY_VERSION_HEX >= 0x030E0000
+    if (find_asyncio_sets(st) < 0) {
+        return -1;
+    }
+#endif
     int plain = all_tasks_is_plain_weakset(st);
     if (plain <= 0) {
         return plain;
     }
     st->all_tasks_data = PyObject_GetAttrString(st->all_tasks, "data");
     st->all_tasks_remove = PyObject_GetAttrString(st->all_tasks, "_remove");
-    st->all_tasks_iterating = PyObject_GetAttrString(st->all_tasks,
-                                                     "_iterating");
-    if (st->all_tasks_data == NULL || st->all_tasks_remove == NULL
-        || st->all_tasks_iterating == NULL) {
+    if (st->all_tasks_data == NULL || st->all_tasks_remove == NULL) {
         return -1;
     }
+#if PY_VERSION_HEX < 0x030E0000
+    /* 3.14's WeakSet iterates over a copy and has no _iterating set. */
+    st->all_tasks_iterating = PyObject_GetAttrString(st->all_tasks,
+                                                     "_iterating");
+    if (st->all_tasks_iterating == NULL) {
+        return -1;
+    }
+#endif
     if (!PySet_CheckExact(st->all_tasks_data)
-        || !PySet_CheckExact(st->all_tasks_iterating)) {
+        || (st->all_tasks_iterating != NULL
+            && !PySet_CheckExact(st->all_tasks_iterating))) {
         /* Not the WeakSet we know: keep to its methods. */
         Py_CLEAR(st->all_tasks_data);
         Py_CLEAR(st->all_tasks_remove);
@@ -340,7 +451,8 @@ all_tasks_forget(pyasync_state *st, pyasync_link *link, PyObject *weakreflist)
         ring_unlink(link);      /* never entered: nothing else to do */
     }
     if (st == NULL || st->all_tasks_data == NULL || weakreflist == NULL
-        || PySet_GET_SIZE(st->all_tasks_iterating) != 0) {
+        || (st->all_tasks_iterating != NULL
+            && PySet_GET_SIZE(st->all_tasks_iterating) != 0)) {
         return;
     }
     PyWeakReference *ref = (PyWeakReference *)weakreflist;

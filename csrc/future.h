@@ -22,8 +22,10 @@ typedef enum {
 
 /* Room for _asyncio.Future's fields (its tp_basicsize past the object
  * head), checked at import: 3.13 moved the dict and weak references in
- * front of the object. */
-#if PY_VERSION_HEX >= 0x030D0000
+ * front of the object; 3.14 added fut_awaited_by and two flags. */
+#if PY_VERSION_HEX >= 0x030E0000
+#  define PYASYNC_ASYNCIO_FUTURE_WORDS 12
+#elif PY_VERSION_HEX >= 0x030D0000
 #  define PYASYNC_ASYNCIO_FUTURE_WORDS 11
 #else
 #  define PYASYNC_ASYNCIO_FUTURE_WORDS 14

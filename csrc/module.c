@@ -5,6 +5,7 @@
  * asyncio.all_tasks() sees our tasks. */
 #include "pyasync.h"
 #include "all_tasks.h"
+#include "current_task.h"
 #include "combinator.h"
 #include "io/io.h"
 #include "io/stream.h"
@@ -45,8 +46,10 @@ state_lookup_asyncio(pyasync_state *st)
     LOOKUP(task_repr_info, "asyncio.base_tasks", "_task_repr_info");
     LOOKUP(task_get_stack, "asyncio.base_tasks", "_task_get_stack");
     LOOKUP(task_print_stack, "asyncio.base_tasks", "_task_print_stack");
-    LOOKUP(current_tasks, "asyncio.tasks", "_current_tasks");
-#if PY_VERSION_HEX >= 0x030C0000
+#if PY_VERSION_HEX >= 0x030E0000
+    /* 3.14 keeps asyncio's own tasks in per-thread lists; all_tasks.c
+     * finds the sets _asyncio keeps for other tasks (ours). */
+#elif PY_VERSION_HEX >= 0x030C0000
     /* 3.12 split _all_tasks: a WeakSet of scheduled tasks and a plain set
      * of the eager tasks while their first step runs. */
     LOOKUP(all_tasks, "asyncio.tasks", "_scheduled_tasks");
@@ -66,6 +69,9 @@ state_lookup_asyncio(pyasync_state *st)
     }
 #undef LOOKUP_INTO
 #undef LOOKUP
+    if (current_task_setup(st) < 0) {
+        return -1;
+    }
     return all_tasks_setup(st);
 }
 
@@ -77,7 +83,8 @@ state_lookup_asyncio(pyasync_state *st)
     X(asyncio_mod) X(CancelledError) X(InvalidStateError) \
     X(get_event_loop) X(iscoroutine) X(future_repr_info) \
     X(task_repr_info) X(task_get_stack) X(task_print_stack) \
-    X(current_tasks) X(all_tasks) X(eager_tasks) X(eager_task_factory) X(all_tasks_data) X(all_tasks_remove) \
+    X(current_tasks) X(asyncio_enter_task) X(asyncio_leave_task) \
+    X(asyncio_swap_task) X(all_tasks) X(eager_tasks) X(eager_task_factory) X(all_tasks_data) X(all_tasks_remove) \
     X(all_tasks_iterating) X(extract_stack) X(format_callback_source) \
     X(future_repr) X(str_get_debug) X(str_call_exception_handler) \
     X(str_call_soon) X(str_add_done_callback) X(str_asyncio_future_blocking) \

@@ -70,9 +70,14 @@ typedef struct {
     PyObject *task_repr_info;         /* asyncio.base_tasks._task_repr_info */
     PyObject *task_get_stack;         /* asyncio.base_tasks._task_get_stack */
     PyObject *task_print_stack;       /* asyncio.base_tasks._task_print_stack */
-    PyObject *current_tasks;          /* asyncio.tasks._current_tasks (dict) */
+    PyObject *current_tasks;          /* asyncio.tasks._current_tasks (dict,
+                                         3.11-3.13; current_task.c) */
+    PyObject *asyncio_enter_task;     /* _asyncio._enter_task (3.14+) */
+    PyObject *asyncio_leave_task;     /* _asyncio._leave_task (3.14+) */
+    PyObject *asyncio_swap_task;      /* _asyncio._swap_current_task (3.14+) */
     PyObject *all_tasks;              /* asyncio.tasks._all_tasks (WeakSet);
-                                         _scheduled_tasks on 3.12+ */
+                                         _scheduled_tasks on 3.12 and 3.13,
+                                         _asyncio's own on 3.14+ */
     PyObject *eager_tasks;            /* asyncio.tasks._eager_tasks (set,
                                          3.12+; NULL before) */
     PyObject *eager_task_factory;     /* pyasync's C eager_task_factory

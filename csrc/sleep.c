@@ -36,7 +36,13 @@ delay_expired(PyObject *delay)
         return PyFloat_AS_DOUBLE(delay) <= 0.0;   /* nan: 0, as in Python */
     }
     if (PyLong_CheckExact(delay)) {
+#if PY_VERSION_HEX >= 0x030E0000
+        int sign;
+        (void)PyLong_GetSign(delay, &sign);    /* cannot fail on an int */
+        return sign <= 0;
+#else
         return _PyLong_Sign(delay) <= 0;
+#endif
     }
     PyObject *zero = PyLong_FromLong(0);
     if (zero == NULL) {

@@ -11,14 +11,15 @@
  * loop.call_soon(<TaskStep>, context=task.context), where TaskStep is a
  * small callable holding the task and the exception to throw.
  *
- * Tasks enter and leave asyncio's own _current_tasks dict and register in
- * its _all_tasks WeakSet, so asyncio.current_task() and all_tasks() see
- * them.  The behaviour follows the running Python's asyncio/tasks.py. */
+ * Tasks enter and leave asyncio's current-task slot (current_task.c) and
+ * register where asyncio.all_tasks() looks (all_tasks.c), so asyncio's
+ * current_task() and all_tasks() see them.  The behaviour follows the running Python's asyncio/tasks.py. */
 #include "pyasync.h"
 #include "future.h"
 #include "task.h"
 #include "diag/lock_diag.h"
 #include "all_tasks.h"
+#include "current_task.h"
 
 #include <string.h>
 
@@ -117,65 +118,6 @@ get_future_loop(pyasync_state *st, PyObject *fut)
     }
     PyErr_Clear();
     return PyObject_GetAttr(fut, st->str_loop);
-}
-
-/* ---- the current-task registry (asyncio.tasks._current_tasks) -------- */
-
-static int
-enter_task(pyasync_state *st, PyObject *loop, PyObject *task)
-{
-    PyObject *current = PyDict_SetDefault(st->current_tasks, loop, task);
-    if (current == NULL) {
-        return -1;
-    }
-    if (current != task) {
-        PyErr_Format(PyExc_RuntimeError,
-                     "Cannot enter into task %R while another task %R "
-                     "is being executed.", task, current);
-        return -1;
-    }
-    return 0;
-}
-
-static void
-leave_task_mismatch(PyObject *task, PyObject *current)
-{
-    PyErr_Format(PyExc_RuntimeError,
-                 "Leaving task %R does not match the current task %R.",
-                 task, current == NULL ? Py_None : current);
-}
-
-static int
-leave_task(pyasync_state *st, PyObject *loop, PyObject *task)
-{
-#if PY_VERSION_HEX >= 0x030D0000
-    /* One lookup on the hot path (PyDict_Pop is public from 3.13): pop,
-     * and put back what was not ours. */
-    PyObject *current;
-    if (PyDict_Pop(st->current_tasks, loop, &current) < 0) {
-        return -1;
-    }
-    if (current == task) {
-        Py_DECREF(current);
-        return 0;
-    }
-    if (current == NULL
-        || PyDict_SetItem(st->current_tasks, loop, current) == 0) {
-        leave_task_mismatch(task, current);
-    }
-    Py_XDECREF(current);
-    return -1;
-#else
-    PyObject *current = PyDict_GetItemWithError(st->current_tasks, loop);
-    if (current == NULL && PyErr_Occurred()) {
-        return -1;
-    }
-    if (current != task) {
-        leave_task_mismatch(task, current);
-        return -1;
-    }
-    return PyDict_DelItem(st->current_tasks, loop);
-#endif
 }
 
 /* ---- TaskStep: the callable a foreign loop runs for one step --------- */
@@ -640,13 +582,13 @@ task_step(TaskObj *task, PyObject *exc)
     Py_CLEAR(task->fut_waiter);
 
     PyObject *loop = Py_NewRef(task->fut.loop);
-    int rc = enter_task(st, loop, self);
+    int rc = current_task_enter(st, loop, self);
     if (rc == 0) {
         rc = task_step_run(task, exc);
         if (rc < 0) {
             /* Leave even on error; a failure to leave wins, chained. */
             PyObject *err = fetch_exception();
-            if (leave_task(st, loop, self) < 0) {
+            if (current_task_leave(st, loop, self) < 0) {
                 PyObject *err2 = fetch_exception();
                 PyException_SetContext(err2, err);     /* steals err */
                 restore_exception(err2);
@@ -656,7 +598,7 @@ task_step(TaskObj *task, PyObject *exc)
             }
         }
         else {
-            rc = leave_task(st, loop, self);
+            rc = current_task_leave(st, loop, self);
         }
     }
     if (task->fut.state != FUTURE_PENDING) {
@@ -813,33 +755,6 @@ task_register(pyasync_state *st, PyObject *task)
 #if PY_VERSION_HEX >= 0x030C0000
 /* ---- eager start (3.12+) ---------------------------------------------- */
 
-/* asyncio.tasks._swap_current_task(loop, task): make task (NULL: none)
- * the loop's current task; *prev gets the one before (new ref, or NULL
- * when there was none).  0 or -1. */
-static int
-swap_current_task(pyasync_state *st, PyObject *loop, PyObject *task,
-                  PyObject **prev)
-{
-    PyObject *old = PyDict_GetItemWithError(st->current_tasks, loop);
-    if (old == NULL && PyErr_Occurred()) {
-        return -1;
-    }
-    Py_XINCREF(old);
-    int rc = 0;
-    if (task != NULL) {
-        rc = PyDict_SetItem(st->current_tasks, loop, task);
-    }
-    else if (old != NULL) {
-        rc = PyDict_DelItem(st->current_tasks, loop);
-    }
-    if (rc < 0) {
-        Py_XDECREF(old);
-        return -1;
-    }
-    *prev = old;
-    return 0;
-}
-
 /* Run the first step now, inside Task(), as the loop's current task and
  * listed in _eager_tasks; a task still pending after it is registered and
  * runs on as any other, one done already was never scheduled at all.
@@ -851,7 +766,7 @@ task_eager_start(TaskObj *task)
     PyObject *self = (PyObject *)task;
     PyObject *loop = Py_NewRef(task->fut.loop);
     PyObject *prev = NULL, *err = NULL;
-    int rc = swap_current_task(st, loop, self, &prev);
+    int rc = current_task_swap(st, loop, self, &prev);
     if (rc < 0) {
         Py_DECREF(loop);
         return -1;
@@ -877,7 +792,7 @@ task_eager_start(TaskObj *task)
         err = fetch_exception();
     }
     PyObject *cur = NULL;
-    if (swap_current_task(st, loop, prev, &cur) < 0 && err == NULL) {
+    if (current_task_swap(st, loop, prev, &cur) < 0 && err == NULL) {
         err = fetch_exception();
     }
     Py_XDECREF(cur);
