@@ -24,8 +24,10 @@ current_task_setup(pyasync_state *st)
     st->asyncio_leave_task = pyasync_import_attr("_asyncio", "_leave_task");
     st->asyncio_swap_task = pyasync_import_attr("_asyncio",
                                                 "_swap_current_task");
+    st->asyncio_current_task = pyasync_import_attr("_asyncio",
+                                                   "current_task");
     if (st->asyncio_enter_task == NULL || st->asyncio_leave_task == NULL
-        || st->asyncio_swap_task == NULL) {
+        || st->asyncio_swap_task == NULL || st->asyncio_current_task == NULL) {
         return -1;
     }
     return 0;
@@ -73,7 +75,23 @@ current_task_swap(pyasync_state *st, PyObject *loop, PyObject *task,
     return 0;
 }
 
+PyObject *
+current_task_get(pyasync_state *st, PyObject *loop)
+{
+    return PyObject_CallOneArg(st->asyncio_current_task, loop);
+}
+
 #else  /* 3.11-3.13: asyncio.tasks._current_tasks */
+
+PyObject *
+current_task_get(pyasync_state *st, PyObject *loop)
+{
+    PyObject *task = PyDict_GetItemWithError(st->current_tasks, loop);
+    if (task == NULL) {
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+    }
+    return Py_NewRef(task);
+}
 
 int
 current_task_setup(pyasync_state *st)

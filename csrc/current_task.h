@@ -22,4 +22,8 @@ int current_task_leave(pyasync_state *st, PyObject *loop, PyObject *task);
 int current_task_swap(pyasync_state *st, PyObject *loop, PyObject *task,
                       PyObject **prev);
 
+/* asyncio.current_task(loop): the loop's current task, or None.  New
+ * reference, or NULL on error. */
+PyObject *current_task_get(pyasync_state *st, PyObject *loop);
+
 #endif /* PYASYNC_CURRENT_TASK_H */

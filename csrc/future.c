@@ -9,6 +9,7 @@
  * future before they are scheduled, so re-entrant code only ever sees a
  * done future with no callbacks. */
 #include "future.h"
+#include "awaited_by.h"
 #include "task.h"
 
 #include <stddef.h>               /* offsetof */
@@ -121,6 +122,10 @@ future_reset_fields(FutureObj *fut)
     Py_CLEAR(fut->source_traceback);
     Py_CLEAR(fut->cancel_message);
     Py_CLEAR(fut->cancelled_exc);
+#if PY_VERSION_HEX >= 0x030E0000
+    Py_CLEAR(fut->awaited_by);
+    fut->awaited_by_is_set = 0;
+#endif
 }
 
 /* In debug mode remember where the future was made: traceback's
@@ -250,6 +255,9 @@ future_traverse_fields(FutureObj *fut, visitproc visit, void *arg)
     Py_VISIT(fut->source_traceback);
     Py_VISIT(fut->cancel_message);
     Py_VISIT(fut->cancelled_exc);
+#if PY_VERSION_HEX >= 0x030E0000
+    Py_VISIT(fut->awaited_by);
+#endif
     return 0;
 }
 
@@ -1589,6 +1597,9 @@ static PyGetSetDef future_getset[] = {
     {"_source_traceback", future_get_source_traceback, NULL, NULL, NULL},
     {"_cancel_message", future_get_cancel_message, future_set_cancel_message,
      NULL, NULL},
+#if PY_VERSION_HEX >= 0x030E0000
+    {"_asyncio_awaited_by", awaited_by_get, NULL, NULL, NULL},
+#endif
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL,
      NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -1693,6 +1704,11 @@ asyncio_future_base(void)
 int
 pyasync_future_init(PyObject *module, pyasync_state *st)
 {
+#if PY_VERSION_HEX >= 0x030E0000
+    if (awaited_by_setup(st) < 0) {
+        return -1;
+    }
+#endif
     st->str_get_debug = PyUnicode_InternFromString("get_debug");
     st->str_call_exception_handler =
         PyUnicode_InternFromString("call_exception_handler");

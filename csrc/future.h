@@ -49,6 +49,11 @@ typedef struct {
     char blocking;               /* _asyncio_future_blocking */
     char loop_is_pyasync;        /* loop is a pyasync loop: use the C queue */
     pyasync_state *st;           /* borrowed: the module outlives its types' objects */
+#if PY_VERSION_HEX >= 0x030E0000
+    PyObject *awaited_by;        /* who awaits it (awaited_by.c): NULL, one
+                                    waiter, or a set when awaited_by_is_set */
+    char awaited_by_is_set;
+#endif
 } FutureObj;
 
 /* Initialise a freshly allocated future for loop (None: the current event

@@ -946,6 +946,7 @@ Loop_create_future(LoopObj *self, PyObject *Py_UNUSED(ignored))
     return fut;
 }
 
+#if PY_VERSION_HEX < 0x030E0000
 /* What loop.create_task() does with name= after a task factory made the
  * task: asyncio.tasks._set_task_name(task, name) up to 3.12 (nothing for
  * None); task.set_name(name) on 3.13, None included (3.13.0 names such a
@@ -979,6 +980,54 @@ set_task_name(PyObject *task, PyObject *name)
 #endif
 }
 
+#endif
+
+#if PY_VERSION_HEX >= 0x030E0000
+/* 3.14: create_task(coro, **kwargs), every keyword argument handed to the
+ * task factory (or to Task()) as it is; no set_name() afterwards. */
+static PyObject *
+Loop_create_task(LoopObj *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *coro;
+    if (!PyArg_UnpackTuple(args, "create_task", 1, 1, &coro)) {
+        return NULL;
+    }
+    if (loop_check_closed(self) < 0) {
+        return NULL;
+    }
+    pyasync_state *st = self->st;
+    if (self->task_factory == NULL && st->Task_Type != NULL) {
+        return task_create_kw(st, coro, (PyObject *)self, kwds, 0);
+    }
+    if (self->task_factory != NULL
+            && self->task_factory == st->eager_task_factory) {
+        /* pyasync.eager_task_factory, called without the call. */
+        return task_create_kw(st, coro, (PyObject *)self, kwds, 1);
+    }
+    if (self->task_factory != NULL) {
+        PyObject *call_args = PyTuple_Pack(2, (PyObject *)self, coro);
+        if (call_args == NULL) {
+            return NULL;
+        }
+        PyObject *task = PyObject_Call(self->task_factory, call_args, kwds);
+        Py_DECREF(call_args);
+        return task;
+    }
+    /* Before pyasync's Task type exists: asyncio's Task. */
+    PyObject *cls = PyObject_GetAttrString(st->asyncio_mod, "Task");
+    PyObject *call_args = PyTuple_Pack(1, coro);
+    PyObject *kw = kwds != NULL ? PyDict_Copy(kwds) : PyDict_New();
+    PyObject *task = NULL;
+    if (cls != NULL && call_args != NULL && kw != NULL
+            && PyDict_SetItemString(kw, "loop", (PyObject *)self) == 0) {
+        task = PyObject_Call(cls, call_args, kw);
+    }
+    Py_XDECREF(cls);
+    Py_XDECREF(call_args);
+    Py_XDECREF(kw);
+    return task;
+}
+#else
 static PyObject *
 Loop_create_task(LoopObj *self, PyObject *args, PyObject *kwds)
 {
@@ -1037,6 +1086,8 @@ Loop_create_task(LoopObj *self, PyObject *args, PyObject *kwds)
     }
     return task;
 }
+
+#endif
 
 static PyObject *
 Loop_set_task_factory(LoopObj *self, PyObject *factory)

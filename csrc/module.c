@@ -26,6 +26,18 @@ pyasync_import_attr(const char *module, const char *name)
     return attr;
 }
 
+PyObject *
+pyasync_call_import_attr0(const char *module, const char *name)
+{
+    PyObject *fn = pyasync_import_attr(module, name);
+    if (fn == NULL) {
+        return NULL;
+    }
+    PyObject *res = PyObject_CallNoArgs(fn);
+    Py_DECREF(fn);
+    return res;
+}
+
 static int
 state_lookup_asyncio(pyasync_state *st)
 {
@@ -84,7 +96,8 @@ state_lookup_asyncio(pyasync_state *st)
     X(get_event_loop) X(iscoroutine) X(future_repr_info) \
     X(task_repr_info) X(task_get_stack) X(task_print_stack) \
     X(current_tasks) X(asyncio_enter_task) X(asyncio_leave_task) \
-    X(asyncio_swap_task) X(all_tasks) X(eager_tasks) X(eager_task_factory) X(all_tasks_data) X(all_tasks_remove) \
+    X(asyncio_swap_task) X(asyncio_current_task) X(asyncio_awaited_by_add) \
+    X(asyncio_awaited_by_discard) X(asyncio_awaited_by_getter) X(all_tasks) X(eager_tasks) X(eager_task_factory) X(all_tasks_data) X(all_tasks_remove) \
     X(all_tasks_iterating) X(extract_stack) X(format_callback_source) \
     X(future_repr) X(str_get_debug) X(str_call_exception_handler) \
     X(str_call_soon) X(str_add_done_callback) X(str_asyncio_future_blocking) \

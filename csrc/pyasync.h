@@ -75,6 +75,11 @@ typedef struct {
     PyObject *asyncio_enter_task;     /* _asyncio._enter_task (3.14+) */
     PyObject *asyncio_leave_task;     /* _asyncio._leave_task (3.14+) */
     PyObject *asyncio_swap_task;      /* _asyncio._swap_current_task (3.14+) */
+    PyObject *asyncio_current_task;   /* _asyncio.current_task (3.14+) */
+    PyObject *asyncio_awaited_by_add; /* _asyncio.future_add_to_awaited_by,
+                                         3.14+ (awaited_by.c) */
+    PyObject *asyncio_awaited_by_discard; /* ...discard_from_awaited_by */
+    PyObject *asyncio_awaited_by_getter;  /* _asyncio.Future._asyncio_awaited_by */
     PyObject *all_tasks;              /* asyncio.tasks._all_tasks (WeakSet);
                                          _scheduled_tasks on 3.12 and 3.13,
                                          _asyncio's own on 3.14+ */
@@ -134,6 +139,7 @@ typedef struct {
     PyTypeObject *GatheringFuture_Type;   /* gather.c */
     PyTypeObject *GatherState_Type;       /* gather.c */
     PyTypeObject *ShieldState_Type;       /* shield.c */
+    PyObject *shield_log_on_exception;    /* shield.c, 3.14+ */
     PyTypeObject *Wait_Type;              /* wait.c */
     PyTypeObject *WaitFor_Type;           /* wait_for.c */
     PyTypeObject *CancelAndWait_Type;     /* wait_for.c */
@@ -200,6 +206,7 @@ typedef struct {
 
 #define COMB_STATE_OBJECT_FIELDS(X) \
     X(GatheringFuture_Type) X(GatherState_Type) X(ShieldState_Type) \
+    X(shield_log_on_exception) \
     X(Wait_Type) X(WaitFor_Type) X(CancelAndWait_Type) \
     X(AsCompleted_Type) X(WaitForOne_Type) X(ToThread_Type) \
     X(ThreadsafeCall_Type) X(comb_future_base) X(comb_get_running_loop) \
@@ -261,6 +268,8 @@ int pyasync_is_loop(pyasync_state *st, PyObject *loop);
 
 /* module.name, importing module if need be: a new reference (module.c). */
 PyObject *pyasync_import_attr(const char *module, const char *name);
+/* module.name() called without arguments.  New reference or NULL. */
+PyObject *pyasync_call_import_attr0(const char *module, const char *name);
 
 /* loop.is_running() of a pyasync loop (pyasync_is_loop true): 0 or 1. */
 int pyasync_loop_is_running(PyObject *loop);

@@ -20,6 +20,7 @@
 #include "diag/lock_diag.h"
 #include "all_tasks.h"
 #include "current_task.h"
+#include "awaited_by.h"
 
 #include <string.h>
 
@@ -419,6 +420,11 @@ task_wait_for(TaskObj *task, PyObject *result, int exact)
     if (task_add_wakeup(task, result, exact) < 0) {
         return -1;
     }
+#if PY_VERSION_HEX >= 0x030E0000
+    if (awaited_by_add(task->fut.st, result, (PyObject *)task) < 0) {
+        return -1;
+    }
+#endif
     Py_XSETREF(task->fut_waiter, Py_NewRef(result));
     if (task->must_cancel) {
         PyObject *msg = Py_XNewRef(task->fut.cancel_message);
@@ -623,6 +629,11 @@ task_wakeup_ready(PyObject *self, PyObject *fut)
     TaskObj *task = (TaskObj *)self;
     pyasync_state *st = task->fut.st;
     PyObject *res;
+#if PY_VERSION_HEX >= 0x030E0000
+    if (awaited_by_discard(st, fut, self) < 0) {
+        return -1;
+    }
+#endif
     if (is_pyasync_future_exact(st, fut)) {
         FutureObj *f = (FutureObj *)fut;
         if (f->state == FUTURE_FINISHED && f->exception == NULL) {
@@ -944,8 +955,74 @@ task_create_ex(pyasync_state *st, PyObject *coro, PyObject *loop,
     return task;
 }
 
+#if PY_VERSION_HEX >= 0x030E0000
+/* Task(coro, loop=loop, **kwds) the slow way: kwds has an argument we do
+ * not take apart, so the type reports it as asyncio's Task would. */
+static PyObject *
+task_call_type(pyasync_state *st, PyObject *coro, PyObject *loop,
+               PyObject *kwds)
+{
+    PyObject *kw = kwds != NULL ? PyDict_Copy(kwds) : PyDict_New();
+    if (kw == NULL) {
+        return NULL;
+    }
+    int has_loop = PyDict_ContainsString(kw, "loop");
+    if (has_loop != 0) {
+        if (has_loop > 0) {
+            PyErr_SetString(PyExc_TypeError, "Task() got multiple values "
+                            "for keyword argument 'loop'");
+        }
+        Py_DECREF(kw);
+        return NULL;
+    }
+    PyObject *task = NULL;
+    PyObject *args = PyTuple_Pack(1, coro);
+    if (args != NULL && PyDict_SetItemString(kw, "loop", loop) == 0) {
+        task = PyObject_Call((PyObject *)st->Task_Type, args, kw);
+    }
+    Py_XDECREF(args);
+    Py_DECREF(kw);
+    return task;
+}
+
+PyObject *
+task_create_kw(pyasync_state *st, PyObject *coro, PyObject *loop,
+               PyObject *kwds, int eager_default)
+{
+    PyObject *name = Py_None, *context = Py_None;
+    int eager = eager_default;
+    if (kwds != NULL) {
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(kwds, &pos, &key, &value)) {
+            if (!PyUnicode_Check(key)) {
+                return task_call_type(st, coro, loop, kwds);
+            }
+            if (PyUnicode_CompareWithASCIIString(key, "name") == 0) {
+                name = value;
+            }
+            else if (PyUnicode_CompareWithASCIIString(key, "context") == 0) {
+                context = value;
+            }
+            else if (PyUnicode_CompareWithASCIIString(key,
+                                                      "eager_start") == 0) {
+                eager = PyObject_IsTrue(value);
+                if (eager < 0) {
+                    return NULL;
+                }
+            }
+            else {
+                return task_call_type(st, coro, loop, kwds);
+            }
+        }
+    }
+    return task_create_ex(st, coro, loop, name, context, eager);
+}
+#endif
+
 /* ---- create_task(coro, *, name=None, context=None) -------------------- */
 
+#if PY_VERSION_HEX < 0x030E0000
 /* The arguments of create_task() from a vectorcall.  0 or -1. */
 static int
 create_task_parse(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
@@ -989,7 +1066,69 @@ create_task_parse(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
     }
     return 0;
 }
+#endif
 
+#if PY_VERSION_HEX >= 0x030E0000
+/* asyncio.create_task(coro, **kwargs), 3.14: loop.create_task(coro,
+ * **kwargs) on the running loop, made in C when the loop is a plain
+ * pyasync loop and at most name= is given. */
+static PyObject *
+create_task_func(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                 PyObject *kwnames)
+{
+    pyasync_state *st = pyasync_state_from_module(module);
+    if (nargs != 1) {
+        if (nargs == 0) {
+            PyErr_SetString(PyExc_TypeError, "create_task() missing 1 "
+                            "required positional argument: 'coro'");
+        }
+        else {
+            PyErr_Format(PyExc_TypeError, "create_task() takes 1 positional "
+                         "argument but %zd were given", nargs);
+        }
+        return NULL;
+    }
+    if (st->comb_get_running_loop == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "pyasync is not initialised");
+        return NULL;
+    }
+    PyObject *loop = PyObject_CallNoArgs(st->comb_get_running_loop);
+    if (loop == NULL) {
+        return NULL;
+    }
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    PyObject *task = NULL;
+    if (nkw == 0 || (nkw == 1 && PyUnicode_CompareWithASCIIString(
+                         PyTuple_GET_ITEM(kwnames, 0), "name") == 0)) {
+        task = pyasync_loop_create_task_fast(st, loop, args[0],
+                                             nkw ? args[1] : Py_None);
+        if (task != NULL || PyErr_Occurred()) {
+            Py_DECREF(loop);
+            return task;
+        }
+    }
+    /* loop.create_task(coro, **kwargs), the same vector behind the loop. */
+    PyObject *small[8];
+    PyObject **stack = small;
+    if (2 + nkw > (Py_ssize_t)(sizeof(small) / sizeof(small[0]))) {
+        stack = PyMem_New(PyObject *, 2 + nkw);
+        if (stack == NULL) {
+            Py_DECREF(loop);
+            return PyErr_NoMemory();
+        }
+    }
+    stack[0] = loop;
+    memcpy(stack + 1, args, (size_t)(1 + nkw) * sizeof(PyObject *));
+    task = PyObject_VectorcallMethod(st->str_create_task, stack,
+                                     2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                     kwnames);
+    if (stack != small) {
+        PyMem_Free(stack);
+    }
+    Py_DECREF(loop);
+    return task;
+}
+#else
 /* asyncio.create_task(): loop.create_task() on the running loop, made in
  * C when the loop is a plain pyasync loop; then task.set_name(name). */
 static PyObject *
@@ -1055,6 +1194,8 @@ create_task_func(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
 #endif
 }
 
+#endif
+
 /* sleep()'s timer callback: fut.set_result(result) unless fut.cancelled().
  * In C so that a timer firing runs no Python frame. */
 static PyObject *
@@ -1094,7 +1235,24 @@ set_result_unless_cancelled(PyObject *module, PyObject *const *args,
     Py_RETURN_NONE;
 }
 
-#if PY_VERSION_HEX >= 0x030C0000
+#if PY_VERSION_HEX >= 0x030E0000
+/* asyncio.eager_task_factory(loop, coro, *, eager_start=True, **kwargs):
+ * Task(coro, loop=loop, eager_start=eager_start, **kwargs), as 3.14's.
+ * A pyasync loop whose factory this is does not even call it (loop.c). */
+static PyObject *
+eager_task_factory(PyObject *module, PyObject *args, PyObject *kwds)
+{
+    pyasync_state *st = pyasync_state_from_module(module);
+    PyObject *loop, *coro;
+    if (!PyArg_UnpackTuple(args, "factory", 2, 2, &loop, &coro)) {
+        return NULL;
+    }
+    return task_create_kw(st, coro, loop, kwds, 1);
+}
+#  define EAGER_TASK_FACTORY_SIGNATURE \
+    "eager_task_factory($module, loop, coro, /, *, eager_start=True, " \
+    "**kwargs)"
+#elif PY_VERSION_HEX >= 0x030C0000
 /* asyncio.eager_task_factory(loop, coro, *, name=None, context=None):
  * Task(coro, loop=loop, name=name, context=context, eager_start=True).
  * A pyasync loop whose factory this is does not even call it (loop.c). */
@@ -1110,14 +1268,15 @@ eager_task_factory(PyObject *module, PyObject *args, PyObject *kwds)
     return task_create_ex(pyasync_state_from_module(module), coro, loop,
                           name, context, 1);
 }
+#  define EAGER_TASK_FACTORY_SIGNATURE \
+    "eager_task_factory($module, /, loop, coro, *, name=None, context=None)"
 #endif
 
 static PyMethodDef task_functions[] = {
 #if PY_VERSION_HEX >= 0x030C0000
     {"eager_task_factory", (PyCFunction)(void (*)(void))eager_task_factory,
      METH_VARARGS | METH_KEYWORDS,
-     "eager_task_factory($module, /, loop, coro, *, name=None, context=None)"
-     "\n--\n\n"
+     EAGER_TASK_FACTORY_SIGNATURE "\n--\n\n"
      "A task factory whose tasks start running at once, in Task()."},
 #endif
     {"_set_result_unless_cancelled",

@@ -44,6 +44,15 @@ PyObject *task_create(pyasync_state *st, PyObject *coro, PyObject *loop,
 PyObject *task_create_ex(pyasync_state *st, PyObject *coro, PyObject *loop,
                          PyObject *name, PyObject *context, int eager_start);
 
+#if PY_VERSION_HEX >= 0x030E0000
+/* Task(coro, loop=loop, **kwds) as 3.14's loop.create_task() and task
+ * factories make it: made directly when kwds (NULL or a dict, borrowed)
+ * holds only name, context and eager_start (eager_default when absent);
+ * otherwise the Task type is called, for its own errors.  New reference. */
+PyObject *task_create_kw(pyasync_state *st, PyObject *coro, PyObject *loop,
+                         PyObject *kwds, int eager_default);
+#endif
+
 /* For future.c's stored wake-ups (future_add_task_wakeup):
  * a ready-queue entry resuming task once fut is done; */
 int task_wakeup_ready(PyObject *task, PyObject *fut);

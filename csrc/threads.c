@@ -144,6 +144,31 @@ loop_is_closed(PyObject *loop)
     return r;
 }
 
+/* Whether the other side's loop is the one to act on directly: up to
+ * 3.13, when both futures share a loop (or other_loop is None); 3.14
+ * asks whether other_loop is this thread's running loop instead.
+ * 1, 0, or -1 on error. */
+static int
+act_directly(PyObject *other_loop, PyObject *same_loop)
+{
+    if (other_loop == Py_None) {
+        return 1;
+    }
+#if PY_VERSION_HEX >= 0x030E0000
+    (void)same_loop;
+    PyObject *running = pyasync_call_import_attr0("asyncio.events",
+                                                  "_get_running_loop");
+    if (running == NULL) {
+        return -1;
+    }
+    int r = running == other_loop;
+    Py_DECREF(running);
+    return r;
+#else
+    return other_loop == same_loop;
+#endif
+}
+
 /* _call_check_cancel(destination): a cancelled destination cancels the
  * source, through its loop's thread when that differs. */
 static PyObject *
@@ -157,8 +182,11 @@ chain_call_check_cancel(PyObject *self, PyObject *destination)
     if (r <= 0) {
         return r < 0 ? NULL : Py_NewRef(Py_None);
     }
-    if (fc->source_loop == Py_None || fc->source_loop == fc->dest_loop) {
-        r = comb_fut_cancel(fc->st, fc->source, NULL);
+    r = act_directly(fc->source_loop, fc->dest_loop);
+    if (r != 0) {
+        if (r > 0) {
+            r = comb_fut_cancel(fc->st, fc->source, NULL);
+        }
         return r < 0 ? NULL : Py_NewRef(Py_None);
     }
     PyObject *cancel = PyObject_GetAttrString(fc->source, "cancel");
@@ -202,7 +230,11 @@ chain_call_set_state(PyObject *self, PyObject *source)
         return NULL;
     }
     PyObject *res;
-    if (dest_loop == Py_None || dest_loop == fc->source_loop) {
+    int direct = act_directly(dest_loop, fc->source_loop);
+    if (direct < 0) {
+        res = NULL;
+    }
+    else if (direct) {
         PyObject *args[2] = {dest, source};
         res = PyObject_Vectorcall(set_state, args, 2, NULL);
     }

@@ -50,10 +50,11 @@ from ._deadlock import DeadlockError
 from asyncio import subprocess
 from asyncio.subprocess import create_subprocess_exec, create_subprocess_shell
 _sys.modules.setdefault(__name__ + '.subprocess', subprocess)
-del _sys
 
-# pyasync's policy is the default one for `import pyasync as asyncio` code.
-DefaultEventLoopPolicy = EventLoopPolicy
+# pyasync's policy is the default one for `import pyasync as asyncio` code
+# (on 3.14+ a deprecated name, as asyncio's: see __getattr__ below).
+if _sys.version_info < (3, 14):
+    DefaultEventLoopPolicy = EventLoopPolicy
 Handle = _core.Handle
 TimerHandle = _core.TimerHandle
 
@@ -77,6 +78,20 @@ def _shared_from_asyncio():
 
 globals().update(_shared_from_asyncio())
 
+if _sys.version_info >= (3, 14):
+    def __getattr__(name):
+        # asyncio 3.14 deprecates its policy classes by these names.
+        if name in ('DefaultEventLoopPolicy', 'AbstractEventLoopPolicy'):
+            import warnings
+            warnings.warn(f"'asyncio.{name}' is deprecated and slated for "
+                          f"removal in Python 3.16", DeprecationWarning,
+                          stacklevel=2)
+            if name == 'DefaultEventLoopPolicy':
+                return EventLoopPolicy
+            return _asyncio.events._AbstractEventLoopPolicy
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = tuple(sorted(set(_asyncio.__all__) | set(_graph.__all__) | {
     'EventLoop', 'EventLoopPolicy', 'install', 'run', 'Runner',
     'VirtualClock', 'DeadlockError'}))
+del _sys

@@ -16,6 +16,11 @@ from asyncio.log import logger
 
 from . import _core
 
+# 3.14 deprecates coroutines.iscoroutinefunction; asyncio itself calls the
+# private one it wraps.
+_iscoroutinefunction = getattr(coroutines, '_iscoroutinefunction',
+                               coroutines.iscoroutinefunction)
+
 _Unix = unix_events._UnixSelectorEventLoop
 
 
@@ -125,7 +130,7 @@ class LowLevelIOMixin:
         Raise RuntimeError if there is a problem setting up the handler.
         """
         if (coroutines.iscoroutine(callback) or
-                coroutines.iscoroutinefunction(callback)):
+                _iscoroutinefunction(callback)):
             raise TypeError("coroutines cannot be used "
                             "with add_signal_handler()")
         self._check_signal(sig)

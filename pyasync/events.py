@@ -13,7 +13,7 @@ import sys as _sys
 import threading as _threading
 import warnings as _warnings
 
-from .policy import EventLoopPolicy
+from .policy import EventLoopPolicy, _DefaultPolicy, _get_policy, _set_policy
 
 get_running_loop = _aevents.get_running_loop
 _get_running_loop = _aevents._get_running_loop
@@ -21,11 +21,26 @@ _set_running_loop = _aevents._set_running_loop
 
 _own_policy = None
 # asyncio's own default: it stands for "no policy chosen".
-_default_policy_type = _asyncio.DefaultEventLoopPolicy
+_default_policy_type = _DefaultPolicy
+
+
+def _deprecated_on_314(name):
+    # What asyncio 3.14 says of its own function of that name, pointing at
+    # the caller of pyasync's.
+    if _sys.version_info >= (3, 14):
+        _warnings.warn(f"'asyncio.{name}' is deprecated and slated for "
+                       f"removal in Python 3.16", DeprecationWarning,
+                       stacklevel=3)
 
 
 def get_event_loop_policy():
-    """The pyasync policy in force: the installed one, else pyasync's own."""
+    """The pyasync policy in force: the installed one, else pyasync's own.
+    Deprecated on 3.14+, as asyncio's."""
+    _deprecated_on_314('get_event_loop_policy')
+    return _get_event_loop_policy()
+
+
+def _get_event_loop_policy():
     global _own_policy
     installed = _aevents._event_loop_policy
     if installed is not None and type(installed) is not _default_policy_type:
@@ -39,9 +54,15 @@ def set_event_loop_policy(policy):
     """Install policy for asyncio and pyasync alike (None: asyncio's default).
 
     None also starts pyasync's own policy afresh, as asyncio makes a new
-    default policy on its next get_event_loop_policy()."""
+    default policy on its next get_event_loop_policy().  Deprecated on
+    3.14+, as asyncio's."""
+    _deprecated_on_314('set_event_loop_policy')
+    _set_event_loop_policy(policy)
+
+
+def _set_event_loop_policy(policy):
     global _own_policy
-    _aevents.set_event_loop_policy(policy)
+    _set_policy(policy)
     if policy is None:
         _own_policy = None
 
@@ -51,8 +72,8 @@ def get_event_loop():
     loop = _get_running_loop()
     if loop is not None:
         return loop
-    policy = get_event_loop_policy()
-    if _sys.version_info >= (3, 12) and _policy_would_warn(policy):
+    policy = _get_event_loop_policy()
+    if (3, 12) <= _sys.version_info < (3, 14) and _policy_would_warn(policy):
         # 3.12+: the policy warns and makes a loop; warned from here, so
         # that the warning points at the caller outside pyasync and asyncio
         # (the policy would only skip asyncio's own frames).
@@ -88,13 +109,13 @@ def _outside_stacklevel():
 
 
 def set_event_loop(loop):
-    get_event_loop_policy().set_event_loop(loop)
+    _get_event_loop_policy().set_event_loop(loop)
 
 
 def new_event_loop(*, clock=None):
     """A new event loop from the policy; clock: a pyasync.VirtualClock to
     drive its time."""
-    loop = get_event_loop_policy().new_event_loop()
+    loop = _get_event_loop_policy().new_event_loop()
     if clock is not None:
         clock._attach(loop)
     return loop

@@ -73,13 +73,14 @@ class KernelEventLoop(EventLoop):
 
 def install_kernel_policy():
     """pyasync's policy, making KernelEventLoop loops."""
-    import asyncio
-    from .policy import EventLoopPolicy
+    from .policy import EventLoopPolicy, _set_policy
 
     class KernelPolicy(EventLoopPolicy):
         _loop_factory = KernelEventLoop
 
-    asyncio.set_event_loop_policy(KernelPolicy())
+    # ipykernel asks asyncio's policy for its loop (no warning from here
+    # on 3.14, where policies are deprecated).
+    _set_policy(KernelPolicy())
 
 
 def service_loops_on_asyncio():

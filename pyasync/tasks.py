@@ -48,13 +48,26 @@ if sys.version_info >= (3, 12):
     # factory it is makes those tasks without calling it.
     eager_task_factory = _core.eager_task_factory
 
-    def create_eager_task_factory(custom_task_constructor):
-        """A task factory making custom_task_constructor(..., eager_start=True)
-        tasks: they run at once, up to their first suspension."""
-        def factory(loop, coro, *, name=None, context=None):
-            return custom_task_constructor(
-                coro, loop=loop, name=name, context=context, eager_start=True)
-        return factory
+    if sys.version_info >= (3, 14):
+        def create_eager_task_factory(custom_task_constructor):
+            """A task factory making custom_task_constructor(...,
+            eager_start=True) tasks: they run at once, up to their first
+            suspension; 3.14 hands the factory every keyword argument of
+            create_task(), eager_start included."""
+            def factory(loop, coro, *, eager_start=True, **kwargs):
+                return custom_task_constructor(
+                    coro, loop=loop, eager_start=eager_start, **kwargs)
+            return factory
+    else:
+        def create_eager_task_factory(custom_task_constructor):
+            """A task factory making custom_task_constructor(...,
+            eager_start=True) tasks: they run at once, up to their first
+            suspension."""
+            def factory(loop, coro, *, name=None, context=None):
+                return custom_task_constructor(
+                    coro, loop=loop, name=name, context=context,
+                    eager_start=True)
+            return factory
 
 
 if sys.version_info >= (3, 12):

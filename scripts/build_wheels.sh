@@ -13,7 +13,7 @@
 # here with python3.  See docs/wheels.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SUPPORTED="3.11 3.12 3.13"
+SUPPORTED="3.11 3.12 3.13 3.14 3.15"
 BUILD_VENV=.venv-wheels
 check=1
 versions=()

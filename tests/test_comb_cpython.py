@@ -67,7 +67,7 @@ class TaskGroupTests(_taskgroups.TestTaskGroup):
         # needs the fresh policy CPython's one-module run has; test files
         # run earlier in this process leave one whose loop was set, then
         # cleared (3.13's get_event_loop then raises instead of making one).
-        pyasync.set_event_loop_policy(None)
+        pyasync.events._set_event_loop_policy(None)
         super().setUp()
 
 
@@ -90,6 +90,10 @@ class TaskTests(PyasyncCurrentLoop, _tasks.BaseTaskTests,
     them) with asyncio's C Task and Future and pyasync's combinators."""
     Task = getattr(_tasks.tasks, "_CTask", None)
     Future = getattr(_tasks.futures, "_CFuture", None)
+    # 3.14's suite takes these as attributes too.
+    all_tasks = getattr(_tasks.tasks, "_c_all_tasks", None)
+    current_task = staticmethod(getattr(_tasks.tasks, "_c_current_task",
+                                        asyncio.current_task))
 
 
 class FutureGatherTests(PyasyncCurrentLoop, _tasks.FutureGatherTests):

@@ -1,11 +1,14 @@
 """CPython's subprocess tests on pyasync's loop: test_subprocess's
 SubprocessMixin and test_events' SubprocessTestsMixin.
 
-Both take the loop from setUp; the policy's child watcher is
-replaced by one that fails the test if anything asks it to watch a child:
-libuv reaps pyasync's children itself.
+Both take the loop from setUp; on 3.11-3.13 the policy's child watcher
+is replaced by one that fails the test if anything asks it to watch a
+child: libuv reaps pyasync's children itself.  (3.14 has no child
+watchers: its loop watches children itself, and pyasync's loop does not
+use asyncio's.)
 """
 import asyncio
+import sys
 import unittest
 import warnings
 
@@ -31,7 +34,10 @@ NOT_APPLICABLE = {
 }
 
 
-class _NoChildWatcher(asyncio.AbstractChildWatcher):
+_WATCHERS = sys.version_info < (3, 14)
+
+
+class _NoChildWatcher(asyncio.AbstractChildWatcher if _WATCHERS else object):
     """A watcher that must never be used."""
 
     def add_child_handler(self, pid, callback, *args):
@@ -63,14 +69,16 @@ class _PyasyncLoopNoWatcher:
         super().setUp()
         self.loop = pyasync.new_event_loop()
         self.set_event_loop(self.loop)
-        policy = asyncio.get_event_loop_policy()
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', DeprecationWarning)
-            self._saved_watcher = policy._watcher
-            policy._watcher = _NoChildWatcher()
+        if _WATCHERS:
+            policy = asyncio.get_event_loop_policy()
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', DeprecationWarning)
+                self._saved_watcher = policy._watcher
+                policy._watcher = _NoChildWatcher()
 
     def tearDown(self):
-        asyncio.get_event_loop_policy()._watcher = self._saved_watcher
+        if _WATCHERS:
+            asyncio.get_event_loop_policy()._watcher = self._saved_watcher
         super().tearDown()
 
 
