@@ -251,7 +251,11 @@ barrier_init(BarrierObj *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     if (parties < 1) {
+#if PY_VERSION_HEX >= 0x030E0000
+        PyErr_SetString(PyExc_ValueError, "parties must be >= 1");
+#else
         PyErr_SetString(PyExc_ValueError, "parties must be > 0");
+#endif
         return -1;
     }
     PyObject *cond = PyObject_CallNoArgs(self->st->Condition_Type);

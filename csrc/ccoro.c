@@ -652,7 +652,15 @@ static PyMethodDef coro_methods[] = {
 
 static PyGetSetDef coro_getset[] = {
     {"cr_running", coro_get_running, NULL, NULL, NULL},
+#if PY_VERSION_HEX >= 0x030E0000
+    /* 3.14's asyncio.capture_call_graph() takes an object with cr_await
+     * for a coroutine with a frame (cr_frame), which a C coroutine has
+     * not: under another name, the walk ends at the last Python frame
+     * (pyasync.graph still follows it; docs/differences.md). */
+    {"_cr_await", coro_get_await, NULL, NULL, NULL},
+#else
     {"cr_await", coro_get_await, NULL, NULL, NULL},
+#endif
     {"__name__", coro_get_name, NULL, NULL, NULL},
     {"__qualname__", coro_get_qualname, NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},

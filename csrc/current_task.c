@@ -26,8 +26,11 @@ current_task_setup(pyasync_state *st)
                                                 "_swap_current_task");
     st->asyncio_current_task = pyasync_import_attr("_asyncio",
                                                    "current_task");
+    st->asyncio_running_loop = pyasync_import_attr("_asyncio",
+                                                   "_get_running_loop");
     if (st->asyncio_enter_task == NULL || st->asyncio_leave_task == NULL
-        || st->asyncio_swap_task == NULL || st->asyncio_current_task == NULL) {
+        || st->asyncio_swap_task == NULL || st->asyncio_current_task == NULL
+        || st->asyncio_running_loop == NULL) {
         return -1;
     }
     return 0;
@@ -79,6 +82,12 @@ PyObject *
 current_task_get(pyasync_state *st, PyObject *loop)
 {
     return PyObject_CallOneArg(st->asyncio_current_task, loop);
+}
+
+PyObject *
+current_running_loop(pyasync_state *st)
+{
+    return PyObject_CallNoArgs(st->asyncio_running_loop);
 }
 
 #else  /* 3.11-3.13: asyncio.tasks._current_tasks */

@@ -26,4 +26,10 @@ int current_task_swap(pyasync_state *st, PyObject *loop, PyObject *task,
  * reference, or NULL on error. */
 PyObject *current_task_get(pyasync_state *st, PyObject *loop);
 
+#if PY_VERSION_HEX >= 0x030E0000
+/* asyncio.events._get_running_loop(): this thread's running loop, or
+ * None.  New reference, or NULL on error. */
+PyObject *current_running_loop(pyasync_state *st);
+#endif
+
 #endif /* PYASYNC_CURRENT_TASK_H */

@@ -855,12 +855,20 @@ futureiter_am_send(PyObject *self, PyObject *Py_UNUSED(arg),
         PyErr_SetString(PyExc_RuntimeError, "await wasn't used with future");
         return PYGEN_ERROR;
     }
-    it->future = NULL;
     PyObject *res = NULL;
+#if PY_VERSION_HEX >= 0x030E0000
+    /* 3.14 keeps the future: resumed again, the iterator returns (or
+     * raises) the outcome again. */
+    if (future_ensure_alive(fut) == 0) {
+        res = future_get_result(fut);
+    }
+#else
+    it->future = NULL;
     if (future_ensure_alive(fut) == 0) {
         res = future_get_result(fut);
     }
     Py_DECREF(fut);
+#endif
     if (res == NULL) {
         return PYGEN_ERROR;
     }

@@ -16,6 +16,8 @@
  * becomes st->Future_Type; only gathering_type_new() changes. */
 #include <stddef.h>
 #include "combinator.h"
+#include "current_task.h"
+#include "awaited_by.h"
 #include "future.h"
 #include "task.h"
 #include "diag/introspect.h"
@@ -43,6 +45,8 @@ typedef struct {
     Py_ssize_t nfuts;
     Py_ssize_t nfinished;
     char return_exceptions;
+    PyObject *cur_task;       /* 3.14+: the task awaiting the children (the
+                                 call graph's record), or NULL */
 } GatherStateObj;
 
 /* ---- _GatheringFuture ----------------------------------------------- */
@@ -325,6 +329,12 @@ gather_on_child_done(GatherStateObj *gs, PyObject *fut)
 {
     pyasync_state *st = gs->st;
     gs->nfinished++;
+#if PY_VERSION_HEX >= 0x030E0000
+    if (gs->cur_task != NULL
+        && awaited_by_discard(st, fut, gs->cur_task) < 0) {
+        return -1;
+    }
+#endif
     PyObject *outer = gs->outer;
     int done = outer == NULL ? 1 : comb_fut_done(st, outer);
     if (done < 0) {
@@ -413,6 +423,7 @@ gather_state_traverse(PyObject *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(gs->children);
     Py_VISIT(gs->outer);
+    Py_VISIT(gs->cur_task);
     return 0;
 }
 
@@ -422,6 +433,7 @@ gather_state_clear(PyObject *self)
     GatherStateObj *gs = (GatherStateObj *)self;
     Py_CLEAR(gs->children);
     Py_CLEAR(gs->outer);
+    Py_CLEAR(gs->cur_task);
     return 0;
 }
 
@@ -499,6 +511,16 @@ static int
 gather_add_callback(GatherBuild *b, PyObject *fut)
 {
     pyasync_state *st = b->gs->st;
+#if PY_VERSION_HEX >= 0x030E0000
+    /* 3.14: the caller awaits each child not done yet. */
+    if (b->gs->cur_task != NULL) {
+        int done = comb_fut_done(st, fut);
+        if (done < 0 || (done == 0 && awaited_by_add(st, fut,
+                                                     b->gs->cur_task) < 0)) {
+            return -1;
+        }
+    }
+#endif
     FutureObj *f = plain_child(st, fut);
     if (f == NULL) {
         return comb_fut_add_done_callback(st, fut, b->cb);
@@ -604,10 +626,38 @@ gather(PyObject *module, PyObject *args, PyObject *kwargs)
     gs->outer = NULL;
     gs->nfuts = gs->nfinished = 0;
     gs->return_exceptions = (char)return_exceptions;
+    gs->cur_task = NULL;
     gs->children = PyList_New(0);
     PyObject_GC_Track(gs);
 
     GatherBuild b = {.gs = gs, .plain_args = 1};
+#if PY_VERSION_HEX >= 0x030E0000
+    /* 3.14 takes the running loop for every child (a future of another
+     * loop is refused at once) and records its current task as the
+     * children's waiter. */
+    b.loop = current_running_loop(st);
+    if (b.loop == NULL) {
+        Py_DECREF(gs);
+        return NULL;
+    }
+    if (b.loop == Py_None) {
+        Py_CLEAR(b.loop);
+    }
+    else {
+        PyObject *cur = current_task_get(st, b.loop);
+        if (cur == NULL) {
+            Py_DECREF(b.loop);
+            Py_DECREF(gs);
+            return NULL;
+        }
+        if (cur == Py_None) {
+            Py_DECREF(cur);
+        }
+        else {
+            gs->cur_task = cur;
+        }
+    }
+#endif
     for (Py_ssize_t i = 0; i < nargs && b.plain_args; i++) {
         b.plain_args = plain_child(st, PyTuple_GET_ITEM(args, i)) != NULL;
     }

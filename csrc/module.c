@@ -96,7 +96,8 @@ state_lookup_asyncio(pyasync_state *st)
     X(get_event_loop) X(iscoroutine) X(future_repr_info) \
     X(task_repr_info) X(task_get_stack) X(task_print_stack) \
     X(current_tasks) X(asyncio_enter_task) X(asyncio_leave_task) \
-    X(asyncio_swap_task) X(asyncio_current_task) X(asyncio_awaited_by_add) \
+    X(asyncio_swap_task) X(asyncio_current_task) X(asyncio_running_loop) \
+    X(asyncio_awaited_by_add) \
     X(asyncio_awaited_by_discard) X(asyncio_awaited_by_getter) X(all_tasks) X(eager_tasks) X(eager_task_factory) X(all_tasks_data) X(all_tasks_remove) \
     X(all_tasks_iterating) X(extract_stack) X(format_callback_source) \
     X(future_repr) X(str_get_debug) X(str_call_exception_handler) \

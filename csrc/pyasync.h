@@ -76,6 +76,7 @@ typedef struct {
     PyObject *asyncio_leave_task;     /* _asyncio._leave_task (3.14+) */
     PyObject *asyncio_swap_task;      /* _asyncio._swap_current_task (3.14+) */
     PyObject *asyncio_current_task;   /* _asyncio.current_task (3.14+) */
+    PyObject *asyncio_running_loop;   /* _asyncio._get_running_loop (3.14+) */
     PyObject *asyncio_awaited_by_add; /* _asyncio.future_add_to_awaited_by,
                                          3.14+ (awaited_by.c) */
     PyObject *asyncio_awaited_by_discard; /* ...discard_from_awaited_by */

@@ -27,6 +27,7 @@ import signal
 import subprocess
 import threading
 import time
+import weakref
 from asyncio import base_events, base_subprocess, unix_events
 
 from . import _core
@@ -43,6 +44,34 @@ _POPEN_ONLY = {
 _logger = logging.getLogger('asyncio')
 _IGNORED = {'close_fds', 'restore_signals', 'startupinfo', 'creationflags'}
 _PIDFD = None
+
+
+def _pidfd_watch():
+    """3.14's loop watches each child itself through a pidfd in its
+    selector (no child watchers): the exit is reported by the handle that
+    reads the pidfd, in the same loop iteration as pipe closures that
+    happen with it.  pyasync does the same where pidfds work."""
+    global _PIDFD
+    if sys.version_info < (3, 14):
+        return False
+    if _PIDFD is None:
+        _PIDFD = unix_events.can_use_pidfd()
+    return _PIDFD
+
+
+# loop -> the pidfds its readers still watch, closed with the loop (a
+# child outliving its loop would leak one otherwise).
+_watched_pidfds = weakref.WeakKeyDictionary()
+
+
+def close_pidfds(loop):
+    """From loop.close(): close the pidfds nobody will read now."""
+    for pidfd in _watched_pidfds.pop(loop, ()):
+        try:
+            loop._remove_reader(pidfd)
+        except Exception:
+            pass
+        os.close(pidfd)
 
 
 def _exit_context():
@@ -201,6 +230,9 @@ class _UVSubprocessTransport(base_subprocess.BaseSubprocessTransport):
         self._proc = subprocess.Popen(
             args, shell=shell, stdin=stdin, stdout=stdout, stderr=stderr,
             universal_newlines=False, bufsize=bufsize, **kwargs)
+        if _pidfd_watch():
+            self._reaper = 'popen'      # the pidfd reader reaps (3.14)
+            return
         waiter = threading.Thread(
             target=_wait_for_exit,
             args=(self._loop, self._proc.pid, self._exited_callback()),
@@ -209,7 +241,61 @@ class _UVSubprocessTransport(base_subprocess.BaseSubprocessTransport):
 
     def _exited_callback(self):
         ctx = _exit_context()
-        return lambda returncode: ctx.run(self._process_exited, returncode)
+        return lambda returncode: ctx.run(self._uv_exited, returncode)
+
+    # -- 3.14: the exit as a pidfd reader reports it -------------------------
+    # libuv reaps the child (SIGCHLD) and hands over its status; where the
+    # pidfd is watched, the status waits for the pidfd's reader, which
+    # reports it as asyncio 3.14's _PidfdChildWatcher._do_wait does.
+
+    _reaper = 'uv'          # 'uv': libuv reaps; 'popen': the pidfd reader
+    _pidfd = None           # the watched pidfd, until its reader ran
+    _pidfd_fired = False
+    _uv_returncode = None
+
+    def _uv_exited(self, returncode):
+        if self._pidfd is not None and not self._pidfd_fired:
+            self._uv_returncode = returncode        # the reader reports it
+            return
+        self._process_exited(returncode)
+
+    def _watch_pidfd(self):
+        """After the transport is made, as asyncio 3.14 adds its child
+        handler."""
+        if not _pidfd_watch():
+            return
+        try:
+            pidfd = os.pidfd_open(self._proc.pid)
+        except OSError:
+            # Reaped already (libuv was quick): its exit_cb reports it.
+            if self._reaper == 'popen':
+                self._popen_reaped(self._proc.pid)
+            return
+        self._pidfd = pidfd
+        self._loop._add_reader(pidfd, self._pidfd_ready, pidfd)
+        _watched_pidfds.setdefault(self._loop, set()).add(pidfd)
+
+    def _pidfd_ready(self, pidfd):
+        self._loop._remove_reader(pidfd)
+        _watched_pidfds.get(self._loop, set()).discard(pidfd)
+        os.close(pidfd)
+        self._pidfd_fired = True
+        if self._reaper == 'popen':
+            self._popen_reaped(self._proc.pid)
+        elif self._uv_returncode is not None:
+            self._process_exited(self._uv_returncode)
+        # else: libuv's exit callback comes next and reports it.
+
+    def _popen_reaped(self, pid):
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            returncode = 255
+            _logger.warning("child process pid %d exit status already "
+                            "read:  will report returncode 255", pid)
+        else:
+            returncode = os.waitstatus_to_exitcode(status)
+        self._process_exited(returncode)
 
     def _make_stdio(self, stdin, stdout, stderr, parent_files, child_ends):
         def pipe(index):
@@ -283,6 +369,7 @@ class SubprocessMixin:
                                         stdin, stdout, stderr, bufsize,
                                         waiter=waiter, extra=extra,
                                         **kwargs)
+        transp._watch_pidfd()
         try:
             await waiter
         except (SystemExit, KeyboardInterrupt):

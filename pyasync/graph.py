@@ -119,7 +119,8 @@ def _coro_chain(coro):
         seen.add(id(coro))
         chain.append(coro)
         nxt = None
-        for attr in ('cr_await', 'gi_yieldfrom', 'ag_await'):
+        # _cr_await: a C coroutine's on 3.14+ (csrc/ccoro.c says why).
+        for attr in ('cr_await', '_cr_await', 'gi_yieldfrom', 'ag_await'):
             try:
                 nxt = getattr(coro, attr)
             except AttributeError:
@@ -618,6 +619,8 @@ def _lock_holders(tasks):
     if len(holders) == len(locks):
         return holders
     import gc
+    if sys.version_info >= (3, 14):
+        return _lock_holders_314(tasks, locks, waiting, holders)
     exits = [m for m in gc.get_referrers(*locks.values())
              if getattr(m, '__name__', None) == '__aexit__'
              and id(getattr(m, '__self__', None)) in locks]
@@ -640,6 +643,28 @@ def _lock_holders(tasks):
             # A waiter's `async with` holds __aexit__ too, while it waits.
             if id(m) in referents and (lock_id, id(task)) not in waiting:
                 holders.setdefault(lock_id, task)
+    return holders
+
+
+def _lock_holders_314(tasks, locks, waiting, holders):
+    """3.14's `async with` keeps the lock and its type's __aexit__ (unbound)
+    on the frame's stack, not a bound method: the holder is the coroutine
+    that refers to both."""
+    import gc
+    for task in tasks:
+        try:
+            chain = _coro_chain(task.get_coro())
+        except AttributeError:
+            continue
+        for c in chain:
+            refs = gc.get_referents(c)
+            ids = {id(r) for r in refs}
+            for lock_id, prim in locks.items():
+                if (lock_id in holders or lock_id not in ids
+                        or (lock_id, id(task)) in waiting):
+                    continue
+                if id(getattr(type(prim), '__aexit__', None)) in ids:
+                    holders[lock_id] = task
     return holders
 
 

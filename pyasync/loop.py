@@ -18,6 +18,7 @@ from asyncio.log import logger
 from . import _core, _deadlock
 from ._io_low import LowLevelIOMixin
 from ._streams_io import StreamsIOMixin
+from . import _subprocess_io
 from ._subprocess_io import SubprocessMixin
 from ._udp_io import UDPMixin
 
@@ -190,6 +191,7 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
         # Before libuv lets go of the signals (it resets them to SIG_DFL):
         # Python's handlers come back at once.
         self._remove_all_signal_handlers()
+        _subprocess_io.close_pidfds(self)
         self._close()
         self._executor_shutdown_called = True
         executor = self._default_executor

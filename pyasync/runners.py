@@ -9,6 +9,7 @@ import contextvars
 import enum
 import functools
 import signal
+import inspect
 import sys as _sys
 import threading
 
@@ -73,13 +74,23 @@ class Runner:
             self._state = _State.CLOSED
 
     def run(self, coro, *, context=None):
-        """Run coro as the main task until it completes; return its result."""
-        if not _coroutines.iscoroutine(coro):
+        """Run coro as the main task until it completes; return its result.
+        3.14+: any awaitable (wrapped in a coroutine)."""
+        if _sys.version_info < (3, 14) and not _coroutines.iscoroutine(coro):
             raise ValueError("a coroutine was expected, got {!r}".format(coro))
         if events._get_running_loop() is not None:
             raise RuntimeError(
                 "Runner.run() cannot be called from a running event loop")
         self._lazy_init()
+        if not _coroutines.iscoroutine(coro):
+            if inspect.isawaitable(coro):
+                async def _wrap_awaitable(awaitable):
+                    return await awaitable
+
+                coro = _wrap_awaitable(coro)
+            else:
+                raise TypeError('An asyncio.Future, a coroutine or an '
+                                'awaitable is required')
         if context is None:
             context = self._context
         task = self._loop.create_task(coro, context=context)

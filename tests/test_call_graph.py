@@ -823,7 +823,11 @@ def test_hot_path_untouched_no_registration():
         t = pyasync.create_task(pyasync.sleep(0.01))
         await t
         assert len(pgraph._registered) == 0
-        assert not hasattr(t, '_asyncio_awaited_by')
+        if sys.version_info >= (3, 14):
+            # 3.14's record, kept as asyncio's is: gone once t is done.
+            assert t._asyncio_awaited_by is None
+        else:
+            assert not hasattr(t, '_asyncio_awaited_by')
     run(main)
 
 

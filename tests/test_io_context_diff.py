@@ -492,8 +492,13 @@ class SubProto(asyncio.SubprocessProtocol):
 
 
 # The child closes its stdout, then exits: process_exited comes last.
-CHILD = ('import sys, time; sys.stdout.write("out"); sys.stdout.flush(); '
-         'sys.stdout.close(); time.sleep(0.3)')
+# The child closes its pipes (the fds, not just sys.stdout) well before it
+# exits: when a pipe closes in the same instant as the exit, asyncio 3.14
+# (which reads a pidfd in its selector) reports the exit before or after
+# the pipe losses depending on timing, so the order would not be asyncio's
+# contract.
+CHILD = ('import os, sys, time; sys.stdout.write("out"); sys.stdout.flush(); '
+         'os.close(1); os.close(0); time.sleep(0.3)')
 
 
 def test_subprocess_exec():
@@ -514,7 +519,7 @@ def test_subprocess_shell():
         loop = aio.get_running_loop()
         rid.set('spawner')
         tr, p = await loop.subprocess_shell(
-            lambda: SubProto(log), f'{sys.executable} -c \'{CHILD}\'',
+            lambda: SubProto(log), f'exec {sys.executable} -c \'{CHILD}\'',
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None)
         log.note('main', 'after-spawn')
         await p.done

@@ -617,12 +617,13 @@ poll_add(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
 }
 
 static PyObject *
-poll_remove(LoopObj *self, PyObject *fileobj, int writer)
+poll_remove_impl(LoopObj *self, PyObject *fileobj, int writer,
+                 int check_transport)
 {
     int fd;
     long v;
     if (fileobj_to_fd_unchecked(fileobj, &v) < 0
-        || (v >= 0 && v <= INT_MAX
+        || (check_transport && v >= 0 && v <= INT_MAX
             && io_ensure_fd_no_transport(self, fileobj, (int)v) < 0)) {
         return NULL;
     }
@@ -637,6 +638,12 @@ poll_remove(LoopObj *self, PyObject *fileobj, int writer)
         return NULL;
     }
     return PyBool_FromLong(r);
+}
+
+static PyObject *
+poll_remove(LoopObj *self, PyObject *fileobj, int writer)
+{
+    return poll_remove_impl(self, fileobj, writer, 1);
 }
 
 static PyObject *
@@ -679,6 +686,20 @@ static PyObject *
 Loop_remove_reader(LoopObj *self, PyObject *fileobj)
 {
     return poll_remove(self, fileobj, 0);
+}
+
+/* The selector loop's _remove_reader()/_remove_writer(): no transport
+ * check (asyncio 3.14's pidfd child watcher calls them). */
+static PyObject *
+Loop__remove_reader(LoopObj *self, PyObject *fileobj)
+{
+    return poll_remove_impl(self, fileobj, 0, 0);
+}
+
+static PyObject *
+Loop__remove_writer(LoopObj *self, PyObject *fileobj)
+{
+    return poll_remove_impl(self, fileobj, 1, 0);
 }
 
 static PyObject *
@@ -727,6 +748,8 @@ static PyMethodDef poll_methods[] = {
      METH_FASTCALL, NULL},
     {"_add_writer", (PyCFunction)(void (*)(void))Loop__add_writer,
      METH_FASTCALL, NULL},
+    {"_remove_reader", (PyCFunction)Loop__remove_reader, METH_O, NULL},
+    {"_remove_writer", (PyCFunction)Loop__remove_writer, METH_O, NULL},
     {"remove_reader", (PyCFunction)Loop_remove_reader, METH_O,
      "Stop watching fd for reading; True if it was watched."},
     {"remove_writer", (PyCFunction)Loop_remove_writer, METH_O,

@@ -898,9 +898,15 @@ stream_write(StreamObj *self, PyObject *data)
 {
     if (!PyBytes_Check(data) && !PyByteArray_Check(data)
         && !PyMemoryView_Check(data)) {
+#if PY_VERSION_HEX >= 0x030E0000
+        PyErr_Format(PyExc_TypeError, "data argument must be a bytes, "
+                     "bytearray, or memoryview object, not '%s'",
+                     Py_TYPE(data)->tp_name);
+#else
         PyErr_Format(PyExc_TypeError,
                      "data argument must be a bytes-like object, not '%s'",
                      Py_TYPE(data)->tp_name);
+#endif
         return -1;
     }
     if (self->kind == STREAM_PIPE_READ) {
