@@ -275,7 +275,7 @@ find_asyncio_set(PyObject *asyncio_c, PyObject *referents, PyObject *probe,
                  PyObject *set_type, const char *reg, const char *unreg)
 {
     PyObject *found = NULL;
-    PyObject *res = PyObject_CallMethod(asyncio_c, reg, "O", probe);
+    PyObject *res = PyObject_CallMethod(asyncio_c, reg, "(O)", probe);
     if (res == NULL) {
         return NULL;
     }
@@ -296,7 +296,7 @@ find_asyncio_set(PyObject *asyncio_c, PyObject *referents, PyObject *probe,
             found = obj;
         }
     }
-    res = PyObject_CallMethod(asyncio_c, unreg, "O", probe);
+    res = PyObject_CallMethod(asyncio_c, unreg, "(O)", probe);
     if (res == NULL) {
         return NULL;
     }

@@ -186,7 +186,7 @@ wait_for_one_abandon(WaitForOneObj *w1)
     PyErr_Fetch(&t, &v, &tb);
     int rc = comb_fut_cancel(st, getter, NULL);
     if (rc >= 0) {
-        PyObject *res = PyObject_CallMethod(ac->getters, "remove", "O",
+        PyObject *res = PyObject_CallMethod(ac->getters, "remove", "(O)",
                                             getter);
         if (res != NULL) {
             Py_DECREF(res);

@@ -734,7 +734,7 @@ ccoro_type_new(PyObject *module, const char *name, Py_ssize_t basicsize,
         : PyObject_GetAttrString(abc, "Coroutine");
     Py_XDECREF(abc);
     PyObject *res = coroutine == NULL ? NULL
-        : PyObject_CallMethod(coroutine, "register", "O", tp);
+        : PyObject_CallMethod(coroutine, "register", "(O)", tp);
     Py_XDECREF(coroutine);
     if (res == NULL) {
         Py_DECREF(tp);

@@ -441,7 +441,7 @@ release_waiter(PyObject *waiter, PyObject *const *args, Py_ssize_t nargs)
     if (done < 0) {
         return NULL;
     }
-    if (!done && result_none(PyObject_CallMethod(waiter, "set_result", "O",
+    if (!done && result_none(PyObject_CallMethod(waiter, "set_result", "(O)",
                                                  Py_None)) < 0) {
         return NULL;
     }

@@ -31,7 +31,7 @@ extract_creation_stack(void)
         return NULL;
     }
     PyFrameObject *frame = PyEval_GetFrame();   /* borrowed */
-    PyObject *res = PyObject_CallMethod(fh, "extract_stack", "O",
+    PyObject *res = PyObject_CallMethod(fh, "extract_stack", "(O)",
                                         frame ? (PyObject *)frame : Py_None);
     Py_DECREF(fh);
     return res;
@@ -474,7 +474,7 @@ handle_report_exception(pyasync_state *st, PyObject *loop, PyObject *handle,
         && PyDict_SetItemString(ctx, "source_traceback", tb) < 0) {
         goto error;
     }
-    res = PyObject_CallMethod(loop, "call_exception_handler", "O", ctx);
+    res = PyObject_CallMethod(loop, "call_exception_handler", "(O)", ctx);
     if (res == NULL) {
         goto error;
     }

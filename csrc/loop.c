@@ -955,7 +955,7 @@ static int
 set_task_name(PyObject *task, PyObject *name)
 {
 #if PY_VERSION_HEX >= 0x030D0000
-    PyObject *r = PyObject_CallMethod(task, "set_name", "O", name);
+    PyObject *r = PyObject_CallMethod(task, "set_name", "(O)", name);
     if (r == NULL) {
         return -1;
     }

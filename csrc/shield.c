@@ -177,7 +177,7 @@ shield_log_on_exception(PyObject *module, PyObject *fut)
     }
     loop = PyObject_GetAttrString(fut, "_loop");
     if (loop != NULL) {
-        res = PyObject_CallMethod(loop, "call_exception_handler", "O",
+        res = PyObject_CallMethod(loop, "call_exception_handler", "(O)",
                                   context);
     }
 done:

@@ -1184,7 +1184,7 @@ create_task_func(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     }
     Py_DECREF(loop);
     if (task != NULL && name != Py_None) {
-        PyObject *res = PyObject_CallMethod(task, "set_name", "O", name);
+        PyObject *res = PyObject_CallMethod(task, "set_name", "(O)", name);
         if (res == NULL) {
             Py_CLEAR(task);
         }
@@ -1226,7 +1226,7 @@ set_result_unless_cancelled(PyObject *module, PyObject *const *args,
         return NULL;
     }
     if (!cancelled) {
-        res = PyObject_CallMethod(fut, "set_result", "O", result);
+        res = PyObject_CallMethod(fut, "set_result", "(O)", result);
         if (res == NULL) {
             return NULL;
         }

@@ -448,7 +448,7 @@ threadsafe_call_run(ThreadsafeCallObj *tc)
     int rc = ok == NULL ? -1 : PyObject_IsTrue(ok);
     Py_XDECREF(ok);
     if (rc > 0) {
-        PyObject *res = PyObject_CallMethod(tc->future, "set_exception", "O",
+        PyObject *res = PyObject_CallMethod(tc->future, "set_exception", "(O)",
                                             v);
         Py_XDECREF(res);
     }
@@ -535,7 +535,7 @@ run_coroutine_threadsafe(PyObject *module, PyObject *const *args,
     tc->loop = Py_NewRef(args[1]);
     tc->future = Py_NewRef(future);
     PyObject_GC_Track(tc);
-    PyObject *res = PyObject_CallMethod(args[1], "call_soon_threadsafe", "O",
+    PyObject *res = PyObject_CallMethod(args[1], "call_soon_threadsafe", "(O)",
                                         (PyObject *)tc);
     Py_DECREF(tc);
     if (res == NULL) {

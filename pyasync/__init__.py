@@ -68,11 +68,23 @@ TimerHandle = _core.TimerHandle
 import asyncio as _asyncio
 
 
+# asyncio's submodules that pyasync has no counterpart of are reachable
+# as attributes too (`asyncio.staggered.staggered_race`, `asyncio.
+# base_events`...), except those whose classes pyasync re-implements, so
+# that pyasync.locks.Lock cannot be mistaken for pyasync.Lock.
+_OWN_KINDS = frozenset({'futures', 'locks', 'queues'})
+
+
 def _shared_from_asyncio():
     names = {}
     for name in _asyncio.__all__:
         if name not in globals():
             names[name] = getattr(_asyncio, name)
+    for name, value in vars(_asyncio).items():
+        if (isinstance(value, type(_asyncio)) and name not in globals()
+                and name not in _OWN_KINDS and name != 'sys'
+                and value.__name__ == 'asyncio.' + name):
+            names[name] = value
     return names
 
 

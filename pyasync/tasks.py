@@ -16,6 +16,16 @@ from . import _core
 from .events import get_event_loop, get_running_loop
 from . import timeouts as _timeouts
 
+# asyncio's registry functions are pyasync's too (one registry for both);
+# CPython's own suites swap the C and Python ones in and out by these
+# private names (3.14's test_eager_task_factory), so they are here as well.
+import asyncio.tasks as _atasks
+for _name in ('_c_current_task', '_py_current_task', '_c_all_tasks',
+              '_py_all_tasks'):
+    if hasattr(_atasks, _name):
+        globals()[_name] = getattr(_atasks, _name)
+del _name
+
 Future = _core.Future
 Task = _core.Task
 

@@ -25,6 +25,7 @@ signal.signal(signal.SIGINT, signal.default_int_handler)
 # timeout (300 s) would kill the test without the suite's output.
 faulthandler.dump_traceback_later(280, exit=True)
 
+SKIPS = {}       # suite -> {Class.test: reason}
 EXPECTED_FAILURES = {
     # gather([]) returns loop.create_future(); these two tests run it on
     # CPython's own TestLoop, whose futures are asyncio's, so the result is
@@ -40,7 +41,32 @@ if sys.version_info >= (3, 13):
     EXPECTED_FAILURES['test_runners'] = [
         'RunTests.test_loop_factory_default_event_loop']
 
-pyasync.install()
+if sys.version_info >= (3, 14):
+    # These classes run asyncio's pure-Python Task and make it visible by
+    # assigning asyncio.tasks.current_task = _py_current_task; with
+    # `asyncio` meaning pyasync that lands on pyasync.tasks, while the
+    # TaskGroup under test (asyncio's own class, which pyasync shares)
+    # reads asyncio.tasks.current_task, the C one, which cannot see a
+    # pure-Python task entered with _py_enter_task.
+    EXPECTED_FAILURES['test_eager_task_factory'] = [
+        'NonEagerPyTaskTests.test_recursive_taskgroups',
+        'EagerPyTaskTests.test_recursive_taskgroups',
+        'PyEagerTaskFactoryLoopTests.'
+        'test_staggered_race_with_eager_tasks_no_delay']
+    # The same cause, with asyncio's staggered_race (which reads the C
+    # current_task too): its parent task is None, and the race waits
+    # forever instead of failing.
+    SKIPS['test_eager_task_factory'] = {
+        'PyEagerTaskFactoryLoopTests.test_staggered_race_with_eager_tasks':
+            "pure-Python asyncio Tasks made visible through "
+            "asyncio.tasks.current_task, which means pyasync.tasks here; "
+            "asyncio's staggered_race reads asyncio's C current_task and "
+            "hangs (see the expected failures above)"}
+
+import warnings
+with warnings.catch_warnings():
+    warnings.simplefilter('ignore', DeprecationWarning)   # 3.14: policies
+    pyasync.install()
 name = sys.argv[1]
 spec = importlib.util.find_spec('test.test_asyncio.' + name)
 mod = importlib.util.module_from_spec(spec)
@@ -52,6 +78,10 @@ for dotted in EXPECTED_FAILURES.get(name, []):
     cls_name, meth = dotted.split('.')
     cls = getattr(mod, cls_name)
     setattr(cls, meth, unittest.expectedFailure(getattr(cls, meth)))
+for dotted, reason in SKIPS.get(name, {}).items():
+    cls_name, meth = dotted.split('.')
+    cls = getattr(mod, cls_name)
+    setattr(cls, meth, unittest.skip(reason)(getattr(cls, meth)))
 suite = unittest.defaultTestLoader.loadTestsFromModule(mod)
 result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
 print(f"{name}: ran {result.testsRun}, failures {len(result.failures)}, "

@@ -74,7 +74,15 @@ def test_install_example_runs_unmodified_asyncio_code_on_pyasync():
              "    loop_type.append(type(asyncio.get_running_loop()).__module__.split('.')[0])\n"
              "    await _orig()\n")
     src = defs + probe + example + "print(loop_type)\n"
-    assert run(src) == (0, "hello\nworld\n['pyasync']\n", "")
+    rc, out, err = run(src)
+    assert (rc, out) == (0, "hello\nworld\n['pyasync']\n")
+    if sys.version_info >= (3, 14):
+        # What the README says: install() works and says it is deprecated
+        # with asyncio's policies; nothing else warns.
+        assert err.count("DeprecationWarning") == 1, err
+        assert "pyasync.install() is deprecated in favor of pyasync.run()" in err
+    else:
+        assert err == ""
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12),

@@ -6,7 +6,7 @@
 static int
 call_hook(pyasync_state *st, const char *name, PyObject *arg)
 {
-    PyObject *r = PyObject_CallMethod(st->diag_hooks, name, "O", arg);
+    PyObject *r = PyObject_CallMethod(st->diag_hooks, name, "(O)", arg);
     Py_XDECREF(r);
     return r == NULL ? -1 : 0;
 }

@@ -1006,7 +1006,7 @@ stream_call_connection_lost(PyObject *obj, PyObject *exc)
     self->server = NULL;
     if (server != NULL) {
 #if PY_VERSION_HEX >= 0x030D0000
-        PyObject *res = PyObject_CallMethod(server, "_detach", "O",
+        PyObject *res = PyObject_CallMethod(server, "_detach", "(O)",
                                             (PyObject *)self);
 #else
         PyObject *res = PyObject_CallMethod(server, "_detach", NULL);

@@ -39,7 +39,7 @@ set_waiter_entry(PyObject *waiter, PyObject *arg)
     if (cancelled) {
         return cancelled < 0 ? -1 : 0;
     }
-    PyObject *r = PyObject_CallMethod(waiter, "set_result", "O", Py_None);
+    PyObject *r = PyObject_CallMethod(waiter, "set_result", "(O)", Py_None);
     Py_XDECREF(r);
     return r ? 0 : -1;
 }
@@ -78,7 +78,7 @@ stream_start(StreamObj *self, PyObject *protocol, PyObject *waiter,
     if (server != NULL && server != Py_None) {
 #if PY_VERSION_HEX >= 0x030D0000
         /* 3.13's Server lists its transports (close_clients()). */
-        PyObject *res = PyObject_CallMethod(server, "_attach", "O",
+        PyObject *res = PyObject_CallMethod(server, "_attach", "(O)",
                                             (PyObject *)self);
 #else
         PyObject *res = PyObject_CallMethod(server, "_attach", NULL);
@@ -155,7 +155,12 @@ Stream_writelines(StreamObj *self, PyObject *lines)
     if (empty == NULL) {
         return NULL;
     }
-    PyObject *data = PyObject_CallMethod(empty, "join", "O", lines);
+    /* One argument, whatever it is: "O" would unpack a tuple of lines
+     * into several. */
+    PyObject *join = PyUnicode_FromString("join");
+    PyObject *data = join == NULL
+                     ? NULL : PyObject_CallMethodOneArg(empty, join, lines);
+    Py_XDECREF(join);
     Py_DECREF(empty);
     if (data == NULL) {
         return NULL;

@@ -26,8 +26,8 @@ connect_done_entry(PyObject *fut, PyObject *exc)
     if (d != 0) {
         return d < 0 ? -1 : 0;     /* cancelled meanwhile */
     }
-    PyObject *r = exc ? PyObject_CallMethod(fut, "set_exception", "O", exc)
-                      : PyObject_CallMethod(fut, "set_result", "O", Py_None);
+    PyObject *r = exc ? PyObject_CallMethod(fut, "set_exception", "(O)", exc)
+                      : PyObject_CallMethod(fut, "set_result", "(O)", Py_None);
     Py_XDECREF(r);
     return r ? 0 : -1;
 }
