@@ -71,7 +71,7 @@ def settle(loop):
 
 
 def test_sharing_is_on_where_the_layout_was_recognized():
-    # The probe accepts 3.11-3.13's PyContext layout (the same in 3.14):
+    # The probe accepts the PyContext layout of 3.11-3.15 (unchanged):
     # on these versions the shared path is what the other tests exercise.
     assert _core._context_sharing(True) is True
 

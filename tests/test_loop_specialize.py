@@ -27,12 +27,16 @@ SPECIALIZED = {
               'CALL_METHOD_DESCRIPTOR_FAST_WITH_KEYWORDS'},
     (3, 13): {'LOAD_ATTR_METHOD_LAZY_DICT',
               'CALL_METHOD_DESCRIPTOR_FAST_WITH_KEYWORDS'},
+    (3, 14): {'LOAD_ATTR_METHOD_LAZY_DICT',
+              'CALL_METHOD_DESCRIPTOR_FAST_WITH_KEYWORDS'},
+    (3, 15): {'LOAD_ATTR_METHOD_LAZY_DICT',
+              'CALL_METHOD_DESCRIPTOR_FAST_WITH_KEYWORDS'},
 }
 
 
 @pytest.mark.skipif(sys.version_info[:2] not in SPECIALIZED,
                     reason='the specialized instruction names are known for '
-                           '3.11-3.13 only')
+                           '3.11-3.15 only')
 @pytest.mark.parametrize('factory', [pyasync.new_event_loop, KernelEventLoop])
 def test_call_soon_from_python_is_specialized(factory):
     loop = factory()
