@@ -19,6 +19,7 @@ from . import _core, _deadlock
 from ._io_low import LowLevelIOMixin
 from ._streams_io import StreamsIOMixin
 from . import _subprocess_io
+from . import remote as _remote
 from ._subprocess_io import SubprocessMixin
 from ._udp_io import UDPMixin
 
@@ -32,6 +33,8 @@ _Base = base_events.BaseEventLoop
 # also holds are tracked, so that a cycle through one is collected even
 # when its loop was dropped without close().
 _live_loops = weakref.WeakSet()
+# sys.remote_exec() (3.14+) can run code in this process: see remote.py.
+_REMOTE_EXEC = hasattr(sys, 'remote_exec')
 
 
 def _track_shared_handles(phase, info, _loops=_live_loops):
@@ -143,6 +146,10 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
             _core._debug_loop_running(1)   # (the lock diagnostics)
         old_agen_hooks = sys.get_asyncgen_hooks()
         old_wakeup_fd = self._install_wakeup_fd()
+        # 3.14+: `python -m pyasync ps PID` can wake a main-thread loop
+        # (pyasync/remote.py).
+        remote_wake = (_remote.watch(self) if old_wakeup_fd is not None
+                       and _REMOTE_EXEC else None)
         try:
             sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
                                    finalizer=self._asyncgen_finalizer_hook)
@@ -155,6 +162,7 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
             self._set_coroutine_origin_tracking(False)
             sys.set_asyncgen_hooks(*old_agen_hooks)
             self._restore_wakeup_fd(old_wakeup_fd)
+            _remote.unwatch(self, remote_wake)
 
     def _install_wakeup_fd(self):
         # Signals must interrupt libuv's poll, which retries on EINTR:
