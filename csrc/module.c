@@ -146,6 +146,15 @@ module_exec(PyObject *mod)
     if (state_lookup_asyncio(st) < 0) {
         return -1;
     }
+#if PY_VERSION_HEX >= 0x030E0000
+    /* Whether current_task.c found the thread state's slots (a test and
+     * the benchmarks' notes read it). */
+    if (PyModule_AddObjectRef(mod, "_current_task_direct",
+                              st->ts_running_task_off >= 0
+                              ? Py_True : Py_False) < 0) {
+        return -1;
+    }
+#endif
     /* Order matters: Task derives from Future; the loop makes both. */
     if (pyasync_handle_init(mod, st) < 0
         || pyasync_future_init(mod, st) < 0

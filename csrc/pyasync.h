@@ -76,6 +76,10 @@ typedef struct {
     PyObject *asyncio_leave_task;     /* _asyncio._leave_task (3.14+) */
     PyObject *asyncio_swap_task;      /* _asyncio._swap_current_task (3.14+) */
     PyObject *asyncio_current_task;   /* _asyncio.current_task (3.14+) */
+    /* 3.14+: where the thread state keeps asyncio's running loop and task,
+     * checked at import (current_task.c); -1: call the functions above. */
+    Py_ssize_t ts_running_loop_off;
+    Py_ssize_t ts_running_task_off;
     PyObject *asyncio_running_loop;   /* _asyncio._get_running_loop (3.14+) */
     PyObject *asyncio_awaited_by_add; /* _asyncio.future_add_to_awaited_by,
                                          3.14+ (awaited_by.c) */

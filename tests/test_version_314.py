@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from difftrace import assert_same
+from difftrace import assert_same, normalise
 
 pytestmark = pytest.mark.skipif(sys.version_info < (3, 14),
                                 reason="asyncio 3.14's behaviour")
@@ -75,11 +75,12 @@ def test_all_tasks_and_current_task_see_every_kind_of_task():
                  aio.Task(waiter(), loop=loop, name="eager",
                           eager_start=True)]
         await aio.sleep(0)
-        trace("all", sorted(t.get_name() for t in aio.all_tasks()))
+        trace("all", sorted(normalise(t.get_name()) for t in aio.all_tasks()))
         trace("current", aio.current_task().get_name())
         ev.set()
         await aio.gather(*tasks)
-        trace("after", sorted(t.get_name() for t in aio.all_tasks()))
+        trace("after", sorted(normalise(t.get_name())
+                              for t in aio.all_tasks()))
 
     assert_same(scenario)
 
@@ -110,7 +111,8 @@ def test_awaited_by_records_match_asyncio():
                 if task is me:
                     continue
                 graph = asyncio.capture_call_graph(task)
-                names = sorted(p.future.get_name() for p in graph.awaited_by)
+                names = sorted(normalise(p.future.get_name())
+                               for p in graph.awaited_by)
                 trace(task.get_name(), names,
                       [e.frame.f_code.co_name for e in graph.call_stack
                        if "asyncio" not in e.frame.f_code.co_filename])
@@ -196,3 +198,34 @@ def test_policies_warn_only_where_asyncio_does(tmp_path):
         "DeprecationWarning True 'asyncio.DefaultEventLoopPolicy' is "
         "deprecated and slated for removal in Python 3.16",
         "pyasync.policy"]
+
+
+def test_current_task_slot_found_and_checked():
+    # current_task.c reads the thread state's running-task slot directly
+    # when _asyncio's published offsets check out against its own
+    # functions: on the builds pyasync supports they do.
+    from pyasync import _core
+    assert _core._current_task_direct is True
+
+
+def test_current_task_errors_are_asyncio_s():
+    """Entering a task while another runs, or on a loop that is not the
+    running one: pyasync's steps refuse with asyncio's messages."""
+    async def scenario(aio, trace):
+        loop = aio.get_running_loop()
+        other = aio.new_event_loop()
+
+        async def child():
+            return 1
+
+        t = aio.Task(child(), loop=other)
+        try:
+            other.run_until_complete(t)
+        except RuntimeError as exc:
+            trace.exc("nested run", exc)
+        t.cancel()
+        other.close()
+        trace("current", aio.current_task() is not None,
+              aio.current_task(other))
+
+    assert_same(scenario)

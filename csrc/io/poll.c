@@ -688,6 +688,29 @@ Loop_remove_reader(LoopObj *self, PyObject *fileobj)
     return poll_remove(self, fileobj, 0);
 }
 
+/* _add_wake_reader(fd, callback, *args): _add_reader() for a poll that
+ * only wakes the loop (pyasync/remote.py): unreferenced, so the loop's
+ * idle checks (the virtual clock's jumps, the deadlock diagnosis) do not
+ * count it as I/O that could make work. */
+static PyObject *
+Loop__add_wake_reader(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *h = poll_add(self, args, nargs, "_add_wake_reader", 0);
+    if (h == NULL) {
+        return NULL;
+    }
+    long v;
+    if (fileobj_to_fd_unchecked(args[0], &v) == 0) {
+        pyasync_io *io = io_get(self);
+        io_poll *p = io != NULL ? poll_lookup(io, (int)v) : NULL;
+        if (p != NULL) {
+            uv_unref((uv_handle_t *)&p->uv);
+        }
+    }
+    PyErr_Clear();
+    return h;
+}
+
 /* The selector loop's _remove_reader()/_remove_writer(): no transport
  * check (asyncio 3.14's pidfd child watcher calls them). */
 static PyObject *
@@ -747,6 +770,8 @@ static PyMethodDef poll_methods[] = {
     {"_add_reader", (PyCFunction)(void (*)(void))Loop__add_reader,
      METH_FASTCALL, NULL},
     {"_add_writer", (PyCFunction)(void (*)(void))Loop__add_writer,
+     METH_FASTCALL, NULL},
+    {"_add_wake_reader", (PyCFunction)(void (*)(void))Loop__add_wake_reader,
      METH_FASTCALL, NULL},
     {"_remove_reader", (PyCFunction)Loop__remove_reader, METH_O, NULL},
     {"_remove_writer", (PyCFunction)Loop__remove_writer, METH_O, NULL},
