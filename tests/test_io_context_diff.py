@@ -492,13 +492,14 @@ class SubProto(asyncio.SubprocessProtocol):
 
 
 # The child closes its stdout, then exits: process_exited comes last.
-# The child closes its pipes (the fds, not just sys.stdout) well before it
-# exits: when a pipe closes in the same instant as the exit, asyncio 3.14
+# The child closes its pipes (the fds, not just sys.stdout) one at a time
+# and well before it exits: when a pipe closes in the same instant as the
+# exit (or as the other pipe), asyncio 3.14
 # (which reads a pidfd in its selector) reports the exit before or after
 # the pipe losses depending on timing, so the order would not be asyncio's
 # contract.
 CHILD = ('import os, sys, time; sys.stdout.write("out"); sys.stdout.flush(); '
-         'os.close(1); os.close(0); time.sleep(0.3)')
+         'os.close(1); time.sleep(0.2); os.close(0); time.sleep(0.3)')
 
 
 def test_subprocess_exec():
