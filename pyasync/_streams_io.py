@@ -148,24 +148,27 @@ class StreamsIOMixin:
             *, server_side=False, server_hostname=None,
             extra=None, server=None,
             ssl_handshake_timeout=constants.SSL_HANDSHAKE_TIMEOUT,
-            ssl_shutdown_timeout=constants.SSL_SHUTDOWN_TIMEOUT):
+            ssl_shutdown_timeout=constants.SSL_SHUTDOWN_TIMEOUT,
+            context=None):
         # asyncio's TLS state machine over our C transport.
         ssl_protocol = sslproto.SSLProtocol(
             self, protocol, sslcontext, waiter, server_side, server_hostname,
             ssl_handshake_timeout=ssl_handshake_timeout,
             ssl_shutdown_timeout=ssl_shutdown_timeout)
         self._make_socket_transport(rawsock, ssl_protocol, extra=extra,
-                                    server=server)
+                                    server=server, context=context)
         return ssl_protocol._app_transport
 
     def _make_socket_transport(self, sock, protocol, waiter=None, *,
-                               extra=None, server=None):
+                               extra=None, server=None, context=None):
+        # context: 3.15's transport context, in which all the transport's
+        # callbacks run (None: each copies the current one, as before).
         tr = self._stream_new(_kind_of(sock), sock.fileno(), sock)
         ex = _socket_extra(sock)
         if extra:
             ex.update(extra)
         try:
-            tr._start(protocol, waiter, ex, server)
+            tr._start(protocol, waiter, ex, server, context=context)
         except BaseException:
             tr._discard()
             raise
@@ -225,7 +228,8 @@ class StreamsIOMixin:
     def _start_serving(self, protocol_factory, sock, sslcontext=None,
                        server=None, backlog=100,
                        ssl_handshake_timeout=constants.SSL_HANDSHAKE_TIMEOUT,
-                       ssl_shutdown_timeout=constants.SSL_SHUTDOWN_TIMEOUT):
+                       ssl_shutdown_timeout=constants.SSL_SHUTDOWN_TIMEOUT,
+                       context=None):
         listeners = self.__dict__.setdefault('_io2_listeners', {})
         if sock.fileno() in listeners:
             return
@@ -234,13 +238,21 @@ class StreamsIOMixin:
         # (asyncio's accept reader Handle).  asyncio makes each connection
         # in a Task (_accept_connection2): in a fresh copy of that context,
         # so what one connection's factory or callbacks set stays its own.
+        # 3.15 hands over the server's context (taken when it was made):
+        # each connection gets a copy of it, for good (its transport's
+        # context).
         def on_accept(tr):
-            args = (tr, sock, protocol_factory, sslcontext, server,
-                    ssl_handshake_timeout, ssl_shutdown_timeout)
             if isinstance(tr, OSError):
-                self._io2_accepted(*args)
-            else:
-                contextvars.copy_context().run(self._io2_accepted, *args)
+                self._io2_accepted(tr, sock, protocol_factory, sslcontext,
+                                   server, ssl_handshake_timeout,
+                                   ssl_shutdown_timeout)
+                return
+            conn_ctx = (context.copy() if context is not None
+                        else contextvars.copy_context())
+            conn_ctx.run(self._io2_accepted, tr, sock, protocol_factory,
+                         sslcontext, server, ssl_handshake_timeout,
+                         ssl_shutdown_timeout,
+                         conn_ctx if context is not None else None)
 
         listeners[sock.fileno()] = self._listen(_kind_of(sock), sock.fileno(),
                                                 backlog, on_accept)
@@ -265,7 +277,8 @@ class StreamsIOMixin:
                              '%r: %r', path, err)
 
     def _io2_accepted(self, tr, lsock, protocol_factory, sslcontext, server,
-                      ssl_handshake_timeout, ssl_shutdown_timeout):
+                      ssl_handshake_timeout, ssl_shutdown_timeout,
+                      context=None):
         if isinstance(tr, OSError):
             if tr.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS,
                             errno.ENOMEM):
@@ -291,7 +304,7 @@ class StreamsIOMixin:
                     ssl_handshake_timeout=ssl_handshake_timeout,
                     ssl_shutdown_timeout=ssl_shutdown_timeout)
                 waiter.add_done_callback(_retrieve)
-            tr._start(protocol, None, extra, server, sock)
+            tr._start(protocol, None, extra, server, sock, context=context)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:

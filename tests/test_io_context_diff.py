@@ -631,3 +631,44 @@ def test_request_id_logging_server():
     assert expected[:3] == ['[srv-default] connection', '[r0a] request r0a GET',
                             '[r0b] request r0b GET']
     assert run(pyasync.new_event_loop) == expected
+
+
+def test_server_transport_callbacks_share_the_connection_context():
+    """3.15 gives each accepted connection one context for good (a copy of
+    the server's, taken when create_server() made it): what
+    connection_made sets, data_received sees.  Up to 3.14 each of the
+    transport's callbacks starts from its own copy."""
+    async def scenario(aio, log):
+        rid.set('at-create-server')
+
+        class Echo(asyncio.Protocol):
+            def connection_made(self, tr):
+                log.note('server', 'made')
+                rid.set('set-in-made')
+                self.tr = tr
+
+            def data_received(self, data):
+                log.note('server', 'data', data)
+                rid.set('set-in-data')
+                self.tr.write(data)
+
+            def eof_received(self):
+                log.note('server', 'eof')
+
+            def connection_lost(self, exc):
+                log.note('server', 'lost')
+
+        loop = aio.get_running_loop()
+        server = await loop.create_server(Echo, '127.0.0.1', 0)
+        rid.set('after-create-server')
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection('127.0.0.1', port)
+        for i in range(2):
+            writer.write(b'x%d' % i)
+            await reader.readexactly(2)
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.sleep(0.05)
+        server.close()
+        await server.wait_closed()
+    assert_same(scenario)

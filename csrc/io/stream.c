@@ -245,7 +245,7 @@ static int
 schedule_in_copy(StreamObj *self, pyasync_ready_fn fn, PyObject *obj,
                  PyObject *arg)
 {
-    PyObject *ctx = PyContext_CopyCurrent();
+    PyObject *ctx = stream_callback_context(self);
     if (ctx == NULL) {
         return -1;
     }
@@ -824,8 +824,9 @@ stream_queue_write(StreamObj *self, PyObject *data, const char *buf,
                    Py_ssize_t len, Py_ssize_t off)
 {
     if (self->nwrites == 0) {
-        /* asyncio adds its writer now, its Handle copying this context. */
-        PyObject *ctx = PyContext_CopyCurrent();
+        /* asyncio adds its writer now, its Handle copying this context
+         * (3.15: the transport's own). */
+        PyObject *ctx = stream_callback_context(self);
         if (ctx == NULL) {
             return -1;
         }

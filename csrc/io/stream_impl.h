@@ -35,6 +35,10 @@ typedef struct {
      * write() that had to queue.  These are those copies. */
     PyObject *ctx_read;         /* set by stream_start */
     PyObject *ctx_write;        /* NULL until a write queues */
+    /* 3.15 gives a socket transport one context of its own, in which all
+     * its callbacks run (asyncio's transport._context): when set, it is
+     * ctx_read and ctx_write, and connection_made/_lost run in it too. */
+    PyObject *ctx_fixed;
     /* The ctx_read the queued stream_deliver entry runs in, compared
      * only (that entry owns it): a resume_reading() since retook it. */
     const void *deliver_ctx;
@@ -75,6 +79,9 @@ int pyasync_io_add_methods(PyTypeObject *tp, PyMethodDef *defs);
  * reading and the waiter, as asyncio's transport constructors do. */
 int stream_start(StreamObj *self, PyObject *protocol, PyObject *waiter,
                  PyObject *extra, PyObject *server);
+/* The context a callback of the transport is scheduled in: the
+ * transport's own (3.15) or a copy of the current one.  New reference. */
+PyObject *stream_callback_context(StreamObj *self);
 int stream_set_protocol(StreamObj *self, PyObject *protocol);
 /* tcp.c: _connect(address) -> future. */
 PyObject *stream_connect(StreamObj *self, PyObject *address);

@@ -44,6 +44,15 @@ set_waiter_entry(PyObject *waiter, PyObject *arg)
     return r ? 0 : -1;
 }
 
+PyObject *
+stream_callback_context(StreamObj *self)
+{
+    if (self->ctx_fixed != NULL) {
+        return Py_NewRef(self->ctx_fixed);
+    }
+    return PyContext_CopyCurrent();
+}
+
 int
 stream_start(StreamObj *self, PyObject *protocol, PyObject *waiter,
              PyObject *extra, PyObject *server)
@@ -56,8 +65,9 @@ stream_start(StreamObj *self, PyObject *protocol, PyObject *waiter,
         return -1;
     }
     /* The reader's context: asyncio's call_soon(_add_reader) copies the
-     * current one (a snapshot, like this), whose Handle copies it again. */
-    PyObject *ctx = PyContext_CopyCurrent();
+     * current one (a snapshot, like this), whose Handle copies it again;
+     * 3.15's transport has one of its own. */
+    PyObject *ctx = stream_callback_context(self);
     if (ctx == NULL) {
         return -1;
     }
@@ -91,7 +101,7 @@ stream_start(StreamObj *self, PyObject *protocol, PyObject *waiter,
         Py_XSETREF(self->server, Py_NewRef(server));
     }
     int r = pyasync_call_soon(self->loop->st, (PyObject *)self->loop, made,
-                              (PyObject *)self, NULL);
+                              (PyObject *)self, self->ctx_fixed);
     Py_DECREF(made);
     if (r < 0) {
         return -1;
@@ -244,8 +254,9 @@ Stream_resume_reading(StreamObj *self, PyObject *Py_UNUSED(ignored))
         Py_RETURN_NONE;
     }
     self->paused = 0;
-    /* asyncio adds a new reader: its Handle copies the caller's context. */
-    PyObject *ctx = PyContext_CopyCurrent();
+    /* asyncio adds a new reader: its Handle copies the caller's context
+     * (3.15: the transport's own). */
+    PyObject *ctx = stream_callback_context(self);
     if (ctx == NULL) {
         return NULL;
     }
@@ -362,18 +373,27 @@ Stream_get_protocol(StreamObj *self, PyObject *Py_UNUSED(ignored))
     return Py_NewRef(self->protocol ? self->protocol : Py_None);
 }
 
-/* _start(protocol, waiter=None, extra=None, server=None, sock=None) */
+/* _start(protocol, waiter=None, extra=None, server=None, sock=None,
+ *        context=None): context, 3.15's transport context. */
 static PyObject *
 Stream__start(StreamObj *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"protocol", "waiter", "extra", "server", "sock",
-                             NULL};
+                             "context", NULL};
     PyObject *protocol, *waiter = Py_None, *extra = Py_None;
-    PyObject *server = Py_None, *sock = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OOOO:_start", kwlist,
+    PyObject *server = Py_None, *sock = Py_None, *context = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OOOOO:_start", kwlist,
                                      &protocol, &waiter, &extra, &server,
-                                     &sock)) {
+                                     &sock, &context)) {
         return NULL;
+    }
+    if (context != Py_None) {
+        if (!PyContext_CheckExact(context)) {
+            PyErr_Format(PyExc_TypeError, "a Context was expected, got %R",
+                         context);
+            return NULL;
+        }
+        Py_XSETREF(self->ctx_fixed, Py_NewRef(context));
     }
     if (sock != Py_None) {
         Py_XSETREF(self->sock, Py_NewRef(sock));
@@ -462,6 +482,7 @@ Stream_traverse(StreamObj *self, visitproc visit, void *arg)
     Py_VISIT(self->connect_fut);
     Py_VISIT(self->ctx_read);
     Py_VISIT(self->ctx_write);
+    Py_VISIT(self->ctx_fixed);
     return 0;
 }
 
@@ -477,6 +498,7 @@ Stream_clear(StreamObj *self)
     Py_CLEAR(self->connect_fut);
     Py_CLEAR(self->ctx_read);
     Py_CLEAR(self->ctx_write);
+    Py_CLEAR(self->ctx_fixed);
     return 0;
 }
 
