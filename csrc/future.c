@@ -166,6 +166,14 @@ future_init_fields(FutureObj *fut, PyObject *loop)
     if (st == NULL) {
         return -1;
     }
+#if PY_VERSION_HEX >= 0x030F0000
+    /* 3.15's C Future (and Task) refuse a second __init__. */
+    if (fut->loop != NULL) {
+        PyErr_Format(PyExc_RuntimeError, "%T object is already initialized",
+                     (PyObject *)fut);
+        return -1;
+    }
+#endif
     future_reset_fields(fut);
 
     if (loop == NULL || loop == Py_None) {

@@ -35,8 +35,21 @@ from collections import namedtuple
 
 __all__ = ('main',)
 
-# The shapes asyncio.tools reads (those of _remote_debugging's results).
-FrameInfo = namedtuple('FrameInfo', 'filename lineno funcname')
+# The shapes asyncio.tools reads (those of _remote_debugging's results):
+# a frame has lineno on 3.14, location.lineno on 3.15; both are here.
+LocationInfo = namedtuple('LocationInfo',
+                          'lineno end_lineno col_offset end_col_offset')
+
+
+class FrameInfo(namedtuple('FrameInfo', 'filename lineno funcname')):
+    __slots__ = ()
+
+    @property
+    def location(self):
+        return LocationInfo(self.lineno, self.lineno, 0, 0)
+
+    opcode = None
+
 CoroInfo = namedtuple('CoroInfo', 'call_stack task_name')
 TaskInfo = namedtuple('TaskInfo', 'task_id task_name coroutine_stack '
                                   'awaited_by')

@@ -47,14 +47,18 @@ def test_every_pyasync_future_kind_is_an_asyncio_future():
 def test_asyncio_helpers_that_check_the_type_accept_pyasync_futures():
     # _chain_future (wrap_future, run_coroutine_threadsafe) and
     # _copy_future_state test isinstance(x, asyncio.Future)
+    # (A concurrent.futures source, what wrap_future() chains: 3.15's
+    # _copy_future_state reads it with _get_snapshot(), which asyncio's
+    # own futures lack too.)
+    import concurrent.futures
     loop = pyasync.new_event_loop()
     try:
         async def main():
-            src = loop.create_future()
+            src = concurrent.futures.Future()
             dst = loop.create_future()
             asyncio.futures._chain_future(src, dst)
             src.set_result("chained")
-            return await dst
+            return await asyncio.wait_for(dst, 10)
         assert loop.run_until_complete(main()) == "chained"
     finally:
         loop.close()
