@@ -51,23 +51,11 @@ is_pyasync_future(pyasync_state *st, PyObject *obj)
            || PyObject_TypeCheck(obj, st->Future_Type);
 }
 
-static int
-call_asyncio(PyObject *fn, PyObject *fut, PyObject *waiter)
-{
-    PyObject *args[2] = {fut, waiter};
-    PyObject *res = PyObject_Vectorcall(fn, args, 2, NULL);
-    if (res == NULL) {
-        return -1;
-    }
-    Py_DECREF(res);
-    return 0;
-}
-
 int
 awaited_by_add(pyasync_state *st, PyObject *obj, PyObject *waiter)
 {
     if (!is_pyasync_future(st, obj)) {
-        return call_asyncio(st->asyncio_awaited_by_add, obj, waiter);
+        return pyasync_call_for_effect(st->asyncio_awaited_by_add, obj, waiter);
     }
     FutureObj *fut = (FutureObj *)obj;
     if (fut->awaited_by == NULL) {
@@ -95,7 +83,7 @@ int
 awaited_by_discard(pyasync_state *st, PyObject *obj, PyObject *waiter)
 {
     if (!is_pyasync_future(st, obj)) {
-        return call_asyncio(st->asyncio_awaited_by_discard, obj, waiter);
+        return pyasync_call_for_effect(st->asyncio_awaited_by_discard, obj, waiter);
     }
     FutureObj *fut = (FutureObj *)obj;
     if (fut->awaited_by == NULL) {

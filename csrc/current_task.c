@@ -29,16 +29,6 @@ ts_slot(Py_ssize_t offset)
     return (PyObject **)((char *)PyThreadState_Get() + offset);
 }
 
-/* fn(a, b) for its effect; the result dropped.  0 or -1. */
-static int
-call2(PyObject *fn, PyObject *a, PyObject *b)
-{
-    PyObject *args[2] = {a, b};
-    PyObject *res = PyObject_Vectorcall(fn, args, b == NULL ? 1 : 2, NULL);
-    Py_XDECREF(res);
-    return res == NULL ? -1 : 0;
-}
-
 /* Do the published offsets name the slots _asyncio's own functions
  * write?  Probed with two stand-ins while no loop runs (at import).
  * 1 yes, 0 no, -1 error. */
@@ -63,13 +53,14 @@ offsets_check_out(pyasync_state *st, const asyncio_thread_offsets *off)
         ok = 0;                     /* a loop runs: no probing under it */
         goto done;
     }
-    if (call2(set_loop, loop, NULL) < 0) {
+    if (pyasync_call_for_effect(set_loop, loop, NULL) < 0) {
         goto done;
     }
     ok = *loop_slot == loop;
-    if (call2(st->asyncio_swap_task, loop, task) == 0) {
+    if (pyasync_call_for_effect(st->asyncio_swap_task, loop, task) == 0) {
         ok = ok && *task_slot == task;
-        if (call2(st->asyncio_swap_task, loop, Py_None) == 0) {
+        if (pyasync_call_for_effect(st->asyncio_swap_task, loop,
+                                    Py_None) == 0) {
             ok = ok && *task_slot == NULL;
         }
         else {
@@ -79,7 +70,7 @@ offsets_check_out(pyasync_state *st, const asyncio_thread_offsets *off)
     else {
         ok = -1;
     }
-    if (call2(set_loop, Py_None, NULL) < 0) {
+    if (pyasync_call_for_effect(set_loop, Py_None, NULL) < 0) {
         ok = -1;
     }
     if (ok == 1 && *loop_slot != NULL) {
@@ -142,24 +133,11 @@ check_running(pyasync_state *st, PyObject *loop)
     return 0;
 }
 
-/* fn(loop, task), its None result dropped.  0 or -1. */
-static int
-call_loop_task(PyObject *fn, PyObject *loop, PyObject *task)
-{
-    PyObject *args[2] = {loop, task};
-    PyObject *res = PyObject_Vectorcall(fn, args, 2, NULL);
-    if (res == NULL) {
-        return -1;
-    }
-    Py_DECREF(res);
-    return 0;
-}
-
 int
 current_task_enter(pyasync_state *st, PyObject *loop, PyObject *task)
 {
     if (!direct(st)) {
-        return call_loop_task(st->asyncio_enter_task, loop, task);
+        return pyasync_call_for_effect(st->asyncio_enter_task, loop, task);
     }
     if (check_running(st, loop) < 0) {
         return -1;
@@ -179,7 +157,7 @@ int
 current_task_leave(pyasync_state *st, PyObject *loop, PyObject *task)
 {
     if (!direct(st)) {
-        return call_loop_task(st->asyncio_leave_task, loop, task);
+        return pyasync_call_for_effect(st->asyncio_leave_task, loop, task);
     }
     if (check_running(st, loop) < 0) {
         return -1;

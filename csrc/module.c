@@ -26,6 +26,18 @@ pyasync_import_attr(const char *module, const char *name)
     return attr;
 }
 
+int
+pyasync_call_for_effect(PyObject *fn, PyObject *a, PyObject *b)
+{
+    PyObject *args[2] = {a, b};
+    PyObject *res = PyObject_Vectorcall(fn, args, b == NULL ? 1 : 2, NULL);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
 PyObject *
 pyasync_call_import_attr0(const char *module, const char *name)
 {

@@ -275,6 +275,9 @@ int pyasync_is_loop(pyasync_state *st, PyObject *loop);
 PyObject *pyasync_import_attr(const char *module, const char *name);
 /* module.name() called without arguments.  New reference or NULL. */
 PyObject *pyasync_call_import_attr0(const char *module, const char *name);
+/* fn(a) or fn(a, b) (b NULL: one argument) for its effect, the result
+ * dropped.  0 or -1. */
+int pyasync_call_for_effect(PyObject *fn, PyObject *a, PyObject *b);
 
 /* loop.is_running() of a pyasync loop (pyasync_is_loop true): 0 or 1. */
 int pyasync_loop_is_running(PyObject *loop);

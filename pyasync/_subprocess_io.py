@@ -287,15 +287,9 @@ class _UVSubprocessTransport(base_subprocess.BaseSubprocessTransport):
         # else: libuv's exit callback comes next and reports it.
 
     def _popen_reaped(self, pid):
-        try:
-            _, status = os.waitpid(pid, 0)
-        except ChildProcessError:
-            returncode = 255
-            _logger.warning("child process pid %d exit status already "
-                            "read:  will report returncode 255", pid)
-        else:
-            returncode = os.waitstatus_to_exitcode(status)
-        self._process_exited(returncode)
+        self._process_exited(_reap(
+            pid, "child process pid %d exit status already read:  will "
+                 "report returncode 255"))
 
     def _make_stdio(self, stdin, stdout, stderr, parent_files, child_ends):
         def pipe(index):
@@ -332,17 +326,21 @@ class _UVSubprocessTransport(base_subprocess.BaseSubprocessTransport):
             raise type(exc)(exc.errno, exc.strerror, name) from None
 
 
-def _wait_for_exit(loop, pid, exited):
-    """Thread body: reap pid, then hand its return code to the loop."""
+def _reap(pid, lost_message):
+    """waitpid(pid): its return code; 255 and lost_message % pid logged
+    when someone else reaped it (the status is lost, as asyncio says)."""
     try:
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:
-        # Someone else reaped it: the status is lost (asyncio says 255).
-        returncode = 255
-        _logger.warning("Unknown child process pid %d, will report "
-                        "returncode 255", pid)
-    else:
-        returncode = os.waitstatus_to_exitcode(status)
+        _logger.warning(lost_message, pid)
+        return 255
+    return os.waitstatus_to_exitcode(status)
+
+
+def _wait_for_exit(loop, pid, exited):
+    """Thread body: reap pid, then hand its return code to the loop."""
+    returncode = _reap(pid, "Unknown child process pid %d, will report "
+                            "returncode 255")
     if loop.is_closed():
         _logger.warning("Loop %r that handles pid %r is closed", loop, pid)
         return

@@ -587,6 +587,15 @@ def _task_lines(task, loop, current, owners):
     return lines
 
 
+def _task_chain(task):
+    """task's coroutine chain; none for a task-like object without
+    get_coro()."""
+    try:
+        return _coro_chain(task.get_coro())
+    except AttributeError:
+        return []
+
+
 def _lock_holders(tasks):
     """id(lock) -> the task inside `async with lock:`, for the locks tasks
     wait on.  asyncio's Lock does not record its owner; a coroutine in an
@@ -596,11 +605,7 @@ def _lock_holders(tasks):
     locks = {}
     waiting = set()     # (id(lock), id(task)): the task waits to acquire it
     for task in tasks:
-        try:
-            chain = _coro_chain(task.get_coro())
-        except AttributeError:
-            continue
-        for c in chain:
+        for c in _task_chain(task):
             view = _core._c_view(c)
             if view is not None and view['kind'] == 'sync':
                 prim = view['self']
@@ -628,11 +633,8 @@ def _lock_holders(tasks):
         return holders
     by_coro = {}
     for task in tasks:
-        try:
-            for c in _coro_chain(task.get_coro()):
-                by_coro[id(c)] = task
-        except AttributeError:
-            pass
+        for c in _task_chain(task):
+            by_coro[id(c)] = task
     for ref in gc.get_referrers(*exits):
         task = by_coro.get(id(ref))
         if task is None:
@@ -652,11 +654,7 @@ def _lock_holders_314(tasks, locks, waiting, holders):
     that refers to both."""
     import gc
     for task in tasks:
-        try:
-            chain = _coro_chain(task.get_coro())
-        except AttributeError:
-            continue
-        for c in chain:
+        for c in _task_chain(task):
             refs = gc.get_referents(c)
             ids = {id(r) for r in refs}
             for lock_id, prim in locks.items():
