@@ -42,6 +42,53 @@ seconds_to_ns(double when)
     return (uint64_t)(when * 1e9);
 }
 
+/* asyncio's loop reads its clock through self.time(), which tests patch
+ * (mock.patch.object(loop, "time")) and tools such as looptime replace.
+ * Then, and only then, ours does too: clock_patched is set when "time"
+ * is in the instance's dict or the type's time() is not Loop's. */
+static int loop_keeps_method(pyasync_state *st, PyTypeObject *tp,
+                             PyObject *name);
+
+static void
+loop_refresh_clock_patched(LoopObj *self)
+{
+    PyObject *name = self->st->str_time;
+    int patched = !loop_keeps_method(self->st, Py_TYPE(self), name);
+    if (!patched && self->dict != NULL) {
+        patched = PyDict_GetItemWithError(self->dict, name) != NULL;
+        PyErr_Clear();
+    }
+    self->clock_patched = (char)patched;
+}
+
+/* The clock as asyncio's loop reads it: self.time() when patched. */
+static PyObject *
+loop_time_object(LoopObj *self)
+{
+    if (self->clock_patched) {
+        return PyObject_CallMethodNoArgs((PyObject *)self, self->st->str_time);
+    }
+    return PyFloat_FromDouble(loop_now(self));
+}
+
+/* loop_time_object() in ns for the timer heap; -1 with an exception. */
+static int
+loop_clock_ns(LoopObj *self, uint64_t *now)
+{
+    if (!self->clock_patched) {
+        *now = pyasync_loop_now_ns(self);
+        return 0;
+    }
+    PyObject *t = loop_time_object(self);
+    double d = t != NULL ? PyFloat_AsDouble(t) : -1.0;
+    Py_XDECREF(t);
+    if (d == -1.0 && PyErr_Occurred()) {
+        return -1;
+    }
+    *now = seconds_to_ns(d);
+    return 0;
+}
+
 /* ---- libuv handles -------------------------------------------------- */
 
 /* The poll bound expired.  uv_stop() matters when libuv finds the timer
@@ -481,11 +528,12 @@ loop_prepare_poll(LoopObj *self, uint64_t *deadline)
         uv_timer_stop(&self->timer);
         return UV_RUN_ONCE;
     }
-    uint64_t now = pyasync_loop_now_ns(self);
-    if (top->deadline <= now) {
-        return UV_RUN_NOWAIT;
+    uint64_t now;
+    if (loop_clock_ns(self, &now) < 0 || top->deadline <= now) {
+        return UV_RUN_NOWAIT;    /* (an error is seen by the caller) */
     }
-    if (self->virtual_clock && loop_waits_only_for_timers(self)) {
+    if (self->virtual_clock && !self->clock_patched
+        && loop_waits_only_for_timers(self)) {
         self->virtual_now = top->deadline;
         return UV_RUN_NOWAIT;
     }
@@ -503,7 +551,10 @@ loop_prepare_poll(LoopObj *self, uint64_t *deadline)
 static int
 loop_collect_due_timers(LoopObj *self)
 {
-    uint64_t now = pyasync_loop_now_ns(self);
+    uint64_t now;
+    if (loop_clock_ns(self, &now) < 0) {
+        return -1;
+    }
     const timer_entry *top;
     while ((top = timers_peek(&self->timers)) != NULL
            && top->deadline <= now) {
@@ -683,7 +734,7 @@ Loop_call_later(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
         PyErr_SetString(PyExc_TypeError, "delay must not be None");
         return NULL;
     }
-    PyObject *now = PyFloat_FromDouble(loop_now(self));
+    PyObject *now = loop_time_object(self);
     PyObject *when = now ? PyNumber_Add(now, args[0]) : NULL;
     Py_XDECREF(now);
     if (when == NULL) {
@@ -793,6 +844,7 @@ static PyObject *
 Loop__run(LoopObj *self, PyObject *Py_UNUSED(ignored))
 {
     int r = 0;
+    loop_refresh_clock_patched(self);   /* (the class may be patched) */
     self->running = 1;
     self->thread_id = PyThread_get_thread_ident();
     while (r == 0) {
@@ -1152,6 +1204,33 @@ Loop_get_ready_count(LoopObj *self, void *Py_UNUSED(closure))
     return PyLong_FromSize_t(self->ready.len);
 }
 
+/* _debug: asyncio's set_debug() stores whatever it is given (1, a
+ * mock); the C paths read its truth, kept in debug. */
+static PyObject *
+Loop_get_debug(LoopObj *self, void *Py_UNUSED(closure))
+{
+    if (self->debug_obj != NULL) {
+        return Py_NewRef(self->debug_obj);
+    }
+    return PyBool_FromLong(self->debug);
+}
+
+static int
+Loop_set_debug(LoopObj *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete _debug");
+        return -1;
+    }
+    int b = PyObject_IsTrue(value);
+    if (b < 0) {
+        return -1;
+    }
+    self->debug = (char)b;
+    Py_XSETREF(self->debug_obj, PyBool_Check(value) ? NULL : Py_NewRef(value));
+    return 0;
+}
+
 static PyObject *
 Loop_get_scheduled_count(LoopObj *self, void *Py_UNUSED(closure))
 {
@@ -1179,7 +1258,21 @@ Loop_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
         Py_DECREF(self);
         return NULL;
     }
+    loop_refresh_clock_patched(self);
     return (PyObject *)self;
+}
+
+/* Setting or deleting "time" on the instance (a mock.patch) switches the
+ * loop to reading self.time(), and back. */
+static int
+Loop_setattro(LoopObj *self, PyObject *name, PyObject *value)
+{
+    int r = PyObject_GenericSetAttr((PyObject *)self, name, value);
+    if (r == 0 && PyUnicode_Check(name)
+        && PyUnicode_Compare(name, self->st->str_time) == 0) {
+        loop_refresh_clock_patched(self);
+    }
+    return r;
 }
 
 static int
@@ -1188,6 +1281,7 @@ Loop_traverse(LoopObj *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->dict);
     Py_VISIT(self->task_factory);
+    Py_VISIT(self->debug_obj);
     if (ctxshare_cache_traverse(&self->ctx_share, visit, arg) < 0
         || ready_traverse(&self->ready, visit, arg) < 0
         || timers_traverse(&self->timers, visit, arg) < 0
@@ -1206,6 +1300,7 @@ Loop_tp_clear(LoopObj *self)
     pyasync_io_clear(self);
     Py_CLEAR(self->dict);
     Py_CLEAR(self->task_factory);
+    Py_CLEAR(self->debug_obj);
     return 0;
 }
 
@@ -1322,7 +1417,6 @@ static PyMethodDef Loop_methods[] = {
 };
 
 static PyMemberDef Loop_members[] = {
-    {"_debug", T_BOOL, offsetof(LoopObj, debug), 0, NULL},
     {"_clock_is_virtual", T_BOOL, offsetof(LoopObj, virtual_clock), READONLY,
      NULL},
     {"slow_callback_duration", T_DOUBLE,
@@ -1338,6 +1432,7 @@ static PyMemberDef Loop_members[] = {
 };
 
 static PyGetSetDef Loop_getset[] = {
+    {"_debug", (getter)Loop_get_debug, (setter)Loop_set_debug, NULL, NULL},
     {"_closed", (getter)Loop_get_closed, NULL, NULL, NULL},
     {"_stopping", (getter)Loop_get_stopping, (setter)Loop_set_stopping,
      NULL, NULL},
@@ -1352,6 +1447,7 @@ static PyGetSetDef Loop_getset[] = {
 static PyType_Slot Loop_slots[] = {
     {Py_tp_new, Loop_tp_new},
     {Py_tp_dealloc, Loop_dealloc},
+    {Py_tp_setattro, Loop_setattro},
     {Py_tp_traverse, Loop_traverse},
     {Py_tp_clear, Loop_tp_clear},
     {Py_tp_methods, Loop_methods},

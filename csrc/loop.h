@@ -32,6 +32,8 @@ typedef struct {
     char debug;
     char running;
     char virtual_clock;        /* time moves only by jumps (VirtualClock) */
+    char clock_patched;        /* time() patched or overridden: the loop
+                                  asks self.time() as asyncio's does */
     uint64_t virtual_now;      /* ns: the clock while virtual_clock */
     Py_ssize_t thread_work;    /* executor jobs pending, counted while
                                   virtual_clock (they may schedule work) */
@@ -45,6 +47,8 @@ typedef struct {
     unsigned long long iterations;   /* _run_once count, for tests */
     double slow_callback_duration;
     PyObject *task_factory;
+    PyObject *debug_obj;       /* what set_debug() was given (NULL: the
+                                  bool in debug) */
     PyObject *dict;
     PyObject *weakreflist;
     pyasync_state *st;

@@ -115,7 +115,7 @@ state_lookup_asyncio(pyasync_state *st)
     X(future_repr) X(str_get_debug) X(str_call_exception_handler) \
     X(str_call_soon) X(str_add_done_callback) X(str_asyncio_future_blocking) \
     X(str_cancel) X(str_get_loop) X(str_loop) X(str_result) X(str_throw) \
-    X(str_add) X(str_create_task) X(str_debug) X(base_get_debug) \
+    X(str_add) X(str_create_task) X(str_debug) X(str_time) X(base_get_debug) \
     X(kwnames_context) X(kwnames_name) X(kwnames_name_context) X(kwnames_msg) \
     PYASYNC_SYNC_FIELDS(X) \
     COMB_STATE_OBJECT_FIELDS(X) \

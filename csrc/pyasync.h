@@ -118,6 +118,7 @@ typedef struct {
     PyObject *str_add;                    /* "add" (WeakSet.add) */
     PyObject *str_create_task;            /* "create_task" */
     PyObject *str_debug;                  /* "_debug" */
+    PyObject *str_time;                   /* "time" */
     PyObject *base_get_debug;   /* asyncio BaseEventLoop.get_debug (module.c) */
     /* The last loop type found plain by loop.c (not owned: the version
      * tag tells a changed or new type). */

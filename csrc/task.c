@@ -1659,6 +1659,7 @@ task_init_strings(pyasync_state *st)
     INTERN(str_add, "add");
     INTERN(str_create_task, "create_task");
     INTERN(str_debug, "_debug");
+    INTERN(str_time, "time");
 #undef INTERN
     st->kwnames_context = Py_BuildValue("(s)", "context");
     st->kwnames_name = Py_BuildValue("(s)", "name");

@@ -4,6 +4,10 @@
 and Task; `pyasync.install()` makes pyasync's loop the loop under unmodified
 asyncio code.  Exceptions are asyncio's own classes, so `except` clauses
 written for one catch the other.
+
+(PYTEST_DONT_REWRITE: pyasync's pytest entry point makes pytest mark this
+package for assertion rewriting, which warns when pyasync was imported
+before pytest started, as by a sitecustomize; it has no asserts to rewrite.)
 """
 from asyncio.exceptions import (CancelledError, InvalidStateError,
                                 TimeoutError)
@@ -43,7 +47,7 @@ from .graph import (FrameCallGraphEntry, FutureCallGraph, capture_call_graph,
 from . import graph as _graph
 from .timeouts import Timeout, timeout, timeout_at
 from .clock import VirtualClock
-from ._deadlock import DeadlockError
+from ._deadlock import DeadlockError, report_finished_lock_holders
 
 # asyncio.subprocess works unmodified on pyasync's loop (it asks for the
 # running loop): the same module under pyasync's name.
@@ -105,5 +109,5 @@ if _sys.version_info >= (3, 14):
 
 __all__ = tuple(sorted(set(_asyncio.__all__) | set(_graph.__all__) | {
     'EventLoop', 'EventLoopPolicy', 'install', 'run', 'Runner',
-    'VirtualClock', 'DeadlockError'}))
+    'VirtualClock', 'DeadlockError', 'report_finished_lock_holders'}))
 del _sys

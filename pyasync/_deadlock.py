@@ -6,17 +6,20 @@ mode they never do.  A Lock, the Lock inside a Condition, and a Semaphore
 or BoundedSemaphore made with value 1 count as locks.  This module raises
 DeadlockError where a wait can never end:
 
-- a task awaits a lock it holds itself;
-- a task's wait would close a cycle: it waits for a lock held by a task
-  that waits, directly or through a chain, for a lock it holds;
-- a task waits for a lock whose holder finished without releasing it, and
-  the loop has nothing left that could release it (nothing ready, no
-  timer, no I/O, no executor job).  The finish itself is reported at once
-  through the loop's exception handler.
+- a task awaits a Lock it holds itself;
+- a task's wait would close a cycle: it waits for a Lock held by a task
+  that waits, directly or through a chain, for a Lock it holds;
+- a task waits for a lock (or a semaphore) whose holder finished without
+  releasing it, and the loop has nothing left that could release it
+  (nothing ready, no timer, no I/O, no executor job).
 
-asyncio does not make locks owned: any task may release a lock another
-took.  A lock released by a task other than its holder is used as a
-signal, not a mutex, and is never diagnosed again (no false positives).
+Only what certainly hangs is reported: valid asyncio programs let any task
+release a lock another took, so a lock released by a task other than its
+holder is used as a signal, not a mutex, and is never diagnosed again.  A
+semaphore belongs to no task (a producer may release what a consumer
+took), so it takes part only in the last check.  A task that finishes
+holding a lock is valid too: it is reported through the loop's exception
+handler only when asked for (report_finished_lock_holders()).
 """
 import sys
 import weakref
@@ -35,7 +38,20 @@ def _sync_coroutine_type():
 
 _SyncCoroutine = _sync_coroutine_type()
 
-__all__ = ('DeadlockError',)
+__all__ = ('DeadlockError', 'report_finished_lock_holders')
+
+_report_finished_holders = False
+
+
+def report_finished_lock_holders(enabled=True):
+    """In debug mode, also report a task that finishes holding a lock
+    through the loop's exception handler (a valid program may do that and
+    let another task release the lock, so it is off by default).  Returns
+    the previous setting."""
+    global _report_finished_holders
+    was = _report_finished_holders
+    _report_finished_holders = bool(enabled)
+    return was
 
 
 class DeadlockError(RuntimeError):
@@ -85,6 +101,12 @@ def _where(depth):
 
 def _name(task):
     return "Task %r" % (task.get_name(),)
+
+
+def _is_mutex(lock):
+    """A Lock (a Condition's included), not a semaphore: one a task can
+    hold, so that waiting for it while holding it is a deadlock."""
+    return isinstance(lock, _core.Lock)
 
 
 def holder_of(lock):
@@ -137,7 +159,7 @@ class _Hooks:
         if task is None:
             return
         hold = _holds.get(lock)
-        if hold is not None and not hold.signal:
+        if hold is not None and not hold.signal and _is_mutex(lock):
             holder = hold.holder()
             if holder is task:
                 raise DeadlockError(
@@ -157,7 +179,7 @@ class _Hooks:
         waiter, wanted = task, lock
         while True:
             hold = _holds.get(wanted)
-            if hold is None or hold.signal:
+            if hold is None or hold.signal or not _is_mutex(wanted):
                 return None
             holder = hold.holder()
             if holder is None:
@@ -197,7 +219,8 @@ class _Hooks:
                       % (task, lock, hold.where))
             hold.owner = None
             hold.orphaned = report
-            if loop.get_debug() and not loop.is_closed():
+            if (_report_finished_holders and loop.get_debug()
+                    and not loop.is_closed()):
                 # Soon, not now: the task's context is still entered, and
                 # 3.13 runs the handler in the task's context.
                 loop.call_soon(loop.call_exception_handler,
@@ -210,14 +233,21 @@ class _Hooks:
             if task.done() or task.get_loop() is not loop:
                 continue
             hold = _holds.get(lock)
-            if hold is None or hold.orphaned is None or hold.signal:
+            if hold is None or hold.signal:
+                continue
+            why = hold.orphaned
+            if why is None and hold.holder() is task:
+                # (A semaphore: a Lock's self-wait was refused at once.)
+                why = "%s holds it itself (acquired at %s)" % (
+                    _name(task), hold.where)
+            if why is None:
                 continue
             fut = getattr(task, '_fut_waiter', None)
             if fut is None or fut.done():
                 continue
             fut.set_exception(DeadlockError(
                 "%s waits for %s, which nothing can release any more: %s"
-                % (_name(task), repr(lock), hold.orphaned)))
+                % (_name(task), repr(lock), why)))
 
 
 hooks = _Hooks()

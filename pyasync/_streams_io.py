@@ -13,7 +13,8 @@ import errno
 import os
 import socket
 import stat
-from asyncio import base_events, constants
+import weakref
+from asyncio import base_events, constants, selector_events
 from asyncio import sslproto, trsock, unix_events
 from asyncio.log import logger
 
@@ -26,6 +27,7 @@ _TCP, _UNIX, _PIPE_READ, _PIPE_WRITE = 0, 1, 2, 3
 
 _Base = base_events.BaseEventLoop
 _Unix = unix_events._UnixSelectorEventLoop
+_Selector = selector_events.BaseSelectorEventLoop
 
 _core.StreamTransport._sendfile_compatible = constants._SendfileMode.FALLBACK
 _core.StreamTransport._start_tls_compatible = True
@@ -51,6 +53,33 @@ def _socket_extra(sock):
 
 def _kind_of(sock):
     return _UNIX if sock.family == socket.AF_UNIX else _TCP
+
+
+def _uses_socket_methods(sock):
+    """A socket.socket subclass may do its own I/O in recv(), send() or
+    accept() (tests record the calls, wrappers meter them).  asyncio's
+    selector transports call those methods; pyasync's C transports read
+    and write a dup of the fd in libuv.  Such a socket takes asyncio's own
+    transport and accept loop instead, on pyasync's add_reader/add_writer."""
+    return type(sock) is not socket.socket
+
+
+class _SocketMethodsTransport(selector_events._SelectorSocketTransport):
+    """asyncio's socket transport, for a socket subclass (see above)."""
+
+    def __repr__(self):
+        # asyncio's asks its selector, which pyasync's loop has not.
+        info = [self.__class__.__name__]
+        if self._sock is None:
+            info.append('closed')
+        elif self._closing:
+            info.append('closing')
+        info.append(f'fd={self._sock_fd}')
+        if self._sock is not None and not self._loop.is_closed():
+            mask = self._loop._poll_mask(self._sock_fd)
+            info.append('read=polling' if mask & 1 else 'read=idle')
+            info.append('write=<polling>' if mask & 2 else 'write=<idle>')
+        return '<{}>'.format(' '.join(info))
 
 
 class _SendfileProtocol(base_events._SendfileFallbackProtocol):
@@ -163,6 +192,12 @@ class StreamsIOMixin:
                                extra=None, server=None, context=None):
         # context: 3.15's transport context, in which all the transport's
         # callbacks run (None: each copies the current one, as before).
+        if _uses_socket_methods(sock):
+            if '_transports' not in self.__dict__:
+                self._transports = weakref.WeakValueDictionary()
+            kw = {} if context is None else {'context': context}
+            return _SocketMethodsTransport(self, sock, protocol, waiter,
+                                           extra, server, **kw)
         tr = self._stream_new(_kind_of(sock), sock.fileno(), sock)
         ex = _socket_extra(sock)
         if extra:
@@ -230,6 +265,12 @@ class StreamsIOMixin:
                        ssl_handshake_timeout=constants.SSL_HANDSHAKE_TIMEOUT,
                        ssl_shutdown_timeout=constants.SSL_SHUTDOWN_TIMEOUT,
                        context=None):
+        if _uses_socket_methods(sock):
+            # asyncio's accept loop, calling sock.accept().
+            kw = {} if context is None else {'context': context}
+            return _Selector._start_serving(
+                self, protocol_factory, sock, sslcontext, server, backlog,
+                ssl_handshake_timeout, ssl_shutdown_timeout, **kw)
         listeners = self.__dict__.setdefault('_io2_listeners', {})
         if sock.fileno() in listeners:
             return
@@ -265,6 +306,8 @@ class StreamsIOMixin:
             sock.fileno(), None)
         if listener is not None:
             listener.close()
+        else:
+            self._remove_reader(sock.fileno())   # asyncio's accept loop
         sock.close()
         if path is not None:
             try:
@@ -275,6 +318,9 @@ class StreamsIOMixin:
             except OSError as err:
                 logger.error('Unable to clean up listening UNIX socket '
                              '%r: %r', path, err)
+
+    _accept_connection = _borrow(_Selector, '_accept_connection')
+    _accept_connection2 = _borrow(_Selector, '_accept_connection2')
 
     def _io2_accepted(self, tr, lsock, protocol_factory, sslcontext, server,
                       ssl_handshake_timeout, ssl_shutdown_timeout,

@@ -55,10 +55,72 @@ def test_awaiting_a_lock_held_by_the_same_task(kind):
     trace = run_debug(scenario)
     assert trace[1:] == [("still held", True), ("released", False)]
     message = trace[0][1]     # (Trace writes Task-N and 0xADDR)
-    assert re.fullmatch(
-        r"Task 'Task-N' would wait forever for <pyasync\.\w+ object at "
-        r"0xADDR \[locked[^\]]*\]>, which it holds itself \(acquired at "
-        r".*test_deadlock\.py:\d+ in scenario\)", message), message
+    if "Semaphore" in kind:
+        # A semaphore belongs to no task (another may release it): the
+        # wait is refused only once the loop has nothing left to run.
+        pattern = (r"Task 'Task-N' waits for <pyasync\.\w+ object at "
+                   r"0xADDR \[locked[^\]]*\]>, which nothing can release "
+                   r"any more: Task 'Task-N' holds it itself \(acquired at "
+                   r".*test_deadlock\.py:\d+ in scenario\)")
+    else:
+        pattern = (r"Task 'Task-N' would wait forever for <pyasync\.\w+ "
+                   r"object at 0xADDR \[locked[^\]]*\]>, which it holds "
+                   r"itself \(acquired at .*test_deadlock\.py:\d+ in "
+                   r"scenario\)")
+    assert re.fullmatch(pattern, message), message
+
+
+@pytest.mark.parametrize("kind", ["Semaphore(1)", "BoundedSemaphore(1)"])
+def test_a_semaphore_awaited_again_by_its_taker_and_released_by_another(kind):
+    """A consumer takes the unit, then waits for the next one, which a
+    producer releases: valid asyncio, so debug mode gives asyncio's trace."""
+    async def scenario(aio, trace):
+        aio.get_running_loop().set_exception_handler(
+            lambda loop, ctx: trace("handler", ctx["message"]))
+        sem = LOCKS[kind](aio)
+
+        async def producer():
+            for i in range(2):
+                await aio.sleep(0.01)
+                trace("release", i)
+                sem.release()
+
+        await sem.acquire()
+        p = aio.create_task(producer())
+        for i in range(2):
+            await sem.acquire()
+            trace("consumer got", i)
+        await p
+    assert_same_in_debug_mode(scenario)
+
+
+@pytest.mark.parametrize("kind", ["Lock", "Semaphore(1)"])
+def test_a_lock_left_held_by_a_finished_task_for_another_to_release(kind):
+    """A task acquires and ends; another releases (asyncio allows it).  In
+    debug mode nothing goes to the exception handler, as on asyncio."""
+    async def scenario(aio, trace):
+        aio.get_running_loop().set_exception_handler(
+            lambda loop, ctx: trace("handler", ctx["message"]))
+        lock = LOCKS[kind](aio)
+
+        async def taker():
+            await lock.acquire()
+            trace("taken")
+
+        await aio.create_task(taker())
+        await aio.sleep(0.01)
+        lock.release()
+        trace("released by main", lock.locked())
+        async with lock:
+            trace("main holds it")
+    assert_same_in_debug_mode(scenario)
+
+
+@pytest.fixture
+def report_finished_holders():
+    was = pyasync.report_finished_lock_holders(True)
+    yield
+    assert pyasync.report_finished_lock_holders(was) is True
 
 
 def test_a_cycle_of_three_tasks_names_every_task_and_lock():
@@ -96,7 +158,7 @@ def test_a_cycle_of_three_tasks_names_every_task_and_lock():
     assert all("test_deadlock.py:" in s for s in steps)
 
 
-def test_a_task_that_ends_holding_a_lock():
+def test_a_task_that_ends_holding_a_lock(report_finished_holders):
     async def scenario(aio, trace):
         loop = aio.get_running_loop()
         loop.set_exception_handler(

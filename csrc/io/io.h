@@ -32,6 +32,8 @@ typedef struct io_poll {
     char errored;                /* libuv stopped it on POLLERR */
     PyObject *reader;            /* Handle or NULL */
     PyObject *writer;
+    PyObject *fileobj;           /* the object first added (not an int),
+                                    found by identity once closed */
     struct io_poll *next_ready;
     struct io_poll *next_dirty;
 } io_poll;

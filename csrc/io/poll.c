@@ -255,7 +255,25 @@ poll_close(pyasync_io *io, io_poll *p)
     io->polls[p->fd] = NULL;
     p->closing = 1;
     p->mask = 0;
+    PyObject *fileobj = p->fileobj;
+    p->fileobj = NULL;
     uv_close((uv_handle_t *)&p->uv, poll_free_cb);
+    Py_XDECREF(fileobj);         /* last: may close a socket */
+}
+
+/* The fd of the poll first added with fileobj itself: selectors'
+ * _fileobj_lookup() finds a registration by its object once the object
+ * has no fd (a closed socket's fileno() is -1).  -1 if none. */
+static int
+poll_fd_of_object(pyasync_io *io, PyObject *fileobj)
+{
+    for (int fd = 0; io != NULL && fd < io->npolls; fd++) {
+        io_poll *p = io->polls[fd];
+        if (p != NULL && p->fileobj == fileobj) {
+            return fd;
+        }
+    }
+    return -1;
 }
 
 /* 0 if fd still holds the file p was added for, else the errno
@@ -532,6 +550,7 @@ io_poll_clear(pyasync_io *io)
         if (p != NULL) {
             Py_CLEAR(p->reader);
             Py_CLEAR(p->writer);
+            Py_CLEAR(p->fileobj);
         }
     }
 }
@@ -559,6 +578,7 @@ io_poll_traverse(pyasync_io *io, visitproc visit, void *arg)
         if (p != NULL) {
             Py_VISIT(p->reader);
             Py_VISIT(p->writer);
+            Py_VISIT(p->fileobj);
         }
     }
     return 0;
@@ -579,7 +599,7 @@ check_closed(LoopObj *self)
 /* add_reader(fd, callback, *args) and friends; returns the Handle. */
 static PyObject *
 poll_add(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
-         const char *name, int writer)
+         const char *name, int writer, int check_transport)
 {
     int fd;
     long v;
@@ -589,7 +609,7 @@ poll_add(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
     if (fileobj_to_fd_unchecked(args[0], &v) < 0
-        || (v >= 0 && v <= INT_MAX
+        || (check_transport && v >= 0 && v <= INT_MAX
             && io_ensure_fd_no_transport(self, args[0], (int)v) < 0)
         || check_closed(self) < 0
         || check_fd(v, &fd) < 0
@@ -609,9 +629,15 @@ poll_add(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
     if (h == NULL) {
         return NULL;
     }
+    int fresh = self->io == NULL || poll_lookup(self->io, fd) == NULL;
     if (io_poll_set(self, fd, writer, h) < 0) {
         Py_DECREF(h);
         return NULL;
+    }
+    /* The selector's key keeps the object it was registered with. */
+    io_poll *p = fresh ? poll_lookup(self->io, fd) : NULL;
+    if (p != NULL && !PyLong_Check(args[0])) {
+        Py_XSETREF(p->fileobj, Py_NewRef(args[0]));
     }
     return h;
 }
@@ -621,16 +647,31 @@ poll_remove_impl(LoopObj *self, PyObject *fileobj, int writer,
                  int check_transport)
 {
     int fd;
-    long v;
-    if (fileobj_to_fd_unchecked(fileobj, &v) < 0
-        || (check_transport && v >= 0 && v <= INT_MAX
-            && io_ensure_fd_no_transport(self, fileobj, (int)v) < 0)) {
+    long v = -1;
+    if (fileobj_to_fd_unchecked(fileobj, &v) < 0) {
+        /* Without the transport check (which raises this ValueError
+         * too), the selector looks the object up (below). */
+        if (check_transport || !PyErr_ExceptionMatches(PyExc_ValueError)) {
+            return NULL;
+        }
+    }
+    else if (check_transport && v >= 0 && v <= INT_MAX
+             && io_ensure_fd_no_transport(self, fileobj, (int)v) < 0) {
         return NULL;
     }
     if (self->closed) {
+        PyErr_Clear();
         Py_RETURN_FALSE;
     }
-    if (check_fd(v, &fd) < 0 || io_check_thread(self) < 0) {
+    if (PyErr_Occurred() || check_fd(v, &fd) < 0) {
+        /* A closed socket: its registration, found by identity. */
+        fd = poll_fd_of_object(self->io, fileobj);
+        if (fd < 0) {
+            return NULL;
+        }
+        PyErr_Clear();
+    }
+    if (io_check_thread(self) < 0) {
         return NULL;
     }
     int r = io_poll_remove(self, fd, writer);
@@ -659,27 +700,28 @@ none_or_null(PyObject *h)
 static PyObject *
 Loop_add_reader(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return none_or_null(poll_add(self, args, nargs, "add_reader", 0));
+    return none_or_null(poll_add(self, args, nargs, "add_reader", 0, 1));
 }
 
 static PyObject *
 Loop_add_writer(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return none_or_null(poll_add(self, args, nargs, "add_writer", 1));
+    return none_or_null(poll_add(self, args, nargs, "add_writer", 1, 1));
 }
 
-/* The selector loop's _add_reader()/_add_writer(): no transport check,
- * the Handle returned. */
+/* The selector loop's _add_reader()/_add_writer(): no transport check
+ * (asyncio's transports call them for their own fd), the Handle
+ * returned. */
 static PyObject *
 Loop__add_reader(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return poll_add(self, args, nargs, "_add_reader", 0);
+    return poll_add(self, args, nargs, "_add_reader", 0, 0);
 }
 
 static PyObject *
 Loop__add_writer(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return poll_add(self, args, nargs, "_add_writer", 1);
+    return poll_add(self, args, nargs, "_add_writer", 1, 0);
 }
 
 static PyObject *
@@ -695,7 +737,7 @@ Loop_remove_reader(LoopObj *self, PyObject *fileobj)
 static PyObject *
 Loop__add_wake_reader(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *h = poll_add(self, args, nargs, "_add_wake_reader", 0);
+    PyObject *h = poll_add(self, args, nargs, "_add_wake_reader", 0, 0);
     if (h == NULL) {
         return NULL;
     }

@@ -121,6 +121,14 @@ pyasync_stream_new(LoopObj *loop, int kind, int fd, PyObject *sock)
     if (self == NULL) {
         return NULL;
     }
+    /* asyncio.BaseTransport's _extra: a dict from the start, which its
+     * get_extra_info() (inherited, not redefined: tests patch it on
+     * asyncio.Transport) reads. */
+    self->extra = PyDict_New();
+    if (self->extra == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
     self->loop = (LoopObj *)Py_NewRef(loop);
     self->kind = kind;
     self->high_water = 64 * 1024;

@@ -10,7 +10,7 @@ typedef struct {
     PyObject_HEAD
     /* First, where asyncio.BaseTransport's __slots__ ('_extra',) puts it:
      * the type derives from asyncio.Transport (isinstance checks). */
-    PyObject *extra;            /* dict, or NULL */
+    PyObject *extra;            /* dict (NULL only once cleared) */
     pyasync_iohandle ioh;       /* in the loop's list while handle_open */
     union {
         uv_handle_t handle;
@@ -28,6 +28,8 @@ typedef struct {
     PyObject *connect_fut;      /* pending _connect() */
     PyObject *empty_waiter;     /* always NULL: write() checks it, as asyncio */
     PyObject *weakreflist;
+    PyObject *dict;             /* instance attributes, as asyncio's
+                                   transports take (mock.patch.object) */
     /* asyncio keeps no context in a transport, but each loop Handle copies
      * the current one: its reader (data_received, eof_received, ...) runs
      * in a copy taken at start or resume_reading(), its writer

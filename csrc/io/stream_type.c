@@ -158,6 +158,7 @@ Stream_write(StreamObj *self, PyObject *data)
     Py_RETURN_NONE;
 }
 
+#if PY_VERSION_HEX >= 0x030C0000
 static PyObject *
 Stream_writelines(StreamObj *self, PyObject *lines)
 {
@@ -182,6 +183,7 @@ Stream_writelines(StreamObj *self, PyObject *lines)
     }
     Py_RETURN_NONE;
 }
+#endif
 
 static PyObject *
 Stream_write_eof(StreamObj *self, PyObject *Py_UNUSED(ignored))
@@ -231,15 +233,33 @@ Stream_is_closing(StreamObj *self, PyObject *Py_UNUSED(ignored))
     return PyBool_FromLong(self->closing);
 }
 
+/* A write pipe is no ReadTransport: asyncio's inherits the base's
+ * reading methods, which raise NotImplementedError. */
+static int
+refuse_on_write_pipe(StreamObj *self)
+{
+    if (self->kind == STREAM_PIPE_WRITE) {
+        PyErr_SetNone(PyExc_NotImplementedError);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 Stream_is_reading(StreamObj *self, PyObject *Py_UNUSED(ignored))
 {
+    if (refuse_on_write_pipe(self) < 0) {
+        return NULL;
+    }
     return PyBool_FromLong(!self->paused && !self->closing);
 }
 
 static PyObject *
 Stream_pause_reading(StreamObj *self, PyObject *Py_UNUSED(ignored))
 {
+    if (refuse_on_write_pipe(self) < 0) {
+        return NULL;
+    }
     if (!self->paused && !self->closing) {
         self->paused = 1;
         stream_stop_reading(self);
@@ -250,6 +270,9 @@ Stream_pause_reading(StreamObj *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Stream_resume_reading(StreamObj *self, PyObject *Py_UNUSED(ignored))
 {
+    if (refuse_on_write_pipe(self) < 0) {
+        return NULL;
+    }
     if (self->closing || !self->paused) {
         Py_RETURN_NONE;
     }
@@ -335,27 +358,6 @@ Stream_set_write_buffer_limits(StreamObj *self, PyObject *args,
         return NULL;
     }
     Py_RETURN_NONE;
-}
-
-static PyObject *
-Stream_get_extra_info(StreamObj *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"name", "default", NULL};
-    PyObject *name, *dflt = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:get_extra_info",
-                                     kwlist, &name, &dflt)) {
-        return NULL;
-    }
-    if (self->extra != NULL) {
-        PyObject *v = PyDict_GetItemWithError(self->extra, name);
-        if (v != NULL) {
-            return Py_NewRef(v);
-        }
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-    }
-    return Py_NewRef(dflt);
 }
 
 static PyObject *
@@ -483,6 +485,7 @@ Stream_traverse(StreamObj *self, visitproc visit, void *arg)
     Py_VISIT(self->ctx_read);
     Py_VISIT(self->ctx_write);
     Py_VISIT(self->ctx_fixed);
+    Py_VISIT(self->dict);
     return 0;
 }
 
@@ -499,6 +502,7 @@ Stream_clear(StreamObj *self)
     Py_CLEAR(self->ctx_read);
     Py_CLEAR(self->ctx_write);
     Py_CLEAR(self->ctx_fixed);
+    Py_CLEAR(self->dict);
     return 0;
 }
 
@@ -523,7 +527,11 @@ Stream_dealloc(StreamObj *self)
 
 static PyMethodDef Stream_methods[] = {
     {"write", (PyCFunction)Stream_write, METH_O, NULL},
+#if PY_VERSION_HEX >= 0x030C0000
+    /* 3.11's transports inherit WriteTransport.writelines(), which calls
+     * self.write() (a patched write sees it): so does ours there. */
     {"writelines", (PyCFunction)Stream_writelines, METH_O, NULL},
+#endif
     NOARGS(write_eof),
     NOARGS(can_write_eof),
     NOARGS(close),
@@ -537,8 +545,6 @@ static PyMethodDef Stream_methods[] = {
     {"set_write_buffer_limits",
      (PyCFunction)(void (*)(void))Stream_set_write_buffer_limits,
      METH_VARARGS | METH_KEYWORDS, NULL},
-    {"get_extra_info", (PyCFunction)(void (*)(void))Stream_get_extra_info,
-     METH_VARARGS | METH_KEYWORDS, NULL},
     {"set_protocol", (PyCFunction)Stream_set_protocol, METH_O, NULL},
     NOARGS(get_protocol),
     {"_force_close", (PyCFunction)Stream__force_close, METH_O, NULL},
@@ -551,6 +557,8 @@ static PyMethodDef Stream_methods[] = {
 };
 
 static PyGetSetDef Stream_getset[] = {
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL,
+     NULL},
     {"_loop", (getter)Stream_get_loop, NULL, NULL, NULL},
     {"_protocol_paused", (getter)Stream_get_protocol_paused, NULL, NULL,
      NULL},
@@ -565,6 +573,8 @@ static PyMemberDef Stream_members[] = {
      NULL},
     {"__weaklistoffset__", T_PYSSIZET, offsetof(StreamObj, weakreflist),
      READONLY, NULL},
+    {"__dictoffset__", T_PYSSIZET, offsetof(StreamObj, dict), READONLY,
+     NULL},
     {NULL},
 };
 
