@@ -326,7 +326,7 @@ future_schedule_one(pyasync_state *st, PyObject *loop, FutureObj *fut,
         return pyasync_call_soon(st, loop, cb, (PyObject *)fut, ctx);
     }
     PyObject *task_ctx = task_wakeup_context(cb);
-    if (pyasync_is_loop(st, loop)) {
+    if (pyasync_loop_is_plain(st, loop)) {
         return pyasync_loop_schedule(loop, task_wakeup_ready, cb,
                                      (PyObject *)fut, task_ctx);
     }

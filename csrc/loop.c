@@ -1262,15 +1262,43 @@ Loop_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
     return (PyObject *)self;
 }
 
+/* The loop methods C code calls directly instead of through the
+ * attribute asyncio's code would look up (see loop_type_is_plain()). */
+static const char *const fast_path_methods[] = {
+    "call_soon", "create_future", "create_task", "get_debug", NULL,
+};
+
+static int
+is_fast_path_method(PyObject *name)
+{
+    for (const char *const *m = fast_path_methods; *m != NULL; m++) {
+        if (PyUnicode_CompareWithASCIIString(name, *m) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Setting or deleting "time" on the instance (a mock.patch) switches the
- * loop to reading self.time(), and back. */
+ * loop to reading self.time(), and back; setting one of the methods the
+ * fast paths bypass makes them go through the attribute, as asyncio. */
 static int
 Loop_setattro(LoopObj *self, PyObject *name, PyObject *value)
 {
     int r = PyObject_GenericSetAttr((PyObject *)self, name, value);
-    if (r == 0 && PyUnicode_Check(name)
-        && PyUnicode_Compare(name, self->st->str_time) == 0) {
+    if (r < 0 || !PyUnicode_Check(name)) {
+        return r;
+    }
+    if (PyUnicode_Compare(name, self->st->str_time) == 0) {
         loop_refresh_clock_patched(self);
+    }
+    else if (is_fast_path_method(name)) {
+        int patched = 0;
+        for (const char *const *m = fast_path_methods;
+             *m != NULL && self->dict != NULL && !patched; m++) {
+            patched = PyDict_GetItemString(self->dict, *m) != NULL;
+        }
+        self->methods_patched = (char)patched;
     }
     return r;
 }
@@ -1519,7 +1547,8 @@ loop_type_is_plain(pyasync_state *st, PyTypeObject *tp)
         || _PyType_Lookup(tp, st->str_get_debug) != st->base_get_debug
         || _PyType_Lookup(tp, st->str_debug)
            != _PyType_Lookup(st->Loop_Type, st->str_debug)
-        || !loop_keeps_method(st, tp, st->str_create_task)) {
+        || !loop_keeps_method(st, tp, st->str_create_task)
+        || !loop_keeps_method(st, tp, st->str_call_soon)) {
         return 0;
     }
     /* The lookups gave tp a valid version tag if it can have one. */
@@ -1530,10 +1559,20 @@ loop_type_is_plain(pyasync_state *st, PyTypeObject *tp)
     return 1;
 }
 
+/* A pyasync loop whose methods are all its own: the fast paths may call
+ * them in C (a mock patched on the instance, or an override, must see
+ * the calls asyncio's code would make). */
+int
+pyasync_loop_is_plain(pyasync_state *st, PyObject *loop)
+{
+    return pyasync_is_loop(st, loop) && !((LoopObj *)loop)->methods_patched
+           && loop_type_is_plain(st, Py_TYPE(loop));
+}
+
 int
 pyasync_loop_debug_fast(pyasync_state *st, PyObject *loop)
 {
-    if (!pyasync_is_loop(st, loop) || !loop_type_is_plain(st, Py_TYPE(loop))) {
+    if (!pyasync_loop_is_plain(st, loop)) {
         return -1;
     }
     return ((LoopObj *)loop)->debug != 0;
@@ -1542,8 +1581,7 @@ pyasync_loop_debug_fast(pyasync_state *st, PyObject *loop)
 PyObject *
 pyasync_loop_create_future_fast(pyasync_state *st, PyObject *loop)
 {
-    if (!pyasync_is_loop(st, loop) || st->Future_Type == NULL
-        || !loop_type_is_plain(st, Py_TYPE(loop))) {
+    if (st->Future_Type == NULL || !pyasync_loop_is_plain(st, loop)) {
         return NULL;
     }
     return future_create(st, loop);
@@ -1559,9 +1597,8 @@ PyObject *
 pyasync_loop_create_task_fast(pyasync_state *st, PyObject *loop,
                               PyObject *coro, PyObject *name)
 {
-    if (!pyasync_is_loop(st, loop) || st->Task_Type == NULL
-        || ((LoopObj *)loop)->task_factory != NULL
-        || !loop_type_is_plain(st, Py_TYPE(loop))) {
+    if (st->Task_Type == NULL || !pyasync_loop_is_plain(st, loop)
+        || ((LoopObj *)loop)->task_factory != NULL) {
         return NULL;
     }
     if (loop_check_closed((LoopObj *)loop) < 0) {
@@ -1632,7 +1669,7 @@ int
 pyasync_call_soon(pyasync_state *st, PyObject *loop, PyObject *callback,
                   PyObject *arg, PyObject *context)
 {
-    if (pyasync_is_loop(st, loop)) {
+    if (pyasync_loop_is_plain(st, loop)) {
         /* Like call_soon(): no context means a copy of the current one. */
         PyObject *ctx = context ? Py_NewRef(context) : PyContext_CopyCurrent();
         if (ctx == NULL) {

@@ -34,6 +34,8 @@ typedef struct {
     char virtual_clock;        /* time moves only by jumps (VirtualClock) */
     char clock_patched;        /* time() patched or overridden: the loop
                                   asks self.time() as asyncio's does */
+    char methods_patched;      /* a method the C fast paths bypass is set
+                                  on the instance (mock.patch.object) */
     uint64_t virtual_now;      /* ns: the clock while virtual_clock */
     Py_ssize_t thread_work;    /* executor jobs pending, counted while
                                   virtual_clock (they may schedule work) */

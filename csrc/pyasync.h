@@ -271,6 +271,10 @@ int pyasync_loop_debug_fast(pyasync_state *st, PyObject *loop);
 
 /* True when loop is a pyasync loop (so pyasync_loop_schedule applies). */
 int pyasync_is_loop(pyasync_state *st, PyObject *loop);
+/* True when loop is a pyasync loop whose call_soon, create_future,
+ * create_task and get_debug are its own, neither overridden nor patched
+ * on the instance: C may do their work without calling them. */
+int pyasync_loop_is_plain(pyasync_state *st, PyObject *loop);
 
 /* module.name, importing module if need be: a new reference (module.c). */
 PyObject *pyasync_import_attr(const char *module, const char *name);

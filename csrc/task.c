@@ -234,7 +234,7 @@ task_schedule_step(TaskObj *task, PyObject *exc)
 {
     pyasync_state *st = task->fut.st;
     PyObject *loop = task->fut.loop;
-    if (task->fut.loop_is_pyasync) {
+    if (task->fut.loop_is_pyasync && pyasync_loop_is_plain(st, loop)) {
         return pyasync_loop_schedule(loop, task_step_ready, (PyObject *)task,
                                      exc == NULL ? Py_None : exc,
                                      task->context);

@@ -693,7 +693,7 @@ def main(argv=None):
     if args.diagnose_deadlocks:
         options["debug"] = True
         # Asked for: also report a task that ends holding a lock.
-        pyasync.report_finished_lock_holders(True)
+        asyncio.report_finished_lock_holders(True)   # (pyasync)
     hang_limit = None if args.diagnose_deadlocks else args.hang_limit
     with asyncio.Runner(**options) as runner:
         loop = runner.get_loop()

@@ -185,6 +185,38 @@ def test_a_loop_subclass_overriding_time_drives_its_timers():
     assert assert_same(main, run=run) == ["due half an hour ago"]
 
 
+def test_call_soon_patched_on_the_instance_sees_what_asyncio_schedules():
+    """asyncio's futures and tasks schedule through loop.call_soon, looked
+    up each time: a wrapping mock counts done callbacks, task steps and
+    wake-ups.  pyasync's C paths then go through the attribute too."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        seen = []
+        real = loop.call_soon
+
+        def spy(callback, *args, context=None):
+            seen.append(getattr(callback, "__name__", None) == "<lambda>")
+            return real(callback, *args, context=context)
+
+        with mock.patch.object(loop, "call_soon", side_effect=spy):
+            fut = loop.create_future()
+            fut.add_done_callback(lambda f: None)
+            fut.set_result(1)
+            await asyncio.sleep(0)
+            waiter = loop.create_future()
+
+            async def wait():
+                await waiter
+
+            task = loop.create_task(wait())      # a task step, a wake-up
+            await asyncio.sleep(0)
+            waiter.set_result(None)
+            await task
+        return [len(seen), seen.count(True)]
+    out = assert_same(main)
+    assert out[0] >= 4 and out[1] == 1
+
+
 # ---- transports: instance attributes and asyncio's base methods ---------
 
 async def echo_pair():

@@ -599,7 +599,8 @@ check_closed(LoopObj *self)
 /* add_reader(fd, callback, *args) and friends; returns the Handle. */
 static PyObject *
 poll_add(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
-         const char *name, int writer, int check_transport)
+         const char *name, int writer, int check_transport,
+         PyObject *context)
 {
     int fd;
     long v;
@@ -624,7 +625,7 @@ poll_add(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
         PyTuple_SET_ITEM(cbargs, i - 2, Py_NewRef(args[i]));
     }
     PyObject *h = handle_new(self->st, args[1], cbargs, (PyObject *)self,
-                             NULL);
+                             context);
     Py_DECREF(cbargs);
     if (h == NULL) {
         return NULL;
@@ -700,29 +701,68 @@ none_or_null(PyObject *h)
 static PyObject *
 Loop_add_reader(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return none_or_null(poll_add(self, args, nargs, "add_reader", 0, 1));
+    return none_or_null(poll_add(self, args, nargs, "add_reader", 0, 1, NULL));
 }
 
 static PyObject *
 Loop_add_writer(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return none_or_null(poll_add(self, args, nargs, "add_writer", 1, 1));
+    return none_or_null(poll_add(self, args, nargs, "add_writer", 1, 1, NULL));
 }
 
 /* The selector loop's _add_reader()/_add_writer(): no transport check
  * (asyncio's transports call them for their own fd), the Handle
  * returned. */
+#if PY_VERSION_HEX >= 0x030F0000
+/* 3.15's take context= (a transport's own context, for its Handle). */
+static PyObject *
+poll_add_kw(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
+            PyObject *kwnames, const char *name, int writer)
+{
+    PyObject *context = NULL;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *kw = PyTuple_GET_ITEM(kwnames, i);
+        if (PyUnicode_CompareWithASCIIString(kw, "context") != 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got an unexpected keyword argument '%U'",
+                         name, kw);
+            return NULL;
+        }
+        context = args[nargs + i];
+    }
+    return poll_add(self, args, nargs, name, writer, 0,
+                    context == Py_None ? NULL : context);
+}
+
+static PyObject *
+Loop__add_reader(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
+                 PyObject *kwnames)
+{
+    return poll_add_kw(self, args, nargs, kwnames, "_add_reader", 0);
+}
+
+static PyObject *
+Loop__add_writer(LoopObj *self, PyObject *const *args, Py_ssize_t nargs,
+                 PyObject *kwnames)
+{
+    return poll_add_kw(self, args, nargs, kwnames, "_add_writer", 1);
+}
+#define PRIVATE_ADD_FLAGS (METH_FASTCALL | METH_KEYWORDS)
+#else
 static PyObject *
 Loop__add_reader(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return poll_add(self, args, nargs, "_add_reader", 0, 0);
+    return poll_add(self, args, nargs, "_add_reader", 0, 0, NULL);
 }
 
 static PyObject *
 Loop__add_writer(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return poll_add(self, args, nargs, "_add_writer", 1, 0);
+    return poll_add(self, args, nargs, "_add_writer", 1, 0, NULL);
 }
+#define PRIVATE_ADD_FLAGS METH_FASTCALL
+#endif
 
 static PyObject *
 Loop_remove_reader(LoopObj *self, PyObject *fileobj)
@@ -737,7 +777,7 @@ Loop_remove_reader(LoopObj *self, PyObject *fileobj)
 static PyObject *
 Loop__add_wake_reader(LoopObj *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *h = poll_add(self, args, nargs, "_add_wake_reader", 0, 0);
+    PyObject *h = poll_add(self, args, nargs, "_add_wake_reader", 0, 0, NULL);
     if (h == NULL) {
         return NULL;
     }
@@ -810,9 +850,9 @@ static PyMethodDef poll_methods[] = {
     {"add_writer", (PyCFunction)(void (*)(void))Loop_add_writer,
      METH_FASTCALL, "Call callback(*args) whenever fd is writable."},
     {"_add_reader", (PyCFunction)(void (*)(void))Loop__add_reader,
-     METH_FASTCALL, NULL},
+     PRIVATE_ADD_FLAGS, NULL},
     {"_add_writer", (PyCFunction)(void (*)(void))Loop__add_writer,
-     METH_FASTCALL, NULL},
+     PRIVATE_ADD_FLAGS, NULL},
     {"_add_wake_reader", (PyCFunction)(void (*)(void))Loop__add_wake_reader,
      METH_FASTCALL, NULL},
     {"_remove_reader", (PyCFunction)Loop__remove_reader, METH_O, NULL},
