@@ -19,6 +19,7 @@ from asyncio import sslproto, trsock, unix_events
 from asyncio.log import logger
 
 from . import _core
+from ._borrowed import borrowed
 
 __all__ = ['StreamsIOMixin']
 
@@ -33,8 +34,7 @@ _core.StreamTransport._sendfile_compatible = constants._SendfileMode.FALLBACK
 _core.StreamTransport._start_tls_compatible = True
 
 
-def _borrow(cls, name):
-    return cls.__dict__[name]
+_borrow = borrowed
 
 
 def _socket_extra(sock):

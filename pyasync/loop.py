@@ -16,6 +16,7 @@ from asyncio import base_events, coroutines, events, tasks
 from asyncio.log import logger
 
 from . import _core, _deadlock
+from ._borrowed import borrowed
 from ._io_low import LowLevelIOMixin
 from ._streams_io import StreamsIOMixin
 from . import _subprocess_io
@@ -48,8 +49,8 @@ gc.callbacks.append(_track_shared_handles)
 
 
 def _borrow(name):
-    """asyncio.BaseEventLoop's implementation of `name`."""
-    return _Base.__dict__[name]
+    """asyncio.BaseEventLoop's implementation of `name` (_borrowed.py)."""
+    return borrowed(_Base, name)
 
 
 class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
@@ -89,7 +90,7 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
         _live_loops.add(self)
 
     # -- borrowed from BaseEventLoop: they need only the attributes above.
-    __repr__ = _borrow('__repr__')
+    __repr__ = _Base.__dict__['__repr__']      # (see get_debug below)
     _check_closed = _borrow('_check_closed')
     _check_running = _borrow('_check_running')
     _check_thread = _borrow('_check_thread')
@@ -106,8 +107,11 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
     set_exception_handler = _borrow('set_exception_handler')
     default_exception_handler = _borrow('default_exception_handler')
     call_exception_handler = _borrow('call_exception_handler')
-    get_debug = _borrow('get_debug')
-    __del__ = _borrow('__del__')
+    # The function itself: the C fast paths recognise it (loop.c), and
+    # special methods are looked up on the type, at times (interpreter
+    # exit) when asyncio's classes may be gone.
+    get_debug = _Base.__dict__['get_debug']
+    __del__ = _Base.__dict__['__del__']
 
     def set_debug(self, enabled):
         was = bool(self._debug)

@@ -105,6 +105,35 @@ def test_pipe_transports_refuse_the_other_direction():
         ("write", "refused")]
 
 
+def test_a_task_factory_stays_with_its_loop():
+    """uvloop's suite sets a factory on one test's loop and expects the
+    next loop to have none (asyncio keeps it per loop)."""
+    def scenario(new_loop):
+        out = []
+
+        class MyTask(asyncio.Task):
+            pass
+
+        async def coro():
+            return "ran"
+
+        first = new_loop()
+        first.set_task_factory(
+            lambda loop, coro, **kw: MyTask(coro, loop=loop, **kw))
+        task = first.create_task(coro())
+        out.append((type(task).__name__, first.run_until_complete(task)))
+        first.close()
+        second = new_loop()
+        out.append(second.get_task_factory())
+        task = second.create_task(coro())
+        out.append((isinstance(task, MyTask), second.run_until_complete(task)))
+        second.close()
+        return out
+    ref = scenario(asyncio.new_event_loop)
+    assert ref == [("MyTask", "ran"), None, (False, "ran")]
+    assert scenario(pyasync.new_event_loop) == ref
+
+
 # ---- the loop's clock, patched ------------------------------------------
 
 def run_unbounded(impl, main):
@@ -215,6 +244,30 @@ def test_call_soon_patched_on_the_instance_sees_what_asyncio_schedules():
         return [len(seen), seen.count(True)]
     out = assert_same(main)
     assert out[0] >= 4 and out[1] == 1
+
+
+def test_a_patch_on_asyncio_base_event_loop_reaches_the_loop():
+    """pyasync's loop runs asyncio's own BaseEventLoop methods; patched on
+    that class, they are patched for pyasync's loop as for asyncio's."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        seen = []
+        with mock.patch.object(
+                asyncio.BaseEventLoop, "call_exception_handler",
+                autospec=True,
+                side_effect=lambda self, ctx: seen.append(ctx["message"])):
+            loop.call_soon(lambda: 1 / 0)
+            await asyncio.sleep(0)
+        with mock.patch.object(asyncio.BaseEventLoop, "create_connection",
+                               autospec=True,
+                               return_value=("transport", "protocol")):
+            seen.append(await loop.create_connection(asyncio.Protocol,
+                                                     "192.0.2.1", 9))
+        return seen
+    out = assert_same(main)
+    assert len(out) == 2
+    assert out[0].startswith("Exception in callback ")
+    assert out[1] == ("transport", "protocol")
 
 
 # ---- transports: instance attributes and asyncio's base methods ---------
