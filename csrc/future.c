@@ -11,6 +11,7 @@
 #include "future.h"
 #include "awaited_by.h"
 #include "task.h"
+#include "loop.h"
 
 #include <stddef.h>               /* offsetof */
 
@@ -326,7 +327,7 @@ future_schedule_one(pyasync_state *st, PyObject *loop, FutureObj *fut,
         return pyasync_call_soon(st, loop, cb, (PyObject *)fut, ctx);
     }
     PyObject *task_ctx = task_wakeup_context(cb);
-    if (pyasync_loop_is_plain(st, loop)) {
+    if (pyasync_is_loop(st, loop) && pyasync_loop_methods_own(loop)) {
         return pyasync_loop_schedule(loop, task_wakeup_ready, cb,
                                      (PyObject *)fut, task_ctx);
     }

@@ -48,6 +48,7 @@ seconds_to_ns(double when)
  * is in the instance's dict or the type's time() is not Loop's. */
 static int loop_keeps_method(pyasync_state *st, PyTypeObject *tp,
                              PyObject *name);
+static void loop_refresh_methods_own(LoopObj *self);
 
 static void
 loop_refresh_clock_patched(LoopObj *self)
@@ -844,7 +845,9 @@ static PyObject *
 Loop__run(LoopObj *self, PyObject *Py_UNUSED(ignored))
 {
     int r = 0;
-    loop_refresh_clock_patched(self);   /* (the class may be patched) */
+    /* (The class may have been patched since.) */
+    loop_refresh_clock_patched(self);
+    loop_refresh_methods_own(self);
     self->running = 1;
     self->thread_id = PyThread_get_thread_ident();
     while (r == 0) {
@@ -1259,6 +1262,7 @@ Loop_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
         return NULL;
     }
     loop_refresh_clock_patched(self);
+    loop_refresh_methods_own(self);
     return (PyObject *)self;
 }
 
@@ -1279,6 +1283,19 @@ is_fast_path_method(PyObject *name)
     return 0;
 }
 
+static int loop_type_is_plain(pyasync_state *st, PyTypeObject *tp);
+
+static void
+loop_refresh_methods_own(LoopObj *self)
+{
+    int own = loop_type_is_plain(self->st, Py_TYPE(self));
+    for (const char *const *m = fast_path_methods;
+         *m != NULL && self->dict != NULL && own; m++) {
+        own = PyDict_GetItemString(self->dict, *m) == NULL;
+    }
+    self->methods_own = (char)own;
+}
+
 /* Setting or deleting "time" on the instance (a mock.patch) switches the
  * loop to reading self.time(), and back; setting one of the methods the
  * fast paths bypass makes them go through the attribute, as asyncio. */
@@ -1293,12 +1310,7 @@ Loop_setattro(LoopObj *self, PyObject *name, PyObject *value)
         loop_refresh_clock_patched(self);
     }
     else if (is_fast_path_method(name)) {
-        int patched = 0;
-        for (const char *const *m = fast_path_methods;
-             *m != NULL && self->dict != NULL && !patched; m++) {
-            patched = PyDict_GetItemString(self->dict, *m) != NULL;
-        }
-        self->methods_patched = (char)patched;
+        loop_refresh_methods_own(self);
     }
     return r;
 }
@@ -1565,7 +1577,7 @@ loop_type_is_plain(pyasync_state *st, PyTypeObject *tp)
 int
 pyasync_loop_is_plain(pyasync_state *st, PyObject *loop)
 {
-    return pyasync_is_loop(st, loop) && !((LoopObj *)loop)->methods_patched
+    return pyasync_is_loop(st, loop) && ((LoopObj *)loop)->methods_own
            && loop_type_is_plain(st, Py_TYPE(loop));
 }
 
@@ -1669,7 +1681,7 @@ int
 pyasync_call_soon(pyasync_state *st, PyObject *loop, PyObject *callback,
                   PyObject *arg, PyObject *context)
 {
-    if (pyasync_loop_is_plain(st, loop)) {
+    if (pyasync_is_loop(st, loop) && pyasync_loop_methods_own(loop)) {
         /* Like call_soon(): no context means a copy of the current one. */
         PyObject *ctx = context ? Py_NewRef(context) : PyContext_CopyCurrent();
         if (ctx == NULL) {

@@ -34,8 +34,11 @@ typedef struct {
     char virtual_clock;        /* time moves only by jumps (VirtualClock) */
     char clock_patched;        /* time() patched or overridden: the loop
                                   asks self.time() as asyncio's does */
-    char methods_patched;      /* a method the C fast paths bypass is set
-                                  on the instance (mock.patch.object) */
+    char methods_own;          /* call_soon, create_future, create_task
+                                  and get_debug are Loop's own, neither
+                                  overridden nor set on the instance, as
+                                  last checked (creation, setattr, each
+                                  run_forever): C may bypass them */
     uint64_t virtual_now;      /* ns: the clock while virtual_clock */
     Py_ssize_t thread_work;    /* executor jobs pending, counted while
                                   virtual_clock (they may schedule work) */
@@ -67,6 +70,13 @@ static inline uint64_t
 pyasync_loop_now_ns(LoopObj *self)
 {
     return self->virtual_clock ? self->virtual_now : uv_hrtime();
+}
+
+/* loop (a pyasync loop) lets C schedule without calling call_soon. */
+static inline int
+pyasync_loop_methods_own(PyObject *loop)
+{
+    return ((LoopObj *)loop)->methods_own;
 }
 
 /* For libuv callbacks that touch Python objects.  A blocking uv_run runs

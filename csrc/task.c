@@ -17,6 +17,7 @@
 #include "pyasync.h"
 #include "future.h"
 #include "task.h"
+#include "loop.h"
 #include "diag/lock_diag.h"
 #include "all_tasks.h"
 #include "current_task.h"
@@ -234,7 +235,7 @@ task_schedule_step(TaskObj *task, PyObject *exc)
 {
     pyasync_state *st = task->fut.st;
     PyObject *loop = task->fut.loop;
-    if (task->fut.loop_is_pyasync && pyasync_loop_is_plain(st, loop)) {
+    if (task->fut.loop_is_pyasync && pyasync_loop_methods_own(loop)) {
         return pyasync_loop_schedule(loop, task_step_ready, (PyObject *)task,
                                      exc == NULL ? Py_None : exc,
                                      task->context);
