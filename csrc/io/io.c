@@ -102,6 +102,7 @@ pyasync_io_free(LoopObj *self)
     io_free_names(io);
     Py_CLEAR(io->rbuf);
     Py_CLEAR(io->rbuf_spare);
+    Py_CLEAR(io->rbulk);
     PyMem_Free(io->polls);
     PyMem_Free(io);
     self->io = NULL;

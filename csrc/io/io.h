@@ -82,6 +82,7 @@ typedef struct pyasync_io {
      * read at a time: alloc_cb is always followed by its read_cb). */
     PyObject *rbuf;
     PyObject *rbuf_spare;        /* a large read's bytes, handed back */
+    PyObject *rbulk;             /* BULK_READ_SIZE bytes for bulk reads */
     /* Protocol method names, interned once: a C-string call would build
      * and hash a new str per call and miss the type's method cache. */
     PyObject *str_data_received;

@@ -63,6 +63,8 @@ typedef struct {
     char eof_delivered;
     char lost_scheduled;
     char lost_called;
+    char last_read_full;        /* the last read filled its buffer */
+    char bulk_reads;            /* read BULK_READ_SIZE at a time */
 } StreamObj;
 
 int stream_close(StreamObj *self);
