@@ -686,3 +686,47 @@ def test_happy_eyeballs_and_server_variants():
         await server.wait_closed()
         trace('sock closed', lsock.fileno())
     assert_same(scenario)
+
+
+def test_bulk_transfer_arrives_whole_in_reads_of_at_most_256k():
+    """A 24 MiB transfer in 4 MiB writes: the bytes arrive whole and in
+    order, and no data_received() gets more than asyncio's 256 KiB (bulk
+    reads grow to that size, csrc/io/stream.c); then a small message on
+    the same connection still arrives as one chunk."""
+    async def scenario(aio, trace):
+        import hashlib
+        loop = aio.get_running_loop()
+        pattern = bytes(range(256)) * (4 * 2**20 // 256)
+        sizes = []
+        digest = hashlib.sha256()
+        done = loop.create_future()
+        total = 6 * len(pattern) + 5
+
+        class Sink(aio.Protocol):
+            got = 0
+
+            def data_received(self, data):
+                sizes.append(len(data))
+                digest.update(data)
+                self.got += len(data)
+                if self.got == total and not done.done():
+                    done.set_result(None)
+
+        server = await loop.create_server(Sink, '127.0.0.1', 0)
+        tr, _ = await loop.create_connection(
+            aio.Protocol, *server.sockets[0].getsockname()[:2])
+        for _ in range(6):
+            tr.write(pattern)
+        while sum(sizes) < 6 * len(pattern):
+            await aio.sleep(0.01)
+        await aio.sleep(0.05)
+        tr.write(b'small')
+        await aio.wait_for(done, 30)
+        expected = hashlib.sha256(pattern * 6 + b'small').hexdigest()
+        trace('whole', digest.hexdigest() == expected)
+        trace('largest read <= 256 KiB', max(sizes) <= 256 * 1024)
+        trace('last', sizes[-1])
+        tr.close()
+        server.close()
+        await server.wait_closed()
+    assert_same(scenario)
