@@ -42,14 +42,14 @@ seconds_to_ns(double when)
     return (uint64_t)(when * 1e9);
 }
 
-/* asyncio's loop reads its clock through self.time(), which tests patch
- * (mock.patch.object(loop, "time")) and tools such as looptime replace.
- * Then, and only then, ours does too: clock_patched is set when "time"
- * is in the instance's dict or the type's time() is not Loop's. */
 static int loop_keeps_method(pyasync_state *st, PyTypeObject *tp,
                              PyObject *name);
 static void loop_refresh_methods_own(LoopObj *self);
 
+/* asyncio's loop reads its clock through self.time(), which tests patch
+ * (mock.patch.object(loop, "time")) and tools such as looptime replace.
+ * Then, and only then, ours does too: clock_patched is set when "time"
+ * is in the instance's dict or the type's time() is not Loop's. */
 static void
 loop_refresh_clock_patched(LoopObj *self)
 {

@@ -649,22 +649,22 @@ poll_remove_impl(LoopObj *self, PyObject *fileobj, int writer,
 {
     int fd;
     long v = -1;
-    if (fileobj_to_fd_unchecked(fileobj, &v) < 0) {
-        /* Without the transport check (which raises this ValueError
-         * too), the selector looks the object up (below). */
-        if (check_transport || !PyErr_ExceptionMatches(PyExc_ValueError)) {
-            return NULL;
-        }
+    int no_fd = fileobj_to_fd_unchecked(fileobj, &v) < 0;
+    /* Without the transport check (which raises that ValueError too),
+     * the selector looks an object without an fd up (below). */
+    if (no_fd
+        && (check_transport || !PyErr_ExceptionMatches(PyExc_ValueError))) {
+        return NULL;
     }
-    else if (check_transport && v >= 0 && v <= INT_MAX
-             && io_ensure_fd_no_transport(self, fileobj, (int)v) < 0) {
+    if (!no_fd && check_transport && v >= 0 && v <= INT_MAX
+        && io_ensure_fd_no_transport(self, fileobj, (int)v) < 0) {
         return NULL;
     }
     if (self->closed) {
         PyErr_Clear();
         Py_RETURN_FALSE;
     }
-    if (PyErr_Occurred() || check_fd(v, &fd) < 0) {
+    if (no_fd || check_fd(v, &fd) < 0) {
         /* A closed socket: its registration, found by identity. */
         fd = poll_fd_of_object(self->io, fileobj);
         if (fd < 0) {
