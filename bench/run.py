@@ -1,13 +1,18 @@
 """Benchmark runner: every case on asyncio, uvloop and pyasync, interleaved.
 
     python -m bench [--quick] [--reps N] [--cases a,b]
+                    [--suite own|pyperformance|all]
 
-Each measurement runs in a fresh process; repetitions interleave the three
-implementations so that machine noise hits all of them alike.  Prints a
-table (median time per operation, spread, ratios) and writes
-bench/RESULTS.md and bench/speedups.png.
+Two suites: the project's own cases (bench/cases.py, per operation) and
+pyperformance's asyncio benchmarks (bench/pyperformance_suite.py, per
+benchmark run, unmodified scripts).  Each measurement runs in a fresh
+process; repetitions interleave the three implementations so that machine
+noise hits all of them alike.  Prints a table per suite (median, spread,
+ratios) and writes the running Python's sections of bench/RESULTS.md and
+bench/speedups-X.Y.png.
 """
 import argparse
+import math
 import os
 import platform
 import re
@@ -16,6 +21,7 @@ import subprocess
 import sys
 import time
 
+from bench import pyperformance_suite
 from bench.cases import CASES, MEMORY
 
 IMPLEMENTATIONS = ("asyncio", "uvloop", "pyasync")
@@ -76,13 +82,18 @@ def fmt_bytes(count):
     return f"{count:.0f} B"
 
 
-def table(cases, impls, per_op, errors):
+def table(cases, impls, per_op, errors, label=None, geomean=False):
+    """Markdown-ready rows: each case's medians and pyasync's speed-up
+    against each peer; with geomean, a last row of the speed-ups'
+    geometric means over the cases both ran."""
+    label = label or (lambda case: f"{case} (per {CASES[case][2]})")
     head = ["case"] + [f"{i} median (spread)" for i in impls]
-    head += [f"pyasync speed-up vs {i}" for i in impls if i != "pyasync"]
+    peers = [i for i in impls if i != "pyasync"]
+    head += [f"pyasync speed-up vs {i}" for i in peers]
     rows = []
     medians = {}
     for case in cases:
-        row = [f"{case} (per {CASES[case][2]})"]
+        row = [label(case)]
         for impl in impls:
             samples = per_op[(case, impl)]
             if not samples:
@@ -93,11 +104,18 @@ def table(cases, impls, per_op, errors):
             spread = (max(samples) - min(samples)) / med * 100
             shown = fmt_bytes(med) if case in MEMORY else fmt_time(med)
             row.append(f"{shown} (±{spread / 2:.0f}%)")
-        for impl in impls:
-            if impl == "pyasync":
-                continue
+        for impl in peers:
             a, p = medians.get((case, impl)), medians.get((case, "pyasync"))
             row.append(f"{a / p:.2f}x" if a and p else "-")
+        rows.append(row)
+    if geomean:
+        row = ["geometric mean"] + [""] * len(impls)
+        for impl in peers:
+            ratios = [medians[(c, impl)] / medians[(c, "pyasync")]
+                      for c in cases
+                      if (c, impl) in medians and (c, "pyasync") in medians]
+            row.append(f"**{math.exp(sum(map(math.log, ratios)) / len(ratios)):.2f}x** "
+                       f"({len(ratios)} benchmarks)" if ratios else "-")
         rows.append(row)
     return head, rows, medians
 
@@ -146,24 +164,26 @@ BEGIN = "<!-- python {} results: written by python -m bench -->"
 END = "<!-- end of python {} results -->"
 
 
-def write_section(path, version, body):
+def write_section(path, version, body, kind=""):
     """Replace (or add, in version order) this version's section of
-    RESULTS.md; the other versions' sections and the notes stay."""
+    RESULTS.md for suite `kind` ("" for the project's own cases, else
+    e.g. " pyperformance"); the other sections and the notes stay."""
     try:
         with open(path) as f:
             text = f.read()
     except FileNotFoundError:
         text = "# Benchmark results\n\n"
-    block = f"{BEGIN.format(version)}\n{body}\n{END.format(version)}"
-    begin, end = BEGIN.format(version), END.format(version)
+    begin, end = BEGIN.format(version + kind), END.format(version + kind)
+    block = f"{begin}\n{body}\n{end}"
     if begin in text and end in text:
         head, rest = text.split(begin, 1)
         text = head + block + rest.split(end, 1)[1]
     else:
         # Before the first section of a later version, else at the end of
         # the sections, else after the title.
-        later = [v for v in ("3.11", "3.12", "3.13", "3.14", "3.15")
-                 if v > version and BEGIN.format(v) in text]
+        later = [v + k for v in ("3.11", "3.12", "3.13", "3.14", "3.15")
+                 for k in ("", " pyperformance")
+                 if (v, k) > (version, kind) and BEGIN.format(v + k) in text]
         if later:
             marker = BEGIN.format(later[0])
             text = text.replace(marker, block + "\n\n" + marker, 1)
@@ -180,15 +200,36 @@ def write_section(path, version, body):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true",
-                        help="small sizes, 3 repetitions: under a minute")
+                        help="small sizes, 3 repetitions: under a minute "
+                             "(the project's own cases)")
     parser.add_argument("--reps", type=int, default=None)
-    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--cases", default=None,
+                        help="comma-separated case or benchmark names")
+    parser.add_argument("--suite", choices=("own", "pyperformance", "all"),
+                        default="all")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    cases = [c for c in args.cases.split(",") if c]
+    impls = [i for i in IMPLEMENTATIONS if available(i)]
+    chosen = args.cases.split(",") if args.cases else None
+    if args.suite in ("own", "all"):
+        cases = [c for c in (chosen or CASES) if c in CASES]
+        if cases:
+            run_own(args, impls, cases)
+    if args.suite in ("pyperformance", "all"):
+        specs = pyperformance_suite.discover()
+        names = [n for n in (chosen or specs) if n in specs]
+        if names:
+            run_pyperformance(args, impls, names, specs)
+
+
+def _machine():
+    return (f"{platform.machine()}, {os.cpu_count()} cores, "
+            f"{platform.platform()}, Python {platform.python_version()}")
+
+
+def run_own(args, impls, cases):
     reps = args.reps or (3 if args.quick else 7)
     scale = 0.05 if args.quick else 1.0
-    impls = [i for i in IMPLEMENTATIONS if available(i)]
     started = time.time()
     per_op, errors = collect(cases, impls, reps, scale)
     head, rows, medians = table(cases, impls, per_op, errors)
@@ -197,11 +238,9 @@ def main(argv=None):
     if args.no_write:
         return
     version = "%d.%d" % sys.version_info[:2]
-    machine = (f"{platform.machine()}, {os.cpu_count()} cores, "
-               f"{platform.platform()}, Python {platform.python_version()}")
     png = f"speedups-{version}.png"
     section = [f"## Python {version}\n",
-               f"Machine: {machine}.  {reps} interleaved repetitions, each in "
+               f"Machine: {_machine()}.  {reps} interleaved repetitions, each in "
                f"a fresh process{' (--quick sizes)' if args.quick else ''}; "
                f"{time.time() - started:.0f} s in all.  Against Python "
                f"{version}'s own asyncio and uvloop "
@@ -211,6 +250,32 @@ def main(argv=None):
         section.append(f"![speed-ups on {version}]({png})\n")
     write_section(os.path.join(HERE, "RESULTS.md"), version,
                   "\n".join(section))
+    print(f"wrote {os.path.join(HERE, 'RESULTS.md')}")
+
+
+def run_pyperformance(args, impls, names, specs):
+    reps = args.reps or (2 if args.quick else 3)
+    started = time.time()
+    values, errors = pyperformance_suite.collect(names, impls, reps, specs)
+    head, rows, _ = table(names, impls, values, errors,
+                          label=lambda name: name, geomean=True)
+    text = markdown(head, rows)
+    print(text)
+    if args.no_write:
+        return
+    import pyperformance
+    version = "%d.%d" % sys.version_info[:2]
+    section = [f"### pyperformance {pyperformance.__version__}'s asyncio "
+               f"benchmarks on Python {version}\n",
+               f"Machine: {_machine()}.  {reps} interleaved repetitions, each "
+               f"a pyperf run in fresh processes (a warm-up and 3 values); "
+               f"median time per benchmark run; "
+               f"{time.time() - started:.0f} s in all.  Against Python "
+               f"{version}'s own asyncio and uvloop "
+               f"{_uvloop_version() or '(not installed)'}.\n",
+               text + "\n"]
+    write_section(os.path.join(HERE, "RESULTS.md"), version,
+                  "\n".join(section), kind=" pyperformance")
     print(f"wrote {os.path.join(HERE, 'RESULTS.md')}")
 
 
