@@ -89,8 +89,11 @@ def run_one(impl, name, spec):
             cwd=tmp)
         if proc.returncode != 0 or not os.path.exists(out_path):
             lines = (proc.stderr or proc.stdout).strip().splitlines()
+            # The benchmark's own exception, not pyperf's report that a
+            # worker failed.
             raised = [line for line in lines if re.match(
-                r"[A-Za-z_.]+(Error|Exception|Interrupt):", line)]
+                r"[A-Za-z_.]+(Error|Exception|Interrupt):", line)
+                and "failed with exit code" not in line]
             return None, ((raised or lines or ["failed"])[-1])
         with open(out_path) as f:
             data = json.load(f)

@@ -1054,9 +1054,9 @@ Loop_create_task(LoopObj *self, PyObject *args, PyObject *kwds)
     if (self->task_factory == NULL && st->Task_Type != NULL) {
         return task_create_kw(st, coro, (PyObject *)self, kwds, 0);
     }
-    if (self->task_factory != NULL
-            && self->task_factory == st->eager_task_factory) {
-        /* pyasync.eager_task_factory, called without the call. */
+    if (self->task_factory_eager) {
+        /* An eager factory of Task (task_factory_is_eager), called
+         * without the call. */
         return task_create_kw(st, coro, (PyObject *)self, kwds, 1);
     }
     if (self->task_factory != NULL) {
@@ -1100,10 +1100,10 @@ Loop_create_task(LoopObj *self, PyObject *args, PyObject *kwds)
         return task_create(self->st, coro, (PyObject *)self, name, context);
     }
 #if PY_VERSION_HEX >= 0x030C0000
-    if (self->task_factory != NULL
-            && self->task_factory == self->st->eager_task_factory) {
-        /* pyasync.eager_task_factory, called without the call; the name
-         * is set after the eager step, as for any factory. */
+    if (self->task_factory_eager) {
+        /* An eager factory of Task (task_factory_is_eager), called
+         * without the call; the name is set after the eager step, as
+         * for any factory. */
         task = task_create_ex(self->st, coro, (PyObject *)self, Py_None,
                               context, 1);
         if (task != NULL && set_task_name(task, name) < 0) {
@@ -1144,6 +1144,43 @@ Loop_create_task(LoopObj *self, PyObject *args, PyObject *kwds)
 
 #endif
 
+/* Whether factory makes eager Tasks of the loop's own kind: pyasync's
+ * eager_task_factory, or asyncio's (asyncio.eager_task_factory and
+ * create_eager_task_factory(asyncio.Task): closures of one code object
+ * over the constructor).  On pyasync's loop asyncio's Task is pyasync's
+ * Task, as create_task() without a factory shows, so asyncio's eager
+ * factory gets the same eager pyasync Task, with asyncio's semantics and
+ * without a stdlib Task driven through the loop's Python methods. */
+static int
+task_factory_is_eager(pyasync_state *st, PyObject *factory)
+{
+    if (factory == st->eager_task_factory) {
+        return 1;
+    }
+    if (!PyFunction_Check(factory)) {
+        return 0;
+    }
+    PyObject *stdlib = PyObject_GetAttrString(st->asyncio_mod,
+                                              "eager_task_factory");
+    if (stdlib == NULL) {       /* 3.11: asyncio has none */
+        PyErr_Clear();
+        return 0;
+    }
+    int same = 0;
+    if (PyFunction_Check(stdlib)
+            && PyFunction_GET_CODE(factory) == PyFunction_GET_CODE(stdlib)) {
+        PyObject *mine = PyFunction_GET_CLOSURE(factory);
+        PyObject *theirs = PyFunction_GET_CLOSURE(stdlib);
+        same = mine != NULL && theirs != NULL
+               && PyTuple_GET_SIZE(mine) == 1
+               && PyTuple_GET_SIZE(theirs) == 1
+               && PyCell_GET(PyTuple_GET_ITEM(mine, 0))
+                  == PyCell_GET(PyTuple_GET_ITEM(theirs, 0));
+    }
+    Py_DECREF(stdlib);
+    return same;
+}
+
 static PyObject *
 Loop_set_task_factory(LoopObj *self, PyObject *factory)
 {
@@ -1154,6 +1191,9 @@ Loop_set_task_factory(LoopObj *self, PyObject *factory)
     }
     Py_XSETREF(self->task_factory,
                factory == Py_None ? NULL : Py_NewRef(factory));
+    self->task_factory_eager = self->task_factory != NULL
+        && self->st->Task_Type != NULL
+        && task_factory_is_eager(self->st, factory);
     Py_RETURN_NONE;
 }
 
@@ -1340,6 +1380,7 @@ Loop_tp_clear(LoopObj *self)
     pyasync_io_clear(self);
     Py_CLEAR(self->dict);
     Py_CLEAR(self->task_factory);
+    self->task_factory_eager = 0;
     Py_CLEAR(self->debug_obj);
     return 0;
 }

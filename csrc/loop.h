@@ -39,6 +39,10 @@ typedef struct {
                                   overridden nor set on the instance, as
                                   last checked (creation, setattr, each
                                   run_forever): C may bypass them */
+    char task_factory_eager;   /* task_factory is an eager factory of
+                                  pyasync's or asyncio's own Task:
+                                  create_task() makes an eager pyasync
+                                  Task without the call */
     uint64_t virtual_now;      /* ns: the clock while virtual_clock */
     Py_ssize_t thread_work;    /* executor jobs pending, counted while
                                   virtual_clock (they may schedule work) */

@@ -262,3 +262,77 @@ def test_eager_task_factory_bad_arguments():
             c.close()
     finally:
         loop.close()
+
+
+STDLIB_FACTORIES = ["asyncio.eager_task_factory",
+                    "asyncio.create_eager_task_factory(asyncio.Task)"]
+
+
+def stdlib_factory(how):
+    if how == "asyncio.eager_task_factory":
+        return asyncio.eager_task_factory
+    return asyncio.create_eager_task_factory(asyncio.Task)
+
+
+@pytest.mark.parametrize("how", STDLIB_FACTORIES)
+def test_asyncio_eager_factory_on_either_loop(how):
+    """asyncio's own eager factory, set on asyncio's loop and on pyasync's:
+    the same eager steps, names, results and order (pyasync's loop makes
+    its own eager Task for it, without calling it)."""
+    async def child(aio, trace, n, suspend):
+        trace("start", n, aio.current_task().get_name() != "")
+        if suspend:
+            await aio.sleep(0)
+        trace("end", n)
+        return n
+
+    async def scenario(aio, trace):
+        loop = aio.get_running_loop()
+        factory = stdlib_factory(how)
+        loop.set_task_factory(factory)
+        trace("factory kept", loop.get_task_factory() is factory)
+        t = loop.create_task(child(aio, trace, 0, False), name="quick")
+        trace("done at once", t.done(), t.get_name(), t.result())
+        t = aio.create_task(child(aio, trace, 1, True))
+        trace("pending", t.done(), t in aio.all_tasks())
+        trace("awaited", await t)
+        res = await aio.gather(*(child(aio, trace, n, n % 2)
+                                 for n in range(2, 6)))
+        trace("gathered", res)
+        async with aio.TaskGroup() as tg:
+            ts = [tg.create_task(child(aio, trace, n, n % 2))
+                  for n in range(6, 9)]
+            trace("in group", [x.done() for x in ts])
+        trace("group", [x.result() for x in ts])
+
+    assert_same(scenario)
+
+
+def test_asyncio_eager_factory_gives_pyasync_tasks_on_pyasync_loop():
+    """On pyasync's loop asyncio's eager factory makes pyasync's eager
+    Task, as create_task() without a factory makes pyasync's Task; a
+    factory over another Task class is called as it is."""
+    class MyTask(asyncio.Task):
+        pass
+
+    async def child():
+        await asyncio.sleep(0)
+        return 3
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        kinds = []
+        for factory in (asyncio.eager_task_factory,
+                        asyncio.create_eager_task_factory(asyncio.Task),
+                        asyncio.create_eager_task_factory(MyTask)):
+            loop.set_task_factory(factory)
+            t = loop.create_task(child())
+            kinds.append(type(t))
+            assert await t == 3
+        loop.set_task_factory(None)
+        kinds.append(type(loop.create_task(child())))
+        await asyncio.sleep(0.01)
+        return kinds
+
+    kinds = pyasync.run(main())
+    assert kinds == [pyasync.Task, pyasync.Task, MyTask, pyasync.Task]
