@@ -200,8 +200,9 @@ def write_section(path, version, body, kind=""):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true",
-                        help="small sizes, 3 repetitions: under a minute "
-                             "(the project's own cases)")
+                        help="own cases at small sizes, 3 repetitions "
+                             "(under a minute); pyperformance's once "
+                             "(about 4 minutes)")
     parser.add_argument("--reps", type=int, default=None)
     parser.add_argument("--cases", default=None,
                         help="comma-separated case or benchmark names")
@@ -254,7 +255,7 @@ def run_own(args, impls, cases):
 
 
 def run_pyperformance(args, impls, names, specs):
-    reps = args.reps or (2 if args.quick else 3)
+    reps = args.reps or (1 if args.quick else 3)
     started = time.time()
     values, errors = pyperformance_suite.collect(names, impls, reps, specs)
     head, rows, _ = table(names, impls, values, errors,
