@@ -217,7 +217,12 @@ def main(argv=None):
         if cases:
             run_own(args, impls, cases)
     if args.suite in ("pyperformance", "all"):
-        specs = pyperformance_suite.discover()
+        try:
+            specs = pyperformance_suite.discover()
+        except ImportError:
+            print("pyperformance is not installed (pip install -e "
+                  "'.[bench]'): its suite is skipped", file=sys.stderr)
+            return
         names = [n for n in (chosen or specs) if n in specs]
         if names:
             run_pyperformance(args, impls, names, specs)
