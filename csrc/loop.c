@@ -1480,6 +1480,8 @@ static PyMethodDef Loop_methods[] = {
     {"create_future", (PyCFunction)Loop_create_future, METH_NOARGS, NULL},
     {"create_task", (PyCFunction)(void (*)(void))Loop_create_task,
      METH_VARARGS | METH_KEYWORDS, NULL},
+    {"_asyncgen_firstiter_fast", pyasync_loop_asyncgen_firstiter, METH_O,
+     "asyncio's _asyncgen_firstiter_hook in C (csrc/asyncgens.c)."},
     {"set_task_factory", (PyCFunction)Loop_set_task_factory, METH_O, NULL},
     {"get_task_factory", (PyCFunction)Loop_get_task_factory, METH_NOARGS,
      NULL},

@@ -98,6 +98,11 @@ pyasync_loop_hold_gil(LoopObj *loop)
     }
 }
 
+/* csrc/asyncgens.c: asyncio's async generator first-iteration hook in C
+ * (Loop._asyncgen_firstiter_fast), and its lookups at import. */
+int pyasync_asyncgens_init(pyasync_state *st);
+PyObject *pyasync_loop_asyncgen_firstiter(PyObject *self, PyObject *agen);
+
 /* csrc/io/io.c: the loop's hooks into its I/O state (no-ops while
  * self->io is NULL). */
 void pyasync_io_before_poll(LoopObj *self);

@@ -120,6 +120,15 @@ typedef struct {
     PyObject *str_debug;                  /* "_debug" */
     PyObject *str_time;                   /* "time" */
     PyObject *base_get_debug;   /* asyncio BaseEventLoop.get_debug (module.c) */
+    /* asyncgens.c's: weakref.WeakSet, BaseEventLoop._asyncgen_firstiter_hook
+     * and the attribute names it reads. */
+    PyObject *WeakSet_Type;
+    PyObject *asyncio_firstiter_hook;
+    PyObject *str_asyncgens;
+    PyObject *str_asyncgens_shutdown_called;
+    PyObject *str_data;
+    PyObject *str_weakset_remove;
+    PyObject *str_pending_removals;
     /* The last loop type found plain by loop.c (not owned: the version
      * tag tells a changed or new type). */
     PyTypeObject *plain_loop_type;

@@ -27,6 +27,10 @@ from ._udp_io import UDPMixin
 __all__ = ['EventLoop', 'new_event_loop']
 
 _Base = base_events.BaseEventLoop
+# What Loop._asyncgen_firstiter_fast does in C (csrc/asyncgens.c): while
+# these are unpatched, run_forever() installs it instead.
+_ASYNCIO_FIRSTITER = _Base._asyncgen_firstiter_hook
+_WEAKSET_ADD = weakref.WeakSet.add
 
 
 # Queued handles are untracked by the GC while only their loop holds them
@@ -155,7 +159,7 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
         remote_wake = (_remote.watch(self) if old_wakeup_fd is not None
                        and _REMOTE_EXEC else None)
         try:
-            sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
+            sys.set_asyncgen_hooks(firstiter=self._firstiter_hook(),
                                    finalizer=self._asyncgen_finalizer_hook)
             events._set_running_loop(self)
             self._run()
@@ -167,6 +171,16 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
             sys.set_asyncgen_hooks(*old_agen_hooks)
             self._restore_wakeup_fd(old_wakeup_fd)
             _remote.unwatch(self, remote_wake)
+
+    def _firstiter_hook(self):
+        """asyncio's first-iteration hook for async generators, or its C
+        twin (csrc/asyncgens.c) when neither it nor WeakSet.add is
+        patched or overridden."""
+        hook = self._asyncgen_firstiter_hook
+        if (getattr(hook, '__func__', None) is _ASYNCIO_FIRSTITER
+                and weakref.WeakSet.add is _WEAKSET_ADD):
+            return self._asyncgen_firstiter_fast
+        return hook
 
     def _install_wakeup_fd(self):
         # Signals must interrupt libuv's poll, which retries on EINTR:
