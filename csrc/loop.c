@@ -1361,6 +1361,8 @@ Loop_traverse(LoopObj *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->dict);
     Py_VISIT(self->task_factory);
+    Py_VISIT(self->asyncgens_set);
+    Py_VISIT(self->asyncgens_remover);
     Py_VISIT(self->debug_obj);
     if (ctxshare_cache_traverse(&self->ctx_share, visit, arg) < 0
         || ready_traverse(&self->ready, visit, arg) < 0
@@ -1380,6 +1382,8 @@ Loop_tp_clear(LoopObj *self)
     pyasync_io_clear(self);
     Py_CLEAR(self->dict);
     Py_CLEAR(self->task_factory);
+    Py_CLEAR(self->asyncgens_set);
+    Py_CLEAR(self->asyncgens_remover);
     self->task_factory_eager = 0;
     Py_CLEAR(self->debug_obj);
     return 0;

@@ -60,6 +60,8 @@ typedef struct {
                                   bool in debug) */
     PyObject *dict;
     PyObject *weakreflist;
+    PyObject *asyncgens_set;       /* the WeakSet asyncgens_remover is */
+    PyObject *asyncgens_remover;   /* for (csrc/asyncgens.c), or NULL */
     pyasync_state *st;
     struct pyasync_io *io;     /* csrc/io: polls, signals, DNS; lazily made */
     pyasync_iohandle io_handles;   /* list head of the open I/O handles */
@@ -100,7 +102,7 @@ pyasync_loop_hold_gil(LoopObj *loop)
 
 /* csrc/asyncgens.c: asyncio's async generator first-iteration hook in C
  * (Loop._asyncgen_firstiter_fast), and its lookups at import. */
-int pyasync_asyncgens_init(pyasync_state *st);
+int pyasync_asyncgens_init(PyObject *module, pyasync_state *st);
 PyObject *pyasync_loop_asyncgen_firstiter(PyObject *self, PyObject *agen);
 
 /* csrc/io/io.c: the loop's hooks into its I/O state (no-ops while

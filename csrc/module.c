@@ -116,8 +116,9 @@ state_lookup_asyncio(pyasync_state *st)
     X(str_call_soon) X(str_add_done_callback) X(str_asyncio_future_blocking) \
     X(str_cancel) X(str_get_loop) X(str_loop) X(str_result) X(str_throw) \
     X(str_add) X(str_create_task) X(str_debug) X(str_time) X(base_get_debug) \
-    X(WeakSet_Type) X(asyncio_firstiter_hook) X(str_asyncgens) \
-    X(str_asyncgens_shutdown_called) X(str_data) X(str_weakset_remove) \
+    X(WeakSet_Type) X(WeakSetRemover_Type) X(str_iterating) \
+    X(asyncio_firstiter_hook) X(str_asyncgens) \
+    X(str_asyncgens_shutdown_called) X(str_data) \
     X(str_pending_removals) \
     X(kwnames_context) X(kwnames_name) X(kwnames_name_context) X(kwnames_msg) \
     PYASYNC_SYNC_FIELDS(X) \
@@ -175,7 +176,7 @@ module_exec(PyObject *mod)
         || pyasync_future_init(mod, st) < 0
         || pyasync_task_init(mod, st) < 0
         || pyasync_loop_init(mod, st) < 0
-        || pyasync_asyncgens_init(st) < 0) {
+        || pyasync_asyncgens_init(mod, st) < 0) {
         return -1;
     }
     /* The loop's I/O methods (csrc/io), installed on the Loop type. */

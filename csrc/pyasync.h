@@ -123,11 +123,12 @@ typedef struct {
     /* asyncgens.c's: weakref.WeakSet, BaseEventLoop._asyncgen_firstiter_hook
      * and the attribute names it reads. */
     PyObject *WeakSet_Type;
+    PyTypeObject *WeakSetRemover_Type;
+    PyObject *str_iterating;
     PyObject *asyncio_firstiter_hook;
     PyObject *str_asyncgens;
     PyObject *str_asyncgens_shutdown_called;
     PyObject *str_data;
-    PyObject *str_weakset_remove;
     PyObject *str_pending_removals;
     /* The last loop type found plain by loop.c (not owned: the version
      * tag tells a changed or new type). */

@@ -153,3 +153,64 @@ def test_the_c_hook_is_installed_only_while_running():
         loop.close()
     assert hooks[0] == loop._asyncgen_firstiter_fast
     assert sys.get_asyncgen_hooks() == before
+
+
+def test_generator_dying_while_the_registry_is_iterated():
+    """Generators that die while the WeakSet is iterated leave it after
+    the iteration (3.11-3.13 hold the removals back), as on asyncio."""
+    async def agen():
+        yield 1
+
+    def scenario(aio, trace):
+        loop = aio.new_event_loop()
+
+        async def main():
+            gens = [agen() for _ in range(5)]
+            for g in gens:
+                await g.__anext__()
+            del g
+            seen = 0
+            for current in loop._asyncgens:
+                if gens:
+                    # All but `current` die: the iteration skips them.
+                    for g in gens:
+                        await g.aclose()
+                    del gens[:], g
+                    gc.collect()
+                    trace("during", len(loop._asyncgens))
+                seen += 1
+            trace("after the iteration", seen, len(loop._asyncgens))
+            del current
+            gc.collect()
+            trace("all dead", len(loop._asyncgens))
+
+        loop.run_until_complete(main())
+        loop.close()
+    assert_same(scenario, via_run=False)
+
+
+def test_a_new_registry_set_while_running():
+    async def agen():
+        yield 1
+
+    def scenario(aio, trace):
+        loop = aio.new_event_loop()
+
+        async def main():
+            first = loop._asyncgens
+            g = agen()
+            await g.__anext__()
+            loop._asyncgens = weakref.WeakSet()
+            h = agen()
+            await h.__anext__()
+            trace("in the first", g in first, h in first)
+            trace("in the second", g in loop._asyncgens, h in loop._asyncgens)
+            await g.aclose()
+            await h.aclose()
+            del g, h
+            gc.collect()
+            trace("emptied", len(first), len(loop._asyncgens))
+
+        loop.run_until_complete(main())
+        loop.close()
+    assert_same(scenario, via_run=False)
