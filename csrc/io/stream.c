@@ -30,6 +30,10 @@
  * stays for the next read; larger ones take the buffer itself, shrunk (a
  * copy would cost more than the allocation it saves). */
 #define READ_COPY_MAX (8 * 1024)
+/* Chunks read and not yet delivered after which reading waits for a
+ * buffered protocol (asyncio reads once per iteration, delivering as it
+ * reads). */
+#define READ_AHEAD_CHUNKS 2
 /* asyncio's constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES. */
 #define LOG_THRESHOLD_FOR_CONNLOST_WRITES 5
 
@@ -403,6 +407,22 @@ stream_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     StreamObj *self = (StreamObj *)handle->data;
     pyasync_loop_hold_gil(self->loop);
     pyasync_io *io = self->loop->io;
+    if (self->buffered && self->rqueue != NULL
+        && PyList_GET_SIZE(self->rqueue) - self->rq_head
+           >= READ_AHEAD_CHUNKS) {
+        /* A buffered protocol behind (asyncio's TLS one, decrypting): no
+         * buffer, so that libuv reads no further until delivery catches
+         * up (the socket stays readable, so the next poll asks again),
+         * instead of up to 32 reads in a row, each into a buffer of its
+         * own: a TLS transfer took 14 times asyncio's page faults.  (Not
+         * for data_received() protocols: asyncio's StreamReader pauses
+         * reading at every chunk of a bulk transfer, and data left in
+         * the socket then costs two epoll_ctl() calls per chunk.) */
+        self->read_deferred = 1;
+        buf->base = NULL;
+        buf->len = 0;
+        return;
+    }
     if (self->bulk_reads) {
         if (io->rbulk == NULL) {
             io->rbulk = PyBytes_FromStringAndSize(NULL, BULK_READ_SIZE);
@@ -502,6 +522,10 @@ stream_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         }
         Py_XDECREF(chunk);
         stream_schedule_deliver(self);
+    }
+    else if (nread == UV_ENOBUFS && self->read_deferred) {
+        /* stream_alloc_cb declined: the data stays in the socket. */
+        self->read_deferred = 0;
     }
     else if (nread < 0) {
         stream_stop_reading(self);
