@@ -730,3 +730,56 @@ def test_bulk_transfer_arrives_whole_in_reads_of_at_most_256k():
         server.close()
         await server.wait_closed()
     assert_same(scenario)
+
+
+def test_bulk_transfer_to_a_slow_buffered_protocol():
+    """A 24 MiB transfer to a BufferedProtocol that works on every chunk
+    (as asyncio's TLS protocol decrypts): the bytes arrive whole and in
+    order, each buffer_updated() within the buffer get_buffer() gave,
+    and pause_reading()/resume_reading() in between lose nothing (pyasync
+    reads at most two chunks ahead of such a protocol, csrc/io/stream.c)."""
+    async def scenario(aio, trace):
+        import hashlib
+        loop = aio.get_running_loop()
+        pattern = bytes(range(256)) * (4 * 2**20 // 256)
+        total = 6 * len(pattern)
+        digest = hashlib.sha256()
+        done = loop.create_future()
+        over = []
+
+        class SlowSink(aio.BufferedProtocol):
+            got = 0
+            calls = 0
+
+            def connection_made(self, transport):
+                self.transport = transport
+                self.buf = bytearray(64 * 1024)
+
+            def get_buffer(self, sizehint):
+                return self.buf
+
+            def buffer_updated(self, nbytes):
+                if nbytes > len(self.buf):
+                    over.append(nbytes)
+                digest.update(self.buf[:nbytes])   # (the work per chunk)
+                self.got += nbytes
+                self.calls += 1
+                if self.calls % 50 == 0:
+                    self.transport.pause_reading()
+                    loop.call_later(0.001, self.transport.resume_reading)
+                if self.got == total and not done.done():
+                    done.set_result(None)
+
+        server = await loop.create_server(SlowSink, '127.0.0.1', 0)
+        tr, _ = await loop.create_connection(
+            aio.Protocol, *server.sockets[0].getsockname()[:2])
+        for _ in range(6):
+            tr.write(pattern)
+        await aio.wait_for(done, 60)
+        expected = hashlib.sha256(pattern * 6).hexdigest()
+        trace('whole', digest.hexdigest() == expected)
+        trace('within the buffer', over == [])
+        tr.close()
+        server.close()
+        await server.wait_closed()
+    assert_same(scenario)
