@@ -271,6 +271,10 @@ def run_pyperformance(args, impls, names, specs):
         return
     import pyperformance
     version = "%d.%d" % sys.version_info[:2]
+    path = os.path.join(HERE, "RESULTS.md")
+    if args.cases and merge_rows(path, version, rows, reps):
+        print(f"updated {', '.join(names)} in {path}")
+        return
     section = [f"### pyperformance {pyperformance.__version__}'s asyncio "
                f"benchmarks on Python {version}\n",
                f"Machine: {_machine()}.  {reps} interleaved repetitions, each "
@@ -280,9 +284,60 @@ def run_pyperformance(args, impls, names, specs):
                f"{version}'s own asyncio and uvloop "
                f"{_uvloop_version() or '(not installed)'}.\n",
                text + "\n"]
-    write_section(os.path.join(HERE, "RESULTS.md"), version,
-                  "\n".join(section), kind=" pyperformance")
-    print(f"wrote {os.path.join(HERE, 'RESULTS.md')}")
+    write_section(path, version, "\n".join(section), kind=" pyperformance")
+    print(f"wrote {path}")
+
+
+def merge_rows(path, version, rows, reps):
+    """Put the rows of benchmarks measured again (--cases) into this
+    version's pyperformance table, note it under the table, and compute
+    the geometric means again; False when there is no table to merge into."""
+    begin = BEGIN.format(version + " pyperformance")
+    end = END.format(version + " pyperformance")
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return False
+    if begin not in text or end not in text:
+        return False
+    head, rest = text.split(begin, 1)
+    body, tail = rest.split(end, 1)
+    new = {r[0]: "| " + " | ".join(r) + " |" for r in rows
+           if r[0] != "geometric mean"}
+    lines = body.split("\n")
+    names_in_table = [ln.split("|")[1].strip() for ln in lines
+                      if ln.startswith("| ")]
+    if not set(new) <= set(names_in_table):
+        return False
+    lines = [new.get(ln.split("|")[1].strip(), ln) if ln.startswith("| ")
+             else ln for ln in lines]
+    # The geometric means of the speed-up columns, from the rows as they
+    # now stand.
+    table_rows = [ln for ln in lines if ln.startswith("| ")
+                  and not ln.startswith("| case")
+                  and not ln.startswith("| geometric mean")]
+    cells = [[c.strip() for c in ln.strip("|").split("|")]
+             for ln in table_rows]
+    ncols = len(cells[0])
+    peers = (ncols - 1) // 2
+    means = []
+    for col in range(ncols - peers, ncols):
+        ratios = [float(c[col].rstrip("x")) for c in cells
+                  if re.fullmatch(r"[0-9.]+x", c[col])]
+        means.append(f"**{math.exp(sum(map(math.log, ratios)) / len(ratios)):.2f}x** "
+                     f"({len(ratios)} benchmarks)" if ratios else "-")
+    geo = "| " + " | ".join(["geometric mean"] + [""] * (ncols - 1 - peers)
+                            + means) + " |"
+    lines = [geo if ln.startswith("| geometric mean") else ln
+             for ln in lines]
+    note = (f"Measured again on {time.strftime('%Y-%m-%d')} after a change "
+            f"({reps} repetitions): {', '.join(new)}.")
+    last = max(i for i, ln in enumerate(lines) if ln.startswith("| "))
+    lines.insert(last + 1, "\n" + note)
+    with open(path, "w") as f:
+        f.write(head + begin + "\n".join(lines) + end + tail)
+    return True
 
 
 if __name__ == "__main__":
