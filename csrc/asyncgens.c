@@ -264,20 +264,16 @@ pyasync_loop_asyncgen_firstiter(PyObject *self, PyObject *agen)
     if (late < 0) {
         return NULL;
     }
-    PyObject *set = late ? NULL : PyObject_GetAttr(self, st->str_asyncgens);
-    int done = 0;
-    if (set != NULL) {
-        done = weakset_add((LoopObj *)self, set, agen);
-        Py_DECREF(set);
-        if (done < 0) {
+    if (!late) {
+        PyObject *set = PyObject_GetAttr(self, st->str_asyncgens);
+        if (set == NULL) {
             return NULL;
         }
-    }
-    else if (!late) {
-        return NULL;
-    }
-    if (done) {
-        Py_RETURN_NONE;
+        int done = weakset_add((LoopObj *)self, set, agen);
+        Py_DECREF(set);
+        if (done != 0) {
+            return done < 0 ? NULL : Py_NewRef(Py_None);
+        }
     }
     /* The warning after shutdown_asyncgens(), or a set of another kind. */
     PyObject *args[2] = {self, agen};
