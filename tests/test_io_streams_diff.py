@@ -737,7 +737,8 @@ def test_bulk_transfer_to_a_slow_buffered_protocol():
     (as asyncio's TLS protocol decrypts): the bytes arrive whole and in
     order, each buffer_updated() within the buffer get_buffer() gave,
     and pause_reading()/resume_reading() in between lose nothing (pyasync
-    reads at most two chunks ahead of such a protocol, csrc/io/stream.c)."""
+    reads straight into get_buffer()'s buffer, once per readiness event,
+    as asyncio does: csrc/io/stream.c)."""
     async def scenario(aio, trace):
         import hashlib
         loop = aio.get_running_loop()
@@ -783,3 +784,66 @@ def test_bulk_transfer_to_a_slow_buffered_protocol():
         server.close()
         await server.wait_closed()
     assert_same(scenario)
+
+
+@pytest.mark.parametrize('failure', ['get_buffer raises', 'empty buffer',
+                                     'buffer_updated raises', 'peer resets'])
+def test_buffered_protocol_failures(failure):
+    """What a BufferedProtocol's server side sees when get_buffer() or
+    buffer_updated() fails, or the peer resets the connection: the
+    exception handler's context and connection_lost()'s exception, and
+    get_buffer(-1) asked once before each buffer_updated()."""
+    async def scenario(aio, trace):
+        loop = aio.get_running_loop()
+        done = loop.create_future()
+        loop.set_exception_handler(
+            lambda loop, ctx: trace('handler', ctx['message'],
+                                    repr(ctx.get('exception'))))
+
+        class Failing(aio.BufferedProtocol):
+            def __init__(self):
+                self.buf = bytearray(16)
+                self.calls = []
+
+            def get_buffer(self, sizehint):
+                self.calls.append(('get_buffer', sizehint))
+                if failure == 'get_buffer raises':
+                    raise ValueError('no buffer')
+                if failure == 'empty buffer':
+                    return bytearray()
+                return self.buf
+
+            def buffer_updated(self, nbytes):
+                self.calls.append('buffer_updated')
+                if failure == 'buffer_updated raises':
+                    raise KeyError('updated')
+
+            def eof_received(self):
+                trace('eof')
+
+            def connection_lost(self, exc):
+                trace('calls alternate', all(
+                    a[0] == 'get_buffer' and b == 'buffer_updated'
+                    for a, b in zip(self.calls[::2], self.calls[1::2])))
+                trace('first', self.calls[:2])
+                trace('lost', repr(exc))
+                done.set_result(None)
+
+        server = await loop.create_server(Failing, '127.0.0.1', 0)
+        sock = socket.create_connection(server.sockets[0].getsockname())
+        sock.sendall(b'x' * 40)
+        if failure == 'peer resets':
+            await aio.sleep(0.05)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                            b'\x01\x00\x00\x00\x00\x00\x00\x00')
+        sock.close()
+        await aio.wait_for(done, 10)
+        server.close()
+        await server.wait_closed()
+    trace = assert_same(scenario)
+    trace_text = repr(trace)
+    expected = {'get_buffer raises': "ValueError('no buffer')",
+                'empty buffer': 'get_buffer() returned an empty buffer',
+                'buffer_updated raises': "KeyError('updated')",
+                'peer resets': 'ConnectionResetError'}[failure]
+    assert expected in trace_text

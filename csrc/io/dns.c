@@ -106,7 +106,11 @@ to_enum(PyObject *sockmod, const char *cls_name, int value)
         return NULL;
     }
     PyObject *v = PyLong_FromLong(value);
-    PyObject *r = v ? PyObject_CallOneArg(cls, v) : NULL;
+    if (v == NULL) {
+        Py_DECREF(cls);
+        return NULL;
+    }
+    PyObject *r = PyObject_CallOneArg(cls, v);
     if (r == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
         PyErr_Clear();
         r = Py_NewRef(v);

@@ -8,6 +8,7 @@
 #include "io/stream.h"
 #include "io/uvcall.h"
 #include "io/stream_impl.h"
+#include <errno.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,10 +31,6 @@
  * stays for the next read; larger ones take the buffer itself, shrunk (a
  * copy would cost more than the allocation it saves). */
 #define READ_COPY_MAX (8 * 1024)
-/* Chunks read and not yet delivered after which reading waits for a
- * buffered protocol (asyncio reads once per iteration, delivering as it
- * reads). */
-#define READ_AHEAD_CHUNKS 2
 /* asyncio's constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES. */
 #define LOG_THRESHOLD_FOR_CONNLOST_WRITES 5
 
@@ -44,6 +41,7 @@ typedef struct {
 } write_req;
 
 static int stream_deliver(PyObject *obj, PyObject *arg);
+static int stream_on_eof(StreamObj *self);
 static int stream_call_connection_lost(PyObject *obj, PyObject *arg);
 static int stream_watch_peer(StreamObj *self, int fd);
 
@@ -407,17 +405,14 @@ stream_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     StreamObj *self = (StreamObj *)handle->data;
     pyasync_loop_hold_gil(self->loop);
     pyasync_io *io = self->loop->io;
-    if (self->buffered && self->rqueue != NULL
-        && PyList_GET_SIZE(self->rqueue) - self->rq_head
-           >= READ_AHEAD_CHUNKS) {
-        /* A buffered protocol behind (asyncio's TLS one, decrypting): no
-         * buffer, so that libuv reads no further until delivery catches
-         * up (the socket stays readable, so the next poll asks again),
-         * instead of up to 32 reads in a row, each into a buffer of its
-         * own: a TLS transfer took 14 times asyncio's page faults.  (Not
-         * for data_received() protocols: asyncio's StreamReader pauses
-         * reading at every chunk of a bulk transfer, and data left in
-         * the socket then costs two epoll_ctl() calls per chunk.) */
+    if (self->buffered) {
+        /* A BufferedProtocol (asyncio's TLS one among them): no buffer of
+         * ours.  libuv reports ENOBUFS, the data stays in the socket, and
+         * stream_deliver reads it straight into get_buffer()'s buffer, as
+         * asyncio's recv_into() does: one copy fewer than a read here and
+         * a copy there, and no reading ahead of delivery (up to 32 reads
+         * in a row, each into a buffer of its own, had a TLS transfer
+         * take 14 times asyncio's page faults). */
         self->read_deferred = 1;
         buf->base = NULL;
         buf->len = 0;
@@ -524,8 +519,11 @@ stream_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         stream_schedule_deliver(self);
     }
     else if (nread == UV_ENOBUFS && self->read_deferred) {
-        /* stream_alloc_cb declined: the data stays in the socket. */
+        /* stream_alloc_cb declined: the socket is readable, and the
+         * protocol's own buffer takes the data at delivery. */
         self->read_deferred = 0;
+        self->readable = 1;
+        stream_schedule_deliver(self);
     }
     else if (nread < 0) {
         stream_stop_reading(self);
@@ -582,45 +580,67 @@ stream_wants_data(StreamObj *self)
     return self->protocol != NULL && !self->paused && !self->closing;
 }
 
-/* BufferedProtocol: copy chunk into get_buffer(-1)'s buffers. */
+/* BufferedProtocol: get_buffer(-1)'s buffer, writable and not empty, in
+ * view: 1.  Else the fatal error asyncio reports, and what
+ * stream_fatal_current() returns (0, or -1 to propagate). */
+static int
+protocol_buffer(StreamObj *self, Py_buffer *view)
+{
+    PyObject *b = PyObject_CallMethod(self->protocol, "get_buffer", "i", -1);
+    if (b == NULL) {
+        goto failed;
+    }
+    int r = PyObject_GetBuffer(b, view, PyBUF_WRITABLE);
+    Py_DECREF(b);
+    if (r < 0) {
+        goto failed;
+    }
+    if (view->len == 0) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_RuntimeError,
+                        "get_buffer() returned an empty buffer");
+        goto failed;
+    }
+    return 1;
+failed:
+    return stream_fatal_current(self, "Fatal error: protocol.get_buffer() "
+                                "call failed.");
+}
+
+static int
+call_buffer_updated(StreamObj *self, Py_ssize_t n)
+{
+    PyObject *r = PyObject_CallMethod(self->protocol, "buffer_updated", "n",
+                                      n);
+    if (r == NULL) {
+        return stream_fatal_current(
+            self, "Fatal error: protocol.buffer_updated() call failed.");
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* BufferedProtocol: copy chunk (read before the protocol was set) into
+ * get_buffer(-1)'s buffers. */
 static int
 feed_buffered(StreamObj *self, PyObject *chunk)
 {
     const char *src = PyBytes_AS_STRING(chunk);
     Py_ssize_t left = PyBytes_GET_SIZE(chunk);
     while (left > 0) {
-        PyObject *b = PyObject_CallMethod(self->protocol, "get_buffer", "i",
-                                          -1);
         Py_buffer view;
-        if (b == NULL) {
-            return stream_fatal_current(
-                self, "Fatal error: protocol.get_buffer() call failed.");
-        }
-        if (PyObject_GetBuffer(b, &view, PyBUF_WRITABLE) < 0) {
-            Py_DECREF(b);
-            return stream_fatal_current(
-                self, "Fatal error: protocol.get_buffer() call failed.");
-        }
-        Py_DECREF(b);
-        if (view.len == 0) {
-            PyBuffer_Release(&view);
-            PyErr_SetString(PyExc_RuntimeError,
-                            "get_buffer() returned an empty buffer");
-            return stream_fatal_current(
-                self, "Fatal error: protocol.get_buffer() call failed.");
+        int got = protocol_buffer(self, &view);
+        if (got <= 0) {
+            return got;
         }
         Py_ssize_t n = view.len < left ? view.len : left;
         memcpy(view.buf, src, (size_t)n);
         PyBuffer_Release(&view);
         src += n;
         left -= n;
-        PyObject *r = PyObject_CallMethod(self->protocol, "buffer_updated",
-                                          "n", n);
-        if (r == NULL) {
-            return stream_fatal_current(
-                self, "Fatal error: protocol.buffer_updated() call failed.");
+        if (call_buffer_updated(self, n) < 0) {
+            return -1;
         }
-        Py_DECREF(r);
         if (left > 0 && !stream_wants_data(self)) {
             /* Paused in buffer_updated: keep the rest for later. */
             if (self->closing) {
@@ -636,6 +656,51 @@ feed_buffered(StreamObj *self, PyObject *chunk)
         }
     }
     return 0;
+}
+
+/* BufferedProtocol, socket readable: one read straight into get_buffer()'s
+ * buffer, then buffer_updated(), the EOF or the read error: asyncio's
+ * _read_ready__get_buffer. */
+static int
+read_into_protocol(StreamObj *self)
+{
+    self->readable = 0;
+    uv_os_fd_t fd;
+    if (uv_fileno(&self->uv.handle, &fd) < 0) {
+        return 0;               /* closed meanwhile */
+    }
+    Py_buffer view;
+    int got = protocol_buffer(self, &view);
+    if (got <= 0) {
+        return got;
+    }
+    ssize_t n;
+    do {
+        n = read(fd, view.buf, (size_t)view.len);
+    } while (n < 0 && errno == EINTR);
+    int err = errno;
+    PyBuffer_Release(&view);
+    if (n > 0) {
+        return call_buffer_updated(self, n);
+    }
+    if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) {
+        return 0;               /* libuv still polls: the next event */
+    }
+    stream_stop_reading(self);
+    self->read_done = 1;
+    self->eof_delivered = 1;
+    if (n == 0) {
+        return stream_on_eof(self);
+    }
+    PyObject *exc = uvcall_oserror(-err);
+    if (exc == NULL) {
+        return -1;
+    }
+    int r = stream_fatal_error(self, exc, is_pipe_kind(self)
+                               ? "Fatal read error on pipe transport"
+                               : "Fatal read error on socket transport");
+    Py_DECREF(exc);
+    return r;
 }
 
 static int
@@ -746,6 +811,9 @@ stream_deliver(PyObject *obj, PyObject *arg)
             return stream_kick(self);       /* the rest: next iteration */
         }
         return stream_start_reading(self);
+    }
+    if (self->buffered && self->readable && !self->read_done) {
+        return read_into_protocol(self);
     }
     if (!self->read_done) {
         /* Nothing waiting (after resume_reading): read again. */

@@ -65,6 +65,7 @@ typedef struct {
     char lost_called;
     char last_read_full;        /* the last read filled its buffer */
     char read_deferred;         /* alloc_cb declined: ENOBUFS is ours */
+    char readable;              /* buffered: data waits in the socket */
     char bulk_reads;            /* read BULK_READ_SIZE at a time */
 } StreamObj;
 
