@@ -4,9 +4,9 @@
  * up once here, so that `except asyncio.CancelledError` catches ours and
  * asyncio.all_tasks() sees our tasks. */
 #include "pyasync.h"
-#include "all_tasks.h"
-#include "current_task.h"
-#include "combinator.h"
+#include "core/all_tasks.h"
+#include "core/current_task.h"
+#include "comb/combinator.h"
 #include "io/io.h"
 #include "io/stream.h"
 #include "io/udp.h"

@@ -205,6 +205,15 @@ typedef struct {
      * while none is, the primitives never call the hooks. */
     PyObject *diag_hooks;
     Py_ssize_t diag_loops;
+    /* The read-only views of C objects for pyasync/graph.py
+     * (diag/introspect.h): registered at init by the files that own the
+     * types, then fixed.  The types are borrowed (their fields own them). */
+#define PYASYNC_MAX_VIEWS 16
+    struct {
+        PyTypeObject *type;
+        PyObject *(*view)(PyObject *obj);
+    } views[PYASYNC_MAX_VIEWS];
+    int nviews;
     /* Stream transports and servers (csrc/io/stream.c, server.c). */
 #define PYASYNC_IO_STREAM_DECL(field) PyObject *field;
     PYASYNC_IO_STREAM_FIELDS(PYASYNC_IO_STREAM_DECL)

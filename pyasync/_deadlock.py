@@ -1,6 +1,6 @@
 """Deadlock diagnosis in debug mode: who holds which lock, who waits.
 
-The C primitives (csrc/lock.c, csrc/semaphore.c through csrc/diag/lock_diag.c)
+The C primitives (csrc/sync/lock.c, csrc/sync/semaphore.c through csrc/diag/lock_diag.c)
 call the hooks below while a debug-mode pyasync loop runs; outside debug
 mode they never do.  A Lock, the Lock inside a Condition, and a Semaphore
 or BoundedSemaphore made with value 1 count as locks.  This module raises

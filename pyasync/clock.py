@@ -12,7 +12,7 @@ virtual clock moves as much as the wait took.
     pyasync.run(main(), clock=pyasync.VirtualClock())
     loop = pyasync.new_event_loop(clock=pyasync.VirtualClock(start=0))
 
-The loop side is C (csrc/loop.c: the clock reads, the jump in
+The loop side is C (csrc/core/loop.c: the clock reads, the jump in
 loop_prepare_poll); this is its face.
 """
 import time

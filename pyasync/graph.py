@@ -119,7 +119,7 @@ def _coro_chain(coro):
         seen.add(id(coro))
         chain.append(coro)
         nxt = None
-        # _cr_await: a C coroutine's on 3.14+ (csrc/ccoro.c says why).
+        # _cr_await: a C coroutine's on 3.14+ (csrc/core/ccoro.c says why).
         for attr in ('cr_await', '_cr_await', 'gi_yieldfrom', 'ag_await'):
             try:
                 nxt = getattr(coro, attr)

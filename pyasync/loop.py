@@ -27,14 +27,14 @@ from ._udp_io import UDPMixin
 __all__ = ['EventLoop', 'new_event_loop']
 
 _Base = base_events.BaseEventLoop
-# What Loop._asyncgen_firstiter_fast does in C (csrc/asyncgens.c): while
+# What Loop._asyncgen_firstiter_fast does in C (csrc/core/asyncgens.c): while
 # these are unpatched, run_forever() installs it instead.
 _ASYNCIO_FIRSTITER = _Base._asyncgen_firstiter_hook
 _WEAKSET_ADD = weakref.WeakSet.add
 
 
 # Queued handles are untracked by the GC while only their loop holds them
-# (csrc/handle.c).  Before a full collection, the handles someone else
+# (csrc/core/handle.c).  Before a full collection, the handles someone else
 # also holds are tracked, so that a cycle through one is collected even
 # when its loop was dropped without close().
 _live_loops = weakref.WeakSet()
@@ -174,7 +174,7 @@ class EventLoop(LowLevelIOMixin, StreamsIOMixin, SubprocessMixin, UDPMixin,
 
     def _firstiter_hook(self):
         """asyncio's first-iteration hook for async generators, or its C
-        twin (csrc/asyncgens.c) when neither it nor WeakSet.add is
+        twin (csrc/core/asyncgens.c) when neither it nor WeakSet.add is
         patched or overridden."""
         hook = self._asyncgen_firstiter_hook
         if (getattr(hook, '__func__', None) is _ASYNCIO_FIRSTITER

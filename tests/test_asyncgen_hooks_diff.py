@@ -1,5 +1,5 @@
 """asyncio's first-iteration hook for async generators on pyasync's loop
-(in C, csrc/asyncgens.c): the same registry, warning and finalisation as
+(in C, csrc/core/asyncgens.c): the same registry, warning and finalisation as
 on asyncio's loop, and asyncio's own hook when it or WeakSet.add is
 patched."""
 import asyncio

@@ -1,5 +1,5 @@
 """Handles made back to back in one context share one copy of it on a
-pyasync loop (csrc/context_share.h); what each callback sees must stay
+pyasync loop (csrc/core/context_share.h); what each callback sees must stay
 asyncio's, where every handle has a copy of its own.  Each scenario runs
 on asyncio, on pyasync, and on pyasync with the sharing turned off, and
 the three traces must be equal."""

@@ -107,7 +107,7 @@ def test_overrides_in_subclasses_are_kept_and_used():
 
 def test_plain_subclass_keeps_the_c_fast_paths():
     # create_task/create_future of a subclass that overrides neither are
-    # still the C ones (loop_type_is_plain in csrc/loop.c): the task made
+    # still the C ones (loop_type_is_plain in csrc/core/loop.c): the task made
     # by asyncio.create_task() is pyasync's.
     class Plain(pyasync.EventLoop):
         pass

@@ -1,4 +1,4 @@
-"""sleep(delay, result=None): pyasync's C coroutine (csrc/sleep.c) against
+"""sleep(delay, result=None): pyasync's C coroutine (csrc/comb/sleep.c) against
 asyncio 3.11's `async def sleep`, scenario by scenario (difftrace)."""
 import asyncio
 import decimal

@@ -4,37 +4,28 @@
  * None for any other object.  Used by pyasync/graph.py only. */
 #include "diag/introspect.h"
 
+int
+pyasync_register_view(pyasync_state *st, PyTypeObject *tp,
+                      pyasync_view_fn view)
+{
+    if (st->nviews == PYASYNC_MAX_VIEWS) {
+        PyErr_SetString(PyExc_SystemError, "pyasync: too many views");
+        return -1;
+    }
+    st->views[st->nviews].type = tp;
+    st->views[st->nviews].view = view;
+    st->nviews++;
+    return 0;
+}
+
 static PyObject *
 c_view(PyObject *module, PyObject *obj)
 {
     pyasync_state *st = pyasync_state_from_module(module);
-    PyTypeObject *tp = Py_TYPE(obj);
-    if (tp == st->Sleep_Type) {
-        return pyasync_sleep_view(obj);
-    }
-    if (tp == (PyTypeObject *)st->SyncCoro_Type) {
-        return pyasync_sync_coro_view(obj);
-    }
-    if (tp == st->Wait_Type) {
-        return pyasync_wait_view(obj);
-    }
-    if (tp == st->WaitFor_Type) {
-        return pyasync_wait_for_view(obj);
-    }
-    if (tp == st->CancelAndWait_Type) {
-        return pyasync_cancel_and_wait_view(obj);
-    }
-    if (tp == st->AsCompleted_Type) {
-        return pyasync_as_completed_view(obj);
-    }
-    if (tp == st->WaitForOne_Type) {
-        return pyasync_wait_for_one_view(obj);
-    }
-    if (tp == st->ShieldState_Type) {
-        return pyasync_shield_state_view(obj);
-    }
-    if (tp == st->GatherState_Type) {
-        return pyasync_gather_state_view(obj);
+    for (int i = 0; i < st->nviews; i++) {
+        if (Py_TYPE(obj) == st->views[i].type) {
+            return st->views[i].view(obj);
+        }
     }
     Py_RETURN_NONE;
 }

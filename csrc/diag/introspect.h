@@ -4,8 +4,9 @@
  * the C coroutines and combinator states: what a sleep waits for and
  * until when, which primitive a Lock.acquire() is blocked on, which
  * futures a wait() or a shield() follows.  Each file that owns such a
- * struct exports one *_view function; introspect.c dispatches on the type
- * and exposes it as _core._c_view(obj).
+ * struct registers a view of its type at module init (sleep, the
+ * primitives' waits in sync/waiter.c, wait, wait_for, as_completed,
+ * shield, gather); introspect.c exposes them as _core._c_view(obj).
  *
  * A view is a new dict {'kind': str, ...fields} whose missing fields are
  * None; it is made only when asked for, so nothing here runs on a hot
@@ -22,25 +23,13 @@ view_field(PyObject *obj)
     return obj != NULL ? obj : Py_None;
 }
 
-/* sleep.c: {'kind': 'sleep', 'delay', 'future', 'timer'} */
-PyObject *pyasync_sleep_view(PyObject *coro);
-/* waiter.c: {'kind': 'sync', 'qualname', 'self' (the primitive), 'fut'
- * (the waiter future), 'arg'} */
-PyObject *pyasync_sync_coro_view(PyObject *coro);
-/* wait.c: {'kind': 'wait', 'fs', 'waiter', 'timeout_handle'} */
-PyObject *pyasync_wait_view(PyObject *coro);
-/* wait_for.c: {'kind': 'wait_for', 'fut', 'waiter', 'timeout_handle'} and
- * {'kind': 'cancel_and_wait', 'fut', 'waiter'} */
-PyObject *pyasync_wait_for_view(PyObject *coro);
-PyObject *pyasync_cancel_and_wait_view(PyObject *coro);
-/* as_completed.c: {'kind': 'as_completed', 'todo'} for the iterator and
- * for one of its _wait_for_one() coroutines (then also 'getter') */
-PyObject *pyasync_as_completed_view(PyObject *obj);
-PyObject *pyasync_wait_for_one_view(PyObject *coro);
-/* shield.c: {'kind': 'shield', 'inner', 'outer'} */
-PyObject *pyasync_shield_state_view(PyObject *obj);
-/* gather.c: {'kind': 'gather', 'children', 'outer'} */
-PyObject *pyasync_gather_state_view(PyObject *obj);
+/* A view: a new dict of what obj (of the registered type) holds. */
+typedef PyObject *(*pyasync_view_fn)(PyObject *obj);
+
+/* Called by the file that owns tp, from its init: _c_view() of an object
+ * of exactly type tp returns view(obj).  0, or -1 with an exception. */
+int pyasync_register_view(pyasync_state *st, PyTypeObject *tp,
+                          pyasync_view_fn view);
 
 int pyasync_introspect_init(PyObject *module, pyasync_state *st);
 

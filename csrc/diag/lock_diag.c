@@ -1,6 +1,5 @@
 /* lock_diag.c: calling the deadlock-diagnosis hooks (see lock_diag.h). */
 #include "diag/lock_diag.h"
-#include "waiter.h"
 
 /* hooks.name(arg); -1 with the hook's error set. */
 static int
@@ -31,14 +30,8 @@ pyasync_diag_notify(pyasync_state *st, pyasync_diag_event event,
 }
 
 int
-pyasync_diag_before_wait(pyasync_state *st, PyObject *lock,
-                         PyObject **loop_slot)
+pyasync_diag_before_wait(pyasync_state *st, PyObject *lock)
 {
-    PyObject *loop = sync_get_loop(st, lock, loop_slot);
-    if (loop == NULL) {
-        return -1;
-    }
-    Py_DECREF(loop);
     return call_hook(st, "before_wait", lock);
 }
 

@@ -35,11 +35,10 @@ typedef enum {
 void pyasync_diag_notify(pyasync_state *st, pyasync_diag_event event,
                          PyObject *obj);
 
-/* The current task is about to wait for lock (a primitive whose loop is
- * bound through *loop_slot): -1 with DeadlockError set when the wait can
- * never end.  The loop is bound first, so a wrong loop's error wins. */
-int pyasync_diag_before_wait(pyasync_state *st, PyObject *lock,
-                             PyObject **loop_slot);
+/* The current task is about to wait for lock (its loop already bound:
+ * sync_diag_before_wait): -1 with DeadlockError set when the wait can
+ * never end. */
+int pyasync_diag_before_wait(pyasync_state *st, PyObject *lock);
 /* The loop has nothing ready and nothing that could make anything ready:
  * the hooks may fail the waits that can never end.  0 or -1. */
 int pyasync_diag_loop_idle(pyasync_state *st, PyObject *loop);

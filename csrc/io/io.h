@@ -13,7 +13,7 @@
 #ifndef PYASYNC_IO_H
 #define PYASYNC_IO_H
 
-#include "loop.h"
+#include "core/loop.h"
 #include <sys/types.h>
 
 /* One uv_poll per fd, shared by its reader and its writer. */

@@ -23,7 +23,7 @@
  * polling; libuv stops a poll on POLLERR where epoll keeps reporting
  * (level-triggered), so such a poll is started again after its event. */
 #include "io/io.h"
-#include "handle.h"
+#include "core/handle.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -3,7 +3,7 @@
 #ifndef PYASYNC_IO_PROCESS_H
 #define PYASYNC_IO_PROCESS_H
 
-#include "loop.h"
+#include "core/loop.h"
 
 int pyasync_process_init(PyObject *module, pyasync_state *st);
 

@@ -8,7 +8,7 @@
  * Handle joins the ready queue (or, if it was cancelled, the signal's
  * handler is removed as asyncio's _handle_signal does). */
 #include "io/io.h"
-#include "handle.h"
+#include "core/handle.h"
 
 static void
 signal_cb(uv_signal_t *uv, int signum)

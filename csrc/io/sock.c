@@ -7,7 +7,7 @@
  * pyasync/_io.py wraps each _sock_* method in a coroutine: the method
  * returns (result,) when the call succeeded at once, else the future. */
 #include "io/io.h"
-#include "handle.h"
+#include "core/handle.h"
 #include <sys/socket.h>
 
 enum {

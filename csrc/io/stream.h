@@ -27,7 +27,7 @@
 #ifndef PYASYNC_IO_STREAM_H
 #define PYASYNC_IO_STREAM_H
 
-#include "loop.h"
+#include "core/loop.h"
 
 enum stream_kind {
     STREAM_TCP = 0,

@@ -3,7 +3,7 @@
 #ifndef PYASYNC_IO_UDP_H
 #define PYASYNC_IO_UDP_H
 
-#include "loop.h"
+#include "core/loop.h"
 
 int pyasync_udp_init(PyObject *module, pyasync_state *st);
 

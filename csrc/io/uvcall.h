@@ -8,7 +8,7 @@
 #ifndef PYASYNC_IO_UVCALL_H
 #define PYASYNC_IO_UVCALL_H
 
-#include "loop.h"
+#include "core/loop.h"
 
 /* Queue callable(*args) on the loop; steals nothing.  0, or -1 with an
  * exception set. */
