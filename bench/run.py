@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from bench import pyperformance_suite
+from bench import pyperformance_suite, threads_bench
 from bench.cases import CASES, MEMORY
 
 IMPLEMENTATIONS = ("asyncio", "uvloop", "pyasync")
@@ -181,8 +181,9 @@ def write_section(path, version, body, kind=""):
     else:
         # Before the first section of a later version, else at the end of
         # the sections, else after the title.
-        later = [v + k for v in ("3.11", "3.12", "3.13", "3.14", "3.15")
-                 for k in ("", " pyperformance")
+        later = [v + k
+                 for v in ("3.11", "3.12", "3.13", "3.14", "3.14t", "3.15")
+                 for k in ("", " pyperformance", " threads")
                  if (v, k) > (version, kind) and BEGIN.format(v + k) in text]
         if later:
             marker = BEGIN.format(later[0])
@@ -206,12 +207,18 @@ def main(argv=None):
     parser.add_argument("--reps", type=int, default=None)
     parser.add_argument("--cases", default=None,
                         help="comma-separated case or benchmark names")
-    parser.add_argument("--suite", choices=("own", "pyperformance", "all"),
-                        default="all")
+    parser.add_argument("--suite", choices=("own", "pyperformance", "threads",
+                                            "all"),
+                        default="all",
+                        help="all: own and pyperformance (threads: loops "
+                             "in threads, 1 and N, on its own)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     impls = [i for i in IMPLEMENTATIONS if available(i)]
     chosen = args.cases.split(",") if args.cases else None
+    if args.suite == "threads":
+        run_threads(args, impls)
+        return
     if args.suite in ("own", "all"):
         cases = [c for c in (chosen or CASES) if c in CASES]
         if cases:
@@ -226,6 +233,42 @@ def main(argv=None):
         names = [n for n in (chosen or specs) if n in specs]
         if names:
             run_pyperformance(args, impls, names, specs)
+
+
+def _version():
+    """X.Y, or X.Yt for a free-threaded build: the RESULTS.md section."""
+    import sysconfig
+    return "%d.%d%s" % (sys.version_info[0], sys.version_info[1],
+                        "t" if sysconfig.get_config_var("Py_GIL_DISABLED")
+                        else "")
+
+
+def run_threads(args, impls):
+    reps = args.reps or (1 if args.quick else 5)
+    threads = os.cpu_count() or 2
+    started = time.time()
+    results = threads_bench.collect(impls, reps, threads)
+    text = threads_bench.table(impls, results, threads)
+    print(text)
+    if args.no_write:
+        return
+    version = _version()
+    import sysconfig
+    gil = ("free-threaded build, GIL off"
+           if sysconfig.get_config_var("Py_GIL_DISABLED") else "with the GIL")
+    section = [f"### Loops in threads on Python {version} ({gil})
+",
+               f"Machine: {_machine()}.  Each thread runs its own loop "
+               f"through the same mix ({threads_bench.OPERATIONS:,} "
+               f"operations: "
+               + ", ".join(f"{c} {n:,}" for c, n in threads_bench.MIX)
+               + f"); {reps} interleaved repetitions, each in a fresh "
+               f"process, median throughput; {time.time() - started:.0f} s "
+               f"in all.  uvloop {_uvloop_version() or '(not installed)'}.\n",
+               text + "\n"]
+    write_section(os.path.join(HERE, "RESULTS.md"), version,
+                  "\n".join(section), kind=" threads")
+    print(f"wrote {os.path.join(HERE, 'RESULTS.md')}")
 
 
 def _machine():
@@ -243,7 +286,7 @@ def run_own(args, impls, cases):
     print(text)
     if args.no_write:
         return
-    version = "%d.%d" % sys.version_info[:2]
+    version = _version()
     png = f"speedups-{version}.png"
     section = [f"## Python {version}\n",
                f"Machine: {_machine()}.  {reps} interleaved repetitions, each in "
@@ -270,7 +313,7 @@ def run_pyperformance(args, impls, names, specs):
     if args.no_write:
         return
     import pyperformance
-    version = "%d.%d" % sys.version_info[:2]
+    version = _version()
     path = os.path.join(HERE, "RESULTS.md")
     if args.cases and merge_rows(path, version, rows, reps):
         print(f"updated {', '.join(names)} in {path}")

@@ -231,6 +231,11 @@ module_exec(PyObject *mod)
 
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
+#ifdef Py_GIL_DISABLED
+    /* Free-threaded: a loop's state is its running thread's, and what
+     * other threads may touch is locked or atomic (core/ft.h). */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
     {0, NULL},
 };
 

@@ -9,6 +9,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include "core/ft.h"
 
 /* ---- module.c ------------------------------------------------------- */
 
@@ -98,6 +99,7 @@ typedef struct {
     /* Ring of pyasync tasks that _all_tasks will list but that have no
      * weak reference in .data yet (all_tasks.c); not references. */
     pyasync_link all_tasks_pending;
+    pyasync_mutex all_tasks_lock;     /* the ring's, free-threaded */
     PyObject *extract_stack;          /* traceback.extract_stack */
     PyObject *format_callback_source; /* asyncio.format_helpers._format_callback_source */
 
@@ -141,7 +143,7 @@ typedef struct {
 
     /* Counter behind the default task names Task-N; shared with asyncio's
      * counter when it can be (see task.c). */
-    uint64_t task_name_counter;
+    uint64_t task_name_counter;       /* (atomic, free-threaded) */
 
     /* Synchronization primitives and queues (waiter.c, lock.c, ...). */
 #define PYASYNC_SYNC_DECL(field) PyObject *field;
@@ -174,6 +176,7 @@ typedef struct {
     PyObject *comb_get_event_loop;    /* pyasync.events.get_event_loop, on first use */
     PyObject *comb_ensure_future;     /* pyasync.tasks.ensure_future, on first use */
     PyObject *comb_isawaitable;       /* inspect.isawaitable, on first use */
+    pyasync_mutex lazy_lock;          /* the three above, free-threaded */
     /* Interned method names and keyword tuples for the future helpers. */
     PyObject *comb_str_done;
     PyObject *comb_str_cancelled;
@@ -204,7 +207,8 @@ typedef struct {
      * (pyasync._deadlock), and how many debug-mode loops are running;
      * while none is, the primitives never call the hooks. */
     PyObject *diag_hooks;
-    Py_ssize_t diag_loops;
+    Py_ssize_t diag_loops;            /* (atomic, free-threaded) */
+    pyasync_mutex diag_lock;          /* diag_hooks', free-threaded */
     /* The read-only views of C objects for pyasync/graph.py
      * (diag/introspect.h): registered at init by the files that own the
      * types, then fixed.  The types are borrowed (their fields own them). */

@@ -9,6 +9,7 @@ import asyncio
 import gc
 import signal
 import sys
+import sysconfig
 import threading
 import time
 import weakref
@@ -49,7 +50,10 @@ def _track_shared_handles(phase, info, _loops=_live_loops):
             loop._track_shared_handles()
 
 
-gc.callbacks.append(_track_shared_handles)
+# (Not in the free-threaded build: there queued handles stay tracked, and
+# other threads' loops are not this thread's to walk.)
+if not sysconfig.get_config_var('Py_GIL_DISABLED'):
+    gc.callbacks.append(_track_shared_handles)
 
 
 def _borrow(name):

@@ -13,7 +13,7 @@
 # here with python3.  See docs/wheels.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SUPPORTED="3.11 3.12 3.13 3.14 3.15"
+SUPPORTED="3.11 3.12 3.13 3.14 3.14t 3.15"
 BUILD_VENV=.venv-wheels
 check=1
 versions=()
@@ -88,28 +88,30 @@ for v in "${versions[@]}"; do
     fi
     t=$SECONDS
     cp=$("$py" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
-    raw=$tmp/raw-$cp
+    # The ABI tag: cp314t for the free-threaded build.
+    abi=$cp$("$py" -c 'import sysconfig; print("t" if sysconfig.get_config_var("Py_GIL_DISABLED") else "")')
+    raw=$tmp/raw-$abi
     # --no-cache-dir: pip would otherwise reuse a wheel it built from an
     # older sdist of the same version.
     quiet "$py" -m pip wheel -q --disable-pip-version-check --no-cache-dir \
-        --no-deps -w "$raw" "$sdist" >"$tmp/wheel-$cp.log" 2>&1 \
-        || { cat "$tmp/wheel-$cp.log" >&2; say "wheel build on $py failed"; exit 1; }
+        --no-deps -w "$raw" "$sdist" >"$tmp/wheel-$abi.log" 2>&1 \
+        || { cat "$tmp/wheel-$abi.log" >&2; say "wheel build on $py failed"; exit 1; }
     rawwhl=$(ls "$raw"/pyasync-*.whl)
-    rm -f wheelhouse/pyasync-*-"$cp"-"$cp"-*.whl
+    rm -f wheelhouse/pyasync-*-"$cp"-"$abi"-*.whl
     "$BUILD_VENV/bin/auditwheel" repair ${PLAT:+--plat "$PLAT"} -w wheelhouse "$rawwhl" \
-        >"$tmp/repair-$cp.log" 2>&1 || { cat "$tmp/repair-$cp.log" >&2; say "auditwheel repair failed"; exit 1; }
-    whl=$(ls wheelhouse/pyasync-*-"$cp"-"$cp"-*.whl)
+        >"$tmp/repair-$abi.log" 2>&1 || { cat "$tmp/repair-$abi.log" >&2; say "auditwheel repair failed"; exit 1; }
+    whl=$(ls wheelhouse/pyasync-*-"$cp"-"$abi"-*.whl)
     # The wheel now carries libuv's code: ship its licence with it, the
     # copyright file of the very package it was copied from.
     add_libuv_licence "$whl"
     # What pins the tag: auditwheel names the glibc symbol versions used.
-    "$BUILD_VENV/bin/auditwheel" show "$whl" >"$tmp/show-$cp.log" 2>&1
-    say "auditwheel show: $(tr '\n' ' ' <"$tmp/show-$cp.log" | grep -oE 'constrains the platform tag to "[^"]*"' || echo '?')"
+    "$BUILD_VENV/bin/auditwheel" show "$whl" >"$tmp/show-$abi.log" 2>&1
+    say "auditwheel show: $(tr '\n' ' ' <"$tmp/show-$abi.log" | grep -oE 'constrains the platform tag to "[^"]*"' || echo '?')"
     libs=$("$BUILD_VENV/bin/python" -c 'import sys, zipfile
 print(" ".join(n for n in zipfile.ZipFile(sys.argv[1]).namelist() if n.startswith("pyasync.libs/") and not n.endswith("/")))' "$whl")
     [ -n "$libs" ] || { say "$whl bundles no library"; exit 1; }
     say "wheel: $whl (bundles: $libs)"
-    line="Python ${cp:2:1}.${cp:3}: $(basename "$whl")"
+    line="Python ${cp:2:1}.${abi:3}: $(basename "$whl")"
     if [ $check -eq 1 ]; then
         bash scripts/wheel_check.sh "$whl" "$py"
         line+=", checked with the system libuv hidden"

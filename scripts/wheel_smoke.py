@@ -152,6 +152,17 @@ def main():
     for line in reference:
         print(f"    {line}")
 
+    import sysconfig
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        # A free-threaded build: importing and running pyasync must leave
+        # the GIL off (an extension that does not say it can run without
+        # it turns it back on for the whole process).
+        if sys._is_gil_enabled():
+            failed.append("GIL enabled")
+            print("BAD the GIL is on after import pyasync (free-threaded build)")
+        else:
+            print("ok the GIL stays off (free-threaded build)")
+
     libs = mapped_libuv()
     for path in libs:
         uv = ctypes.CDLL(path)

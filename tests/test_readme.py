@@ -96,6 +96,21 @@ def test_loop_factory_example():
     assert run("import pyasync\n" + src) == (0, "hello\nworld\n", "")
 
 
+def test_free_threading_example_runs_a_loop_per_thread():
+    example = block("import threading, pyasync")
+    src = example + ("\nimport sys\n"
+                     "print(len(threads), getattr(sys, '_is_gil_enabled',"
+                     " lambda: True)())\n")
+    # Without PYTHON_GIL (CI sets it for the suite): pyasync's import
+    # alone decides, and on a free-threaded build the GIL stays off.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON_GIL"}
+    proc = subprocess.run([sys.executable, "-c", src], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT, env=env)
+    free = bool(__import__("sysconfig").get_config_var("Py_GIL_DISABLED"))
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        0, f"4 {not free}\n", "")
+
+
 def test_diagnostics_example_explains_the_deadlock_then_skips_the_hour():
     example = block("import pyasync\n")
     first, second = example.split("async def slow():")

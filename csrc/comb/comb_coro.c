@@ -115,22 +115,35 @@ comb_get_running_loop(pyasync_state *st)
     return PyObject_CallNoArgs(st->comb_get_running_loop);
 }
 
-/* pyasync's Python face is imported after _core, so look it up lazily. */
+/* pyasync's Python face is imported after _core, so look it up lazily:
+ * once, even when threads race to it (the loser's lookup is dropped); set,
+ * the slot never changes, and the state owns it.  Borrowed. */
 static PyObject *
-lazy_attr(PyObject **slot, const char *module, const char *name)
+lazy_attr(pyasync_state *st, PyObject **slot, const char *module,
+          const char *name)
 {
-    if (*slot == NULL) {
-        PyObject *mod = PyImport_ImportModule(module);
-        if (mod == NULL) {
-            return NULL;
-        }
-        *slot = PyObject_GetAttrString(mod, name);
-        Py_DECREF(mod);
-        if (*slot == NULL) {
-            return NULL;
-        }
+    PyObject *found = FT_LOAD_PTR(*slot);
+    if (found != NULL) {
+        return found;
     }
-    return *slot;
+    PyObject *mod = PyImport_ImportModule(module);
+    if (mod == NULL) {
+        return NULL;
+    }
+    PyObject *attr = PyObject_GetAttrString(mod, name);
+    Py_DECREF(mod);
+    if (attr == NULL) {
+        return NULL;
+    }
+    pyasync_mutex_lock(&st->lazy_lock);
+    if (*slot == NULL) {
+        FT_STORE_PTR(*slot, attr);
+        attr = NULL;
+    }
+    found = *slot;
+    pyasync_mutex_unlock(&st->lazy_lock);
+    Py_XDECREF(attr);
+    return found;
 }
 
 int
@@ -141,7 +154,7 @@ comb_isawaitable(pyasync_state *st, PyObject *obj)
     }
     /* The rest (generator flags, the Awaitable ABC and whatever is
      * registered with it) exactly as inspect does it. */
-    PyObject *fn = lazy_attr(&st->comb_isawaitable, "inspect", "isawaitable");
+    PyObject *fn = lazy_attr(st, &st->comb_isawaitable, "inspect", "isawaitable");
     if (fn == NULL) {
         return -1;
     }
@@ -157,7 +170,7 @@ comb_isawaitable(pyasync_state *st, PyObject *obj)
 PyObject *
 comb_get_event_loop(pyasync_state *st)
 {
-    PyObject *fn = lazy_attr(&st->comb_get_event_loop, "pyasync.events",
+    PyObject *fn = lazy_attr(st, &st->comb_get_event_loop, "pyasync.events",
                              "get_event_loop");
     return fn == NULL ? NULL : PyObject_CallNoArgs(fn);
 }
@@ -257,7 +270,7 @@ comb_ensure_future(pyasync_state *st, PyObject *obj, PyObject *loop)
             return task;
         }
     }
-    PyObject *fn = lazy_attr(&st->comb_ensure_future, "pyasync.tasks",
+    PyObject *fn = lazy_attr(st, &st->comb_ensure_future, "pyasync.tasks",
                              "ensure_future");
     if (fn == NULL) {
         return NULL;

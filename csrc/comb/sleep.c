@@ -197,7 +197,13 @@ sleep_clear(PyObject *self)
 }
 
 /* How many freed sleep coroutines a module keeps for reuse. */
+#ifdef Py_GIL_DISABLED
+/* None free-threaded: the list would be shared by every thread's deallocs
+ * (and mimalloc's per-thread heaps make allocation cheap there). */
+#define SLEEP_FREE_MAX 0
+#else
 #define SLEEP_FREE_MAX 1024
+#endif
 
 static void
 sleep_dealloc(PyObject *self)

@@ -46,18 +46,6 @@ ring_append(pyasync_link *head, pyasync_link *node)
     head->prev = node;
 }
 
-/* Move every node of from (non-empty) to the end of to; from is left empty. */
-static void
-ring_splice(pyasync_link *from, pyasync_link *to)
-{
-    pyasync_link *first = from->next, *last = from->prev;
-    first->prev = to->prev;
-    to->prev->next = first;
-    last->next = to;
-    to->prev = last;
-    ring_init(from);
-}
-
 static inline PyObject *
 task_of_link(pyasync_link *node)
 {
@@ -65,31 +53,45 @@ task_of_link(pyasync_link *node)
 }
 
 /* Give every task of the ring its weak reference in .data.  0 or -1.
- * Creating a ref may run the GC, which may free tasks of the ring: they
- * unlink themselves, so we work on a ring of our own and take one node at
- * a time, holding its task. */
+ * Creating a ref may run the GC, which may free tasks of the ring (they
+ * unlink themselves), and other threads may add and free tasks meanwhile:
+ * one node at a time is taken off the ring, under the lock, holding its
+ * task; the ref is made outside the lock. */
 static int
 all_tasks_flush(pyasync_state *st)
 {
     pyasync_link *head = &st->all_tasks_pending;
-    if (head->next == head || st->all_tasks_data == NULL
-        || st->all_tasks_remove == NULL) {
+    if (st->all_tasks_data == NULL || st->all_tasks_remove == NULL) {
         return 0;
     }
-    PyObject *data = Py_NewRef(st->all_tasks_data);
-    PyObject *remove = Py_NewRef(st->all_tasks_remove);
-    pyasync_link local;
-    ring_init(&local);
-    ring_splice(head, &local);
     int rc = 0;
-    while (local.next != &local) {
-        pyasync_link *node = local.next;
-        PyObject *task = Py_NewRef(task_of_link(node));
+    for (;;) {
+        pyasync_mutex_lock(&st->all_tasks_lock);
+        pyasync_link *node = head->next;
+        if (node == head) {
+            pyasync_mutex_unlock(&st->all_tasks_lock);
+            break;
+        }
+        PyObject *task = task_of_link(node);
         ring_unlink(node);
-        PyObject *ref = PyWeakref_NewRef(task, remove);
-        if (ref == NULL || PySet_Add(data, ref) < 0) {
+#ifdef Py_GIL_DISABLED
+        /* A task whose last reference another thread is dropping is left
+         * to its dealloc. */
+        int alive = PyUnstable_TryIncRef(task);
+#else
+        Py_INCREF(task);
+        int alive = 1;
+#endif
+        pyasync_mutex_unlock(&st->all_tasks_lock);
+        if (!alive) {
+            continue;
+        }
+        PyObject *ref = PyWeakref_NewRef(task, st->all_tasks_remove);
+        if (ref == NULL || PySet_Add(st->all_tasks_data, ref) < 0) {
             Py_XDECREF(ref);
+            pyasync_mutex_lock(&st->all_tasks_lock);
             ring_append(head, node);
+            pyasync_mutex_unlock(&st->all_tasks_lock);
             Py_DECREF(task);
             rc = -1;
             break;
@@ -97,11 +99,6 @@ all_tasks_flush(pyasync_state *st)
         Py_DECREF(ref);
         Py_DECREF(task);
     }
-    if (local.next != &local) {
-        ring_splice(&local, head);
-    }
-    Py_DECREF(remove);
-    Py_DECREF(data);
     return rc;
 }
 
@@ -438,18 +435,36 @@ all_tasks_add(pyasync_state *st, PyObject *task, pyasync_link *link)
         Py_DECREF(res);
         return 0;
     }
+#ifdef Py_GIL_DISABLED
+    PyUnstable_EnableTryIncRef(task);       /* for all_tasks_flush */
+#endif
+    pyasync_mutex_lock(&st->all_tasks_lock);
     if (link->next == NULL) {
         ring_append(&st->all_tasks_pending, link);
     }
+    pyasync_mutex_unlock(&st->all_tasks_lock);
     return 0;
 }
 
 void
 all_tasks_forget(pyasync_state *st, pyasync_link *link, PyObject *weakreflist)
 {
+    if (st != NULL) {
+        pyasync_mutex_lock(&st->all_tasks_lock);
+    }
     if (link->next != NULL) {
         ring_unlink(link);      /* never entered: nothing else to do */
     }
+    if (st != NULL) {
+        pyasync_mutex_unlock(&st->all_tasks_lock);
+    }
+#ifdef Py_GIL_DISABLED
+    /* An entered task's ref leaves .data through its callback, as in
+     * asyncio: the weak reference list of an object is guarded by
+     * CPython's own locks there, not to be walked from here. */
+    (void)weakreflist;
+    return;
+#endif
     if (st == NULL || st->all_tasks_data == NULL || weakreflist == NULL
         || (st->all_tasks_iterating != NULL
             && PySet_GET_SIZE(st->all_tasks_iterating) != 0)) {

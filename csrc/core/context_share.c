@@ -17,8 +17,10 @@ typedef struct {
 
 #define LAYOUT(ctx) ((context_layout *)(ctx))
 
-static int sharing_probed;   /* the layout matched */
-static int sharing_on;
+/* Process-wide facts (the layout is the interpreter's), written at each
+ * import with the same value and by the tests' switch: atomic accesses. */
+static char sharing_probed;   /* the layout matched */
+static char sharing_on;
 
 PyObject *
 ctxshare_set_enabled(PyObject *module, PyObject *arg)
@@ -27,8 +29,8 @@ ctxshare_set_enabled(PyObject *module, PyObject *arg)
     if (on < 0) {
         return NULL;
     }
-    PyObject *was = PyBool_FromLong(sharing_on);
-    sharing_on = on && sharing_probed;
+    PyObject *was = PyBool_FromLong(FT_LOAD_CHAR(sharing_on));
+    FT_STORE_CHAR(sharing_on, on && FT_LOAD_CHAR(sharing_probed));
     return was;
 }
 
@@ -177,7 +179,8 @@ ctxshare_init(PyObject *module, pyasync_state *st)
     if (r < 0) {
         return -1;
     }
-    sharing_probed = sharing_on = r;
+    FT_STORE_CHAR(sharing_probed, r);
+    FT_STORE_CHAR(sharing_on, r);
     st->SharedContext_Type = (PyTypeObject *)PyType_FromModuleAndSpec(
         module, &SharedContext_spec, NULL);
     return st->SharedContext_Type == NULL ? -1 : 0;
@@ -190,7 +193,7 @@ ctxshare_copy_current(pyasync_state *st, ctxshare_cache *cache,
                       PyObject **ctx, SharedContext **shared)
 {
     *shared = NULL;
-    PyObject *cur = sharing_on ? current_context() : NULL;
+    PyObject *cur = FT_LOAD_CHAR(sharing_on) ? current_context() : NULL;
     if (cur != NULL && LAYOUT(cur)->ctx_vars == cache->vars) {
         /* A second handle (or more) in the same variables. */
         if (cache->shared == NULL || cache->shared->ctx == NULL) {
@@ -212,7 +215,7 @@ ctxshare_copy_current(pyasync_state *st, ctxshare_cache *cache,
     if (*ctx == NULL) {
         return -1;
     }
-    if (sharing_on) {
+    if (FT_LOAD_CHAR(sharing_on)) {
         PyObject *old_vars = cache->vars;
         SharedContext *old_shared = cache->shared;
         cache->vars = Py_NewRef(LAYOUT(*ctx)->ctx_vars);

@@ -155,7 +155,11 @@ timer_handle_new(pyasync_state *st, PyObject *when, PyObject *callback,
  * through it is found even in a loop dropped without close(), before
  * every full collection (handle_track_if_shared).  An untracked context
  * is likewise tracked when handed out (get_context) and when its handle
- * lets it go (Context's dealloc untracks unconditionally). */
+ * lets it go (Context's dealloc untracks unconditionally).
+ *
+ * Not in the free-threaded build: there a reference count of 1 proves
+ * nothing about other threads, and its collector stops the world anyway,
+ * so queued handles and their contexts stay tracked as any object. */
 
 /* An untracked instance of tp with its fields zeroed. */
 static PyObject *
@@ -178,15 +182,21 @@ handle_new_untracked(pyasync_state *st, PyTypeObject *tp, PyObject *callback,
     if (h == NULL) {
         return NULL;
     }
+    /* The loop's shared context copy is its running thread's only. */
     ctxshare_cache *share = pyasync_is_loop(st, loop)
+                            && pyasync_loop_is_owner((LoopObj *)loop)
                             ? &((LoopObj *)loop)->ctx_share : NULL;
     if (handle_fill(h, st, callback, args, loop, context, debug, share) < 0) {
         Py_DECREF(h);
         return NULL;
     }
+#ifdef Py_GIL_DISABLED
+    PyObject_GC_Track(h);
+#else
     if (h->own_context) {
         PyObject_GC_UnTrack(h->context);
     }
+#endif
     return (PyObject *)h;
 }
 
@@ -241,7 +251,7 @@ int
 handle_traverse_queued(PyObject *obj, visitproc visit, void *arg)
 {
     HandleObj *h = (HandleObj *)obj;
-    if (PyObject_GC_IsTracked(obj)) {
+    if (PyObject_GC_IsTracked(obj)) {     /* (always, free-threaded) */
         Py_VISIT(obj);
         return 0;
     }
@@ -572,14 +582,23 @@ static int
 handle_call(HandleObj *h)
 {
     PyObject *res = NULL;
-    if (h->callback == NULL || h->args == NULL) {
+    /* cancel() from inside the callback, or from another thread, drops
+     * these: hold our own, taken together (free-threaded: under the
+     * handle's lock, which cancel() takes too). */
+    PyObject *callback = NULL, *args = NULL;
+    Py_BEGIN_CRITICAL_SECTION(h);
+    callback = Py_XNewRef(h->callback);
+    args = Py_XNewRef(h->args);
+    Py_END_CRITICAL_SECTION();
+    if (callback == NULL || args == NULL) {
+        Py_XDECREF(callback);
+        Py_XDECREF(args);
         PyErr_SetString(PyExc_TypeError, "'NoneType' object is not callable");
     }
     else {
-        /* cancel() from inside the callback drops these: hold our own. */
-        PyObject *callback = Py_NewRef(h->callback);
-        PyObject *args = PyTuple_CheckExact(h->args) ? Py_NewRef(h->args)
-                                                     : PySequence_Tuple(h->args);
+        if (!PyTuple_CheckExact(args)) {
+            Py_SETREF(args, PySequence_Tuple(args));
+        }
         if (args != NULL) {
             res = h->shared ? handle_call_shared(h, callback, args)
                             : handle_call_in(h->context, callback, args);
@@ -602,7 +621,7 @@ int
 handle_run(PyObject *obj, PyObject *unused)
 {
     HandleObj *h = (HandleObj *)obj;
-    if (h->cancelled) {
+    if (FT_LOAD_CHAR(h->cancelled)) {
         return 0;
     }
     return handle_call(h);
@@ -610,13 +629,22 @@ handle_run(PyObject *obj, PyObject *unused)
 
 /* ---- Python methods ------------------------------------------------- */
 
+/* Another thread may cancel a handle (asyncio allows it): the flag is set
+ * once, and the callback and its arguments leave together, under the
+ * handle's lock (free-threaded), so that handle_call sees both or none. */
 static PyObject *
 Handle_cancel_impl(HandleObj *h)
 {
-    if (h->cancelled) {
+    int first = 0;
+    Py_BEGIN_CRITICAL_SECTION(h);
+    if (!h->cancelled) {
+        FT_STORE_CHAR(h->cancelled, 1);
+        first = 1;
+    }
+    Py_END_CRITICAL_SECTION();
+    if (!first) {
         Py_RETURN_NONE;
     }
-    h->cancelled = 1;
     int debug = loop_debug_enabled(h->st, h->loop);
     if (debug < 0) {
         return NULL;
@@ -629,8 +657,15 @@ Handle_cancel_impl(HandleObj *h)
         }
         Py_XSETREF(h->repr, r);
     }
-    Py_CLEAR(h->callback);
-    Py_CLEAR(h->args);
+    PyObject *callback, *args;
+    Py_BEGIN_CRITICAL_SECTION(h);
+    callback = h->callback;
+    args = h->args;
+    h->callback = NULL;
+    h->args = NULL;
+    Py_END_CRITICAL_SECTION();
+    Py_XDECREF(callback);   /* (their destructors run outside the lock) */
+    Py_XDECREF(args);
     Py_RETURN_NONE;
 }
 
@@ -643,7 +678,7 @@ Handle_cancel(HandleObj *h, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Handle_cancelled(HandleObj *h, PyObject *Py_UNUSED(ignored))
 {
-    return PyBool_FromLong(h->cancelled);
+    return PyBool_FromLong(FT_LOAD_CHAR(h->cancelled));
 }
 
 static PyObject *
@@ -828,10 +863,11 @@ static PyObject *
 TimerHandle_cancel(TimerHandleObj *h, PyObject *Py_UNUSED(ignored))
 {
     HandleObj *base = &h->base;
-    if (!base->cancelled) {
+    if (!FT_LOAD_CHAR(base->cancelled)) {
         if (pyasync_is_loop(base->st, base->loop)) {
-            if (h->scheduled) {
-                ((LoopObj *)base->loop)->timer_cancelled_count++;
+            if (FT_LOAD_CHAR(h->scheduled)) {
+                FT_ADD_SSIZE(((LoopObj *)base->loop)->timer_cancelled_count,
+                             1);
             }
         }
         else {

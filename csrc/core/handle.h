@@ -83,7 +83,7 @@ int handle_report_exception(pyasync_state *st, PyObject *loop,
 static inline int
 handle_is_cancelled(PyObject *h)
 {
-    return ((HandleObj *)h)->cancelled;
+    return FT_LOAD_CHAR(((HandleObj *)h)->cancelled);
 }
 
 #endif /* PYASYNC_HANDLE_H */

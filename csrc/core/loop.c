@@ -164,7 +164,11 @@ loop_close_uv(LoopObj *self)
     if (!self->uv_open) {
         return;
     }
+    /* Under the lock: another thread's call_soon_threadsafe() wakes the
+     * loop through the async handle only while uv_open. */
+    pyasync_mutex_lock(&self->inbox_lock);
     self->uv_open = 0;
+    pyasync_mutex_unlock(&self->inbox_lock);
     /* The I/O objects' handles first (transports, servers, ...). */
     while (self->io_handles.next != &self->io_handles) {
         pyasync_iohandle *h = self->io_handles.next;
@@ -192,7 +196,7 @@ loop_close_uv(LoopObj *self)
 static int
 loop_check_closed(LoopObj *self)
 {
-    if (self->closed) {
+    if (FT_LOAD_CHAR(self->closed)) {
         PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
         return -1;
     }
@@ -260,6 +264,80 @@ parse_callback_args(PyObject *const *args, Py_ssize_t nargs,
     return 0;
 }
 
+/* Queue fn(obj, arg): into the ready queue from the thread running the
+ * loop; from any other thread into the inbox, under its lock, and wake
+ * the poll (free-threaded build: see loop.h).  0, or -1 with an
+ * exception ("Event loop is closed" once it is). */
+static int
+loop_push(LoopObj *self, pyasync_ready_fn fn, PyObject *obj, PyObject *arg,
+          PyObject *context)
+{
+#ifdef Py_GIL_DISABLED
+    if (!pyasync_loop_is_owner(self)) {
+        int r = -1;
+        pyasync_mutex_lock(&self->inbox_lock);
+        if (self->closed) {
+            PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
+        }
+        else if (ready_push(&self->inbox, fn, obj, arg, context) == 0) {
+            FT_STORE_SSIZE(self->inbox_len, (Py_ssize_t)self->inbox.len);
+            if (self->uv_open) {
+                uv_async_send(&self->async);
+            }
+            r = 0;
+        }
+        pyasync_mutex_unlock(&self->inbox_lock);
+        return r;
+    }
+#endif
+    return ready_push(&self->ready, fn, obj, arg, context);
+}
+
+#ifdef Py_GIL_DISABLED
+static int arm_timer_entry(PyObject *h, PyObject *loop);
+static int loop_arm_timer(LoopObj *self, PyObject *h);
+#endif
+
+/* The running thread: what other threads queued joins the ready queue,
+ * behind what is there, and their timers join the heap (as if armed when
+ * made: a call_later(0) made before run() is due in the first iteration,
+ * as asyncio's is).  0, or -1 with an exception. */
+static int
+loop_take_inbox(LoopObj *self)
+{
+#ifdef Py_GIL_DISABLED
+    if (FT_LOAD_SSIZE(self->inbox_len) == 0) {
+        return 0;
+    }
+    pyasync_mutex_lock(&self->inbox_lock);
+    ready_queue taken = self->inbox;
+    ready_init(&self->inbox);
+    FT_STORE_SSIZE(self->inbox_len, 0);
+    pyasync_mutex_unlock(&self->inbox_lock);
+    int r = 0;
+    ready_entry e;
+    while (ready_pop(&taken, &e)) {
+        if (e.fn == arm_timer_entry) {
+            if (r == 0 && arm_timer_entry(e.obj, (PyObject *)self) < 0) {
+                r = -1;
+            }
+        }
+        else if (r == 0 && ready_append_entry(&self->ready, &e) == 0) {
+            continue;       /* the ready queue took the references */
+        }
+        else {
+            r = -1;
+        }
+        ready_entry_clear(&e);
+    }
+    ready_free(&taken);
+    return r;
+#else
+    (void)self;
+    return 0;
+#endif
+}
+
 /* The Handle for callback(*cbargs), queued. */
 static PyObject *
 loop_push_handle(LoopObj *self, PyObject *callback, PyObject *cbargs,
@@ -270,12 +348,40 @@ loop_push_handle(LoopObj *self, PyObject *callback, PyObject *cbargs,
     if (h == NULL) {
         return NULL;
     }
-    if (ready_push(&self->ready, handle_run, h, NULL, NULL) < 0) {
+    if (loop_push(self, handle_run, h, NULL, NULL) < 0) {
         Py_DECREF(h);
         return NULL;
     }
     return h;
 }
+
+/* Push the timer h onto the heap, due at its when(). */
+static int
+loop_arm_timer(LoopObj *self, PyObject *h)
+{
+    double w = PyFloat_AsDouble(((TimerHandleObj *)h)->when);
+    if (w == -1.0 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (timers_push(&self->timers, seconds_to_ns(w), h) < 0) {
+        return -1;
+    }
+    FT_STORE_CHAR(((TimerHandleObj *)h)->scheduled, 1);
+    return 0;
+}
+
+#ifdef Py_GIL_DISABLED
+/* The inbox entry of a timer another thread made: the heap is the running
+ * thread's, so the timer joins it there (unless cancelled meanwhile). */
+static int
+arm_timer_entry(PyObject *h, PyObject *loop)
+{
+    if (handle_is_cancelled(h)) {
+        return 0;
+    }
+    return loop_arm_timer((LoopObj *)loop, h);
+}
+#endif
 
 static PyObject *
 loop_schedule_timer(LoopObj *self, PyObject *when, PyObject *callback,
@@ -291,11 +397,20 @@ loop_schedule_timer(LoopObj *self, PyObject *when, PyObject *callback,
     if (h == NULL) {
         return NULL;
     }
-    if (timers_push(&self->timers, seconds_to_ns(w), h) < 0) {
+#ifdef Py_GIL_DISABLED
+    if (!pyasync_loop_is_owner(self)) {
+        if (loop_push(self, arm_timer_entry, h, (PyObject *)self,
+                      NULL) < 0) {
+            Py_DECREF(h);
+            return NULL;
+        }
+        return h;
+    }
+#endif
+    if (loop_arm_timer(self, h) < 0) {
         Py_DECREF(h);
         return NULL;
     }
-    ((TimerHandleObj *)h)->scheduled = 1;
     return h;
 }
 
@@ -424,7 +539,7 @@ static int
 keep_timer(PyObject *obj)
 {
     if (handle_is_cancelled(obj)) {
-        ((TimerHandleObj *)obj)->scheduled = 0;
+        FT_STORE_CHAR(((TimerHandleObj *)obj)->scheduled, 0);
         return 0;
     }
     return 1;
@@ -435,15 +550,16 @@ keep_timer(PyObject *obj)
 static void
 loop_forget_cancelled_timer(LoopObj *self)
 {
-    if (self->timer_cancelled_count > 0) {
-        self->timer_cancelled_count--;
+    /* (Atomic: TimerHandle.cancel() may count from another thread.) */
+    if (FT_LOAD_SSIZE(self->timer_cancelled_count) > 0) {
+        FT_ADD_SSIZE(self->timer_cancelled_count, -1);
     }
 }
 
 static int
 keep_no_timer(PyObject *obj)
 {
-    ((TimerHandleObj *)obj)->scheduled = 0;
+    FT_STORE_CHAR(((TimerHandleObj *)obj)->scheduled, 0);
     return 0;
 }
 
@@ -452,7 +568,7 @@ loop_drop_timers(LoopObj *self)
 {
     timers_compact(&self->timers, keep_no_timer);
     timers_clear(&self->timers);   /* what destructors scheduled meanwhile */
-    self->timer_cancelled_count = 0;
+    FT_STORE_SSIZE(self->timer_cancelled_count, 0);
 }
 
 /* Cancelled timers: all of them when they are many, else those on top. */
@@ -461,17 +577,17 @@ loop_sweep_timers(LoopObj *self)
 {
     size_t n = self->timers.len;
     if (n > MIN_SCHEDULED_TIMER_HANDLES
-        && (double)self->timer_cancelled_count / (double)n
+        && (double)FT_LOAD_SSIZE(self->timer_cancelled_count) / (double)n
            > MIN_CANCELLED_TIMER_HANDLES_FRACTION) {
         timers_compact(&self->timers, keep_timer);
-        self->timer_cancelled_count = 0;
+        FT_STORE_SSIZE(self->timer_cancelled_count, 0);
         return;
     }
     const timer_entry *top;
     while ((top = timers_peek(&self->timers)) != NULL
            && handle_is_cancelled(top->obj)) {
         PyObject *obj = timers_pop(&self->timers);
-        ((TimerHandleObj *)obj)->scheduled = 0;
+        FT_STORE_CHAR(((TimerHandleObj *)obj)->scheduled, 0);
         loop_forget_cancelled_timer(self);
         handle_unqueue(obj);
     }
@@ -517,7 +633,7 @@ static uv_run_mode
 loop_prepare_poll(LoopObj *self, uint64_t *deadline)
 {
     *deadline = 0;
-    if (self->ready.len > 0 || self->stopping) {
+    if (self->ready.len > 0 || FT_LOAD_CHAR(self->stopping)) {
         return UV_RUN_NOWAIT;
     }
     const timer_entry *top = timers_peek(&self->timers);
@@ -560,7 +676,7 @@ loop_collect_due_timers(LoopObj *self)
     while ((top = timers_peek(&self->timers)) != NULL
            && top->deadline <= now) {
         PyObject *obj = timers_pop(&self->timers);
-        ((TimerHandleObj *)obj)->scheduled = 0;
+        FT_STORE_CHAR(((TimerHandleObj *)obj)->scheduled, 0);
         if (handle_is_cancelled(obj)) {
             loop_forget_cancelled_timer(self);
             handle_unqueue(obj);
@@ -592,6 +708,9 @@ loop_run_once(LoopObj *self)
         return -1;
     }
     self->iterations++;
+    if (loop_take_inbox(self) < 0) {
+        return -1;
+    }
     loop_sweep_timers(self);
     uint64_t deadline;
     uv_run_mode mode = loop_prepare_poll(self, &deadline);
@@ -620,11 +739,13 @@ loop_run_once(LoopObj *self)
      * wait would find nothing they do not also leave for later:
      * threadsafe callbacks are queued already, and the wake-up fds are
      * drained by the next poll that waits. */
-    /* I/O events join the ready queue before the due timers; first of
-     * all, so that what libuv reported is never left behind. */
+    /* What other threads queued meanwhile comes first, as in asyncio's
+     * ready deque; then I/O events join the ready queue before the due
+     * timers, so that what libuv reported is never left behind. */
+    int inbox_failed = loop_take_inbox(self);
     int io_failed = pyasync_io_after_poll(self);
     /* Ctrl-C and other signals that woke us up. */
-    if (PyErr_CheckSignals() < 0 || io_failed < 0) {
+    if (PyErr_CheckSignals() < 0 || io_failed < 0 || inbox_failed < 0) {
         return -1;
     }
     if (loop_collect_due_timers(self) < 0) {
@@ -684,10 +805,13 @@ Loop_call_soon_threadsafe(LoopObj *self, PyObject *const *args,
         h = loop_push_handle(self, args[0], cbargs, context);
     }
     Py_DECREF(cbargs);
-    /* The entry is in place (we hold the GIL): wake the poll. */
+    /* The entry is in place (we hold the GIL, or loop_push woke the loop
+     * of another thread): wake the poll. */
+#ifndef Py_GIL_DISABLED
     if (h != NULL && self->uv_open) {
         uv_async_send(&self->async);
     }
+#endif
     return h;
 }
 
@@ -824,20 +948,35 @@ Loop__thread_work_end(LoopObj *self, PyObject *Py_UNUSED(fut))
 static PyObject *
 Loop_stop(LoopObj *self, PyObject *Py_UNUSED(ignored))
 {
-    self->stopping = 1;
+    FT_STORE_CHAR(self->stopping, 1);
     Py_RETURN_NONE;
 }
 
 static PyObject *
 Loop_is_running(LoopObj *self, PyObject *Py_UNUSED(ignored))
 {
-    return PyBool_FromLong(self->running);
+    return PyBool_FromLong(FT_LOAD_CHAR(self->running));
 }
 
 static PyObject *
 Loop_is_closed(LoopObj *self, PyObject *Py_UNUSED(ignored))
 {
-    return PyBool_FromLong(self->closed);
+    return PyBool_FromLong(FT_LOAD_CHAR(self->closed));
+}
+
+/* The calling thread starts (1) or stops (0) running the loop: from now
+ * on its pushes go straight to the ready queue, or through the inbox. */
+static void
+loop_set_owner(LoopObj *self, int on)
+{
+#ifdef Py_GIL_DISABLED
+    /* (What was queued while nobody ran the loop is taken first thing in
+     * the iteration.) */
+    FT_STORE_UINTPTR(self->owner_tid, on ? pyasync_thread_tid() : 0);
+#else
+    (void)self;
+    (void)on;
+#endif
 }
 
 /* The iterations of run_forever(); pyasync/loop.py does the set-up. */
@@ -848,17 +987,19 @@ Loop__run(LoopObj *self, PyObject *Py_UNUSED(ignored))
     /* (The class may have been patched since.) */
     loop_refresh_clock_patched(self);
     loop_refresh_methods_own(self);
-    self->running = 1;
-    self->thread_id = PyThread_get_thread_ident();
+    loop_set_owner(self, 1);
+    FT_STORE_ULONG(self->thread_id, PyThread_get_thread_ident());
+    FT_STORE_CHAR(self->running, 1);
     while (r == 0) {
         r = loop_run_once(self);
-        if (self->stopping) {
+        if (FT_LOAD_CHAR(self->stopping)) {
             break;
         }
     }
-    self->stopping = 0;
-    self->running = 0;
-    self->thread_id = 0;
+    FT_STORE_CHAR(self->stopping, 0);
+    FT_STORE_CHAR(self->running, 0);
+    FT_STORE_ULONG(self->thread_id, 0);
+    loop_set_owner(self, 0);
     /* (An iteration that failed did not clear it.) */
     ctxshare_cache_clear(&self->ctx_share);
     if (r < 0) {
@@ -870,17 +1011,49 @@ Loop__run(LoopObj *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Loop__run_once(LoopObj *self, PyObject *Py_UNUSED(ignored))
 {
-    if (loop_run_once(self) < 0) {
+    /* (Outside _run, the caller runs the loop for this iteration.) */
+    int outside = !FT_LOAD_CHAR(self->running);
+    if (outside) {
+        loop_set_owner(self, 1);
+    }
+    int r = loop_run_once(self);
+    if (outside) {
+        loop_set_owner(self, 0);
+    }
+    if (r < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
+}
+
+/* Drop what other threads queued (their destructors run outside the
+ * lock: they may queue again, and find the loop closed). */
+static void
+loop_drop_inbox(LoopObj *self)
+{
+#ifdef Py_GIL_DISABLED
+    ready_queue dropped;
+    ready_init(&dropped);
+    pyasync_mutex_lock(&self->inbox_lock);
+    ready_queue tmp = dropped;
+    dropped = self->inbox;
+    self->inbox = tmp;
+    FT_STORE_SSIZE(self->inbox_len, 0);
+    pyasync_mutex_unlock(&self->inbox_lock);
+    ready_free(&dropped);
+#else
+    (void)self;
+#endif
 }
 
 /* What close() does in C: drop the queues, release libuv. */
 static PyObject *
 Loop__close(LoopObj *self, PyObject *Py_UNUSED(ignored))
 {
-    self->closed = 1;
+    pyasync_mutex_lock(&self->inbox_lock);
+    FT_STORE_CHAR(self->closed, 1);
+    pyasync_mutex_unlock(&self->inbox_lock);
+    loop_drop_inbox(self);
     ready_clear(&self->ready);
     ctxshare_cache_clear(&self->ctx_share);
     loop_drop_timers(self);
@@ -891,9 +1064,11 @@ Loop__close(LoopObj *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Loop__write_to_self(LoopObj *self, PyObject *Py_UNUSED(ignored))
 {
+    pyasync_mutex_lock(&self->inbox_lock);
     if (self->uv_open) {
         uv_async_send(&self->async);
     }
+    pyasync_mutex_unlock(&self->inbox_lock);
     Py_RETURN_NONE;
 }
 
@@ -910,7 +1085,7 @@ Loop__timer_handle_cancelled(LoopObj *self, PyObject *handle)
         return NULL;
     }
     if (b) {
-        self->timer_cancelled_count++;
+        FT_ADD_SSIZE(self->timer_cancelled_count, 1);
     }
     Py_RETURN_NONE;
 }
@@ -920,6 +1095,9 @@ Loop__timer_handle_cancelled(LoopObj *self, PyObject *handle)
 static PyObject *
 Loop__track_shared_handles(LoopObj *self, PyObject *Py_UNUSED(ignored))
 {
+#ifdef Py_GIL_DISABLED
+    Py_RETURN_NONE;     /* queued handles stay tracked there (handle.c) */
+#endif
     ready_queue *q = &self->ready;
     for (size_t i = 0; i < q->len; i++) {
         ready_entry *e = &q->buf[(q->head + i) & (q->cap - 1)];
@@ -1206,13 +1384,13 @@ Loop_get_task_factory(LoopObj *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Loop_get_closed(LoopObj *self, void *Py_UNUSED(closure))
 {
-    return PyBool_FromLong(self->closed);
+    return PyBool_FromLong(FT_LOAD_CHAR(self->closed));
 }
 
 static PyObject *
 Loop_get_stopping(LoopObj *self, void *Py_UNUSED(closure))
 {
-    return PyBool_FromLong(self->stopping);
+    return PyBool_FromLong(FT_LOAD_CHAR(self->stopping));
 }
 
 static int
@@ -1222,17 +1400,18 @@ Loop_set_stopping(LoopObj *self, PyObject *v, void *Py_UNUSED(closure))
     if (b < 0) {
         return -1;
     }
-    self->stopping = (char)b;
+    FT_STORE_CHAR(self->stopping, b);
     return 0;
 }
 
 static PyObject *
 Loop_get_thread_id(LoopObj *self, void *Py_UNUSED(closure))
 {
-    if (!self->running) {
+    unsigned long tid = FT_LOAD_ULONG(self->thread_id);
+    if (!FT_LOAD_CHAR(self->running) || tid == 0) {
         Py_RETURN_NONE;
     }
-    return PyLong_FromUnsignedLong(self->thread_id);
+    return PyLong_FromUnsignedLong(tid);
 }
 
 static PyObject *
@@ -1244,7 +1423,11 @@ Loop_get_wakeup_fd(LoopObj *self, void *Py_UNUSED(closure))
 static PyObject *
 Loop_get_ready_count(LoopObj *self, void *Py_UNUSED(closure))
 {
-    return PyLong_FromSize_t(self->ready.len);
+    size_t n = self->ready.len;
+#ifdef Py_GIL_DISABLED
+    n += (size_t)FT_LOAD_SSIZE(self->inbox_len);
+#endif
+    return PyLong_FromSize_t(n);
 }
 
 /* _debug: asyncio's set_debug() stores whatever it is given (1, a
@@ -1296,6 +1479,9 @@ Loop_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
     self->st = st;
     self->slow_callback_duration = 0.1;
     ready_init(&self->ready);
+#ifdef Py_GIL_DISABLED
+    ready_init(&self->inbox);
+#endif
     timers_init(&self->timers);
     if (loop_open_uv(self) < 0) {
         Py_DECREF(self);
@@ -1366,6 +1552,9 @@ Loop_traverse(LoopObj *self, visitproc visit, void *arg)
     Py_VISIT(self->debug_obj);
     if (ctxshare_cache_traverse(&self->ctx_share, visit, arg) < 0
         || ready_traverse(&self->ready, visit, arg) < 0
+#ifdef Py_GIL_DISABLED
+        || ready_traverse(&self->inbox, visit, arg) < 0
+#endif
         || timers_traverse(&self->timers, visit, arg) < 0
         || pyasync_io_traverse(self, visit, arg) < 0) {
         return -1;
@@ -1376,6 +1565,7 @@ Loop_traverse(LoopObj *self, visitproc visit, void *arg)
 static int
 Loop_tp_clear(LoopObj *self)
 {
+    loop_drop_inbox(self);
     ready_clear(&self->ready);
     ctxshare_cache_clear(&self->ctx_share);
     loop_drop_timers(self);
@@ -1594,10 +1784,24 @@ loop_keeps_method(pyasync_state *st, PyTypeObject *tp, PyObject *name)
  * create_future.  The answer
  * for the last type asked is kept with its version tag, which changes
  * whenever the type or a base is modified. */
+#ifdef Py_GIL_DISABLED
+/* Free-threaded: the cache is each thread's own (a pair other threads
+ * rewrite would tear), and type tags are read atomically. */
+static _Thread_local PyTypeObject *tls_plain_loop_type;
+static _Thread_local unsigned int tls_plain_loop_tag;
+#define PLAIN_LOOP_TYPE(st) tls_plain_loop_type
+#define PLAIN_LOOP_TAG(st) tls_plain_loop_tag
+#define TYPE_TAG(tp) _Py_atomic_load_uint_relaxed(&(tp)->tp_version_tag)
+#else
+#define PLAIN_LOOP_TYPE(st) ((st)->plain_loop_type)
+#define PLAIN_LOOP_TAG(st) ((st)->plain_loop_tag)
+#define TYPE_TAG(tp) ((tp)->tp_version_tag)
+#endif
+
 static int
 loop_type_is_plain(pyasync_state *st, PyTypeObject *tp)
 {
-    if (tp == st->plain_loop_type && tp->tp_version_tag == st->plain_loop_tag
+    if (tp == PLAIN_LOOP_TYPE(st) && TYPE_TAG(tp) == PLAIN_LOOP_TAG(st)
         && PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
         return 1;
     }
@@ -1612,8 +1816,8 @@ loop_type_is_plain(pyasync_state *st, PyTypeObject *tp)
     }
     /* The lookups gave tp a valid version tag if it can have one. */
     if (PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
-        st->plain_loop_type = tp;
-        st->plain_loop_tag = tp->tp_version_tag;
+        PLAIN_LOOP_TYPE(st) = tp;
+        PLAIN_LOOP_TAG(st) = TYPE_TAG(tp);
     }
     return 1;
 }
@@ -1687,7 +1891,7 @@ pyasync_loop_schedule(PyObject *loop, pyasync_ready_fn fn, PyObject *obj,
     if (loop_check_closed(self) < 0) {
         return -1;
     }
-    return ready_push(&self->ready, fn, obj, arg, context);
+    return loop_push(self, fn, obj, arg, context);
 }
 
 /* The entry behind pyasync_call_soon(): callback(arg). */
@@ -1719,7 +1923,7 @@ call_soon_debug(pyasync_state *st, LoopObj *self, PyObject *callback,
     if (h == NULL) {
         return -1;
     }
-    int r = ready_push(&self->ready, handle_run, h, NULL, NULL);
+    int r = loop_push(self, handle_run, h, NULL, NULL);
     Py_DECREF(h);
     return r;
 }

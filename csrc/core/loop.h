@@ -6,6 +6,7 @@
 #include "pyasync.h"   /* first: Python.h sets the POSIX feature macros */
 #include <uv.h>
 #include "core/context_share.h"
+#include "core/ft.h"
 #include "core/ready.h"
 #include "core/timers.h"
 
@@ -68,7 +69,31 @@ typedef struct {
     /* Set while a blocking uv_run has released the GIL and no callback
      * has taken it back yet (see pyasync_loop_hold_gil). */
     PyThreadState *poll_tstate;
+#ifdef Py_GIL_DISABLED
+    /* What threads other than the one running the loop queue (any thread
+     * while none runs it): entries in order, under inbox_lock, moved into
+     * ready by the running thread before each poll and after it
+     * (loop_take_inbox); inbox_len mirrors inbox.len for a test without
+     * the lock.  owner_tid: the thread running the loop, or 0. */
+    pyasync_mutex inbox_lock;
+    ready_queue inbox;
+    Py_ssize_t inbox_len;
+    uintptr_t owner_tid;
+#endif
 } LoopObj;
+
+/* The calling thread may touch the loop's queues directly: it is the one
+ * running the loop (always so under the GIL, which serialises them). */
+static inline int
+pyasync_loop_is_owner(LoopObj *loop)
+{
+#ifdef Py_GIL_DISABLED
+    return FT_LOAD_UINTPTR(loop->owner_tid) == pyasync_thread_tid();
+#else
+    (void)loop;
+    return 1;
+#endif
+}
 
 /* The loop's clock in ns: CLOCK_MONOTONIC (time.monotonic()'s), or the
  * virtual clock. */

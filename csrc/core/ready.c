@@ -61,6 +61,17 @@ ready_pop(ready_queue *q, ready_entry *out)
     return 1;
 }
 
+int
+ready_append_entry(ready_queue *q, ready_entry *e)
+{
+    if (q->len == q->cap && ready_grow(q) < 0) {
+        return -1;
+    }
+    q->buf[(q->head + q->len) & (q->cap - 1)] = *e;
+    q->len++;
+    return 0;
+}
+
 void
 ready_entry_clear(ready_entry *e)
 {

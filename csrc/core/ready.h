@@ -31,6 +31,10 @@ void ready_init(ready_queue *q);
 int ready_push(ready_queue *q, pyasync_ready_fn fn, PyObject *obj,
                PyObject *arg, PyObject *context);
 
+/* Append *e, whose references the queue takes over.  0, or -1 with
+ * MemoryError set (and *e still the caller's). */
+int ready_append_entry(ready_queue *q, ready_entry *e);
+
 /* Move the oldest entry to *out (its references go with it).  0 when the
  * queue was empty, 1 otherwise. */
 int ready_pop(ready_queue *q, ready_entry *out);

@@ -728,7 +728,7 @@ task_set_name_from(pyasync_state *st, TaskObj *task, PyObject *name)
 {
     PyObject *tname = NULL;
     if (name == Py_None) {
-        task->name_number = ++st->task_name_counter;
+        task->name_number = FT_ADD_UINT64(st->task_name_counter, 1) + 1;
     }
     else {
         tname = PyUnicode_CheckExact(name) ? Py_NewRef(name)
@@ -1353,11 +1353,16 @@ task_get_context(PyObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 task_get_name(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *name = task_name((TaskObj *)self);
+    /* (Other threads may ask, as asyncio lets them: under the task's
+     * lock, free-threaded, with set_name().) */
+    PyObject *name;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    name = Py_XNewRef(task_name((TaskObj *)self));
+    Py_END_CRITICAL_SECTION();
     if (name == NULL && PyErr_Occurred()) {
         return NULL;
     }
-    return none_if_null(name);
+    return name != NULL ? name : Py_NewRef(Py_None);
 }
 
 static PyObject *
@@ -1368,8 +1373,13 @@ task_set_name(PyObject *self, PyObject *value)
     if (name == NULL) {
         return NULL;
     }
-    Py_XSETREF(((TaskObj *)self)->name, name);
+    PyObject *old;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    old = ((TaskObj *)self)->name;
+    ((TaskObj *)self)->name = name;
     ((TaskObj *)self)->name_number = 0;
+    Py_END_CRITICAL_SECTION();
+    Py_XDECREF(old);
     Py_RETURN_NONE;
 }
 

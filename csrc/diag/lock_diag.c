@@ -1,11 +1,27 @@
 /* lock_diag.c: calling the deadlock-diagnosis hooks (see lock_diag.h). */
 #include "diag/lock_diag.h"
 
+/* The hooks, a new reference (NULL: none): another thread may replace
+ * them meanwhile. */
+static PyObject *
+get_hooks(pyasync_state *st)
+{
+    pyasync_mutex_lock(&st->diag_lock);
+    PyObject *hooks = Py_XNewRef(st->diag_hooks);
+    pyasync_mutex_unlock(&st->diag_lock);
+    return hooks;
+}
+
 /* hooks.name(arg); -1 with the hook's error set. */
 static int
 call_hook(pyasync_state *st, const char *name, PyObject *arg)
 {
-    PyObject *r = PyObject_CallMethod(st->diag_hooks, name, "(O)", arg);
+    PyObject *hooks = get_hooks(st);
+    if (hooks == NULL) {
+        return 0;           /* removed since pyasync_diag_active() */
+    }
+    PyObject *r = PyObject_CallMethod(hooks, name, "(O)", arg);
+    Py_DECREF(hooks);
     Py_XDECREF(r);
     return r == NULL ? -1 : 0;
 }
@@ -24,7 +40,9 @@ pyasync_diag_notify(pyasync_state *st, pyasync_diag_event event,
     PyObject *t, *v, *tb;
     PyErr_Fetch(&t, &v, &tb);
     if (call_hook(st, diag_hook_names[event], obj) < 0) {
-        PyErr_WriteUnraisable(st->diag_hooks);
+        PyObject *hooks = get_hooks(st);
+        PyErr_WriteUnraisable(hooks);
+        Py_XDECREF(hooks);
     }
     PyErr_Restore(t, v, tb);
 }
@@ -47,7 +65,12 @@ static PyObject *
 set_lock_diagnostics(PyObject *module, PyObject *hooks)
 {
     pyasync_state *st = pyasync_state_from_module(module);
-    Py_XSETREF(st->diag_hooks, hooks == Py_None ? NULL : Py_NewRef(hooks));
+    PyObject *new_hooks = hooks == Py_None ? NULL : Py_NewRef(hooks);
+    pyasync_mutex_lock(&st->diag_lock);
+    PyObject *old = st->diag_hooks;
+    FT_STORE_PTR(st->diag_hooks, new_hooks);
+    pyasync_mutex_unlock(&st->diag_lock);
+    Py_XDECREF(old);        /* (outside the lock: it may run code) */
     Py_RETURN_NONE;
 }
 
@@ -61,11 +84,16 @@ debug_loop_running(PyObject *module, PyObject *delta)
     if (d == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    st->diag_loops += d;
-    if (st->diag_loops < 0) {
-        st->diag_loops = 0;
+    /* Clamped at 0 (a stop without a start), under the lock: loops in
+     * other threads count too. */
+    pyasync_mutex_lock(&st->diag_lock);
+    Py_ssize_t n = FT_LOAD_SSIZE(st->diag_loops) + d;
+    if (n < 0) {
+        n = 0;
     }
-    return PyLong_FromSsize_t(st->diag_loops);
+    FT_STORE_SSIZE(st->diag_loops, n);
+    pyasync_mutex_unlock(&st->diag_lock);
+    return PyLong_FromSsize_t(n);
 }
 
 static PyMethodDef lock_diag_functions[] = {

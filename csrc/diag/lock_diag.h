@@ -13,7 +13,8 @@
 static inline int
 pyasync_diag_active(pyasync_state *st)
 {
-    return st->diag_loops > 0 && st->diag_hooks != NULL;
+    return FT_LOAD_SSIZE(st->diag_loops) > 0
+           && FT_LOAD_PTR(st->diag_hooks) != NULL;
 }
 
 /* What the primitives tell the hooks (pyasync/_deadlock.py's method names

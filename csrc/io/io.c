@@ -45,7 +45,8 @@ io_get(LoopObj *loop)
 int
 io_check_thread(LoopObj *loop)
 {
-    if (loop->running && PyThread_get_thread_ident() != loop->thread_id) {
+    if (FT_LOAD_CHAR(loop->running)
+        && PyThread_get_thread_ident() != FT_LOAD_ULONG(loop->thread_id)) {
         PyErr_SetString(PyExc_RuntimeError,
                         "Non-thread-safe operation invoked on an event loop "
                         "other than the current one");

@@ -472,8 +472,13 @@ take_read(pyasync_io *io, const uv_buf_t *buf, ssize_t nread)
 static void
 release_chunk(pyasync_io *io, PyObject *chunk)      /* steals chunk */
 {
-    if (io->rbuf_spare != NULL || Py_REFCNT(chunk) != 1
-        || !PyBytes_CheckExact(chunk)
+#ifdef Py_GIL_DISABLED
+    /* (A reference count proves nothing there: the owning thread's.) */
+    int unique = PyUnstable_Object_IsUniquelyReferenced(chunk);
+#else
+    int unique = Py_REFCNT(chunk) == 1;
+#endif
+    if (io->rbuf_spare != NULL || !unique || !PyBytes_CheckExact(chunk)
         || PyBytes_GET_SIZE(chunk) <= READ_COPY_MAX) {
         Py_DECREF(chunk);
         return;

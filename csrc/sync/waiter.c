@@ -92,10 +92,18 @@ sync_get_loop(pyasync_state *st, PyObject *self, PyObject **slot)
     if (loop == NULL) {
         return NULL;
     }
+    /* Bound once, by one thread (asyncio's mixin takes a global lock). */
+    PyObject *unbound = NULL;
+    int other;
+    Py_BEGIN_CRITICAL_SECTION(self);
     if (*slot == NULL || *slot == Py_None) {
-        Py_XSETREF(*slot, Py_NewRef(loop));
+        unbound = *slot;
+        *slot = Py_NewRef(loop);
     }
-    if (loop != *slot) {
+    other = loop != *slot;
+    Py_END_CRITICAL_SECTION();
+    Py_XDECREF(unbound);
+    if (other) {
         Py_DECREF(loop);
         PyObject *r = PyObject_Repr(self);
         if (r != NULL) {
@@ -675,7 +683,13 @@ coro_clear(sync_coro *c)
 }
 
 /* How many freed SyncCoros a module keeps for reuse. */
+#ifdef Py_GIL_DISABLED
+/* None free-threaded: the list would be shared by every thread's deallocs
+ * (and mimalloc's per-thread heaps make allocation cheap there). */
+#define SYNC_CORO_FREE_MAX 0
+#else
 #define SYNC_CORO_FREE_MAX 1024
+#endif
 
 static void
 coro_dealloc(PyObject *self)
