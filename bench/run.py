@@ -256,8 +256,7 @@ def run_threads(args, impls):
     import sysconfig
     gil = ("free-threaded build, GIL off"
            if sysconfig.get_config_var("Py_GIL_DISABLED") else "with the GIL")
-    section = [f"### Loops in threads on Python {version} ({gil})
-",
+    section = [f"### Loops in threads on Python {version} ({gil})\n",
                f"Machine: {_machine()}.  Each thread runs its own loop "
                f"through the same mix ({threads_bench.OPERATIONS:,} "
                f"operations: "

@@ -96,10 +96,6 @@ typedef struct {
     PyObject *all_tasks_data;         /* its .data set, or NULL (all_tasks.c) */
     PyObject *all_tasks_remove;       /* its ._remove weakref callback */
     PyObject *all_tasks_iterating;    /* its ._iterating set */
-    /* Ring of pyasync tasks that _all_tasks will list but that have no
-     * weak reference in .data yet (all_tasks.c); not references. */
-    pyasync_link all_tasks_pending;
-    pyasync_mutex all_tasks_lock;     /* the ring's, free-threaded */
     PyObject *extract_stack;          /* traceback.extract_stack */
     PyObject *format_callback_source; /* asyncio.format_helpers._format_callback_source */
 
@@ -140,10 +136,6 @@ typedef struct {
     PyObject *kwnames_name;               /* ("name",) */
     PyObject *kwnames_name_context;       /* ("name", "context") */
     PyObject *kwnames_msg;                /* ("msg",) */
-
-    /* Counter behind the default task names Task-N; shared with asyncio's
-     * counter when it can be (see task.c). */
-    uint64_t task_name_counter;       /* (atomic, free-threaded) */
 
     /* Synchronization primitives and queues (waiter.c, lock.c, ...). */
 #define PYASYNC_SYNC_DECL(field) PyObject *field;
@@ -222,6 +214,19 @@ typedef struct {
 #define PYASYNC_IO_STREAM_DECL(field) PyObject *field;
     PYASYNC_IO_STREAM_FIELDS(PYASYNC_IO_STREAM_DECL)
 #undef PYASYNC_IO_STREAM_DECL
+    /* Written by every thread that makes or frees a task: on cache lines
+     * of their own, away from the read-mostly fields above (with loops
+     * running in parallel threads, each write would otherwise evict
+     * those from every other core). */
+    char pad_before_shared[64];
+    /* Ring of pyasync tasks that _all_tasks will list but that have no
+     * weak reference in .data yet (all_tasks.c); not references. */
+    pyasync_link all_tasks_pending;
+    pyasync_mutex all_tasks_lock;     /* the ring's, free-threaded */
+    /* The counter behind the default task names Task-N (atomic,
+     * free-threaded). */
+    uint64_t task_name_counter;
+    char pad_after_shared[64];
 } pyasync_state;
 
 #define COMB_NAME_FIELDS(X) \

@@ -58,7 +58,11 @@ export PYASYNC_SANITIZED=1
 # what it is best at finding), with a smaller budget than the normal run.
 export PYASYNC_FUZZ_EXAMPLES=${PYASYNC_FUZZ_EXAMPLES:-60}
 # CPython's own allocator hides heap errors from ASan inside Python objects.
-export PYTHONMALLOC=malloc
+# (A free-threaded build accepts no allocator but mimalloc: there ASan sees
+# the C heap -- libuv's, the C library's -- but not inside Python objects.)
+if "$PY" -c 'import sys, sysconfig; sys.exit(bool(sysconfig.get_config_var("Py_GIL_DISABLED")))'; then
+    export PYTHONMALLOC=malloc
+fi
 
 cd "$WORK"
 # Canary: ASan must be live and its reports must land in $LOGDIR.

@@ -44,7 +44,9 @@ grep -q __tsan_ <<<"$SYMS" || { echo "tsan: $SO has no TSan instrumentation" >&2
 
 LOGDIR=$WORK/tsan-logs
 mkdir -p "$LOGDIR"
-export TSAN_OPTIONS="suppressions=$ROOT/scripts/tsan.supp:log_path=$LOGDIR/tsan:second_deadlock_stack=1:history_size=4"
+# exitcode=0: a report fails the run through its log (below), not by
+# changing the exit status of every subprocess a test starts.
+export TSAN_OPTIONS="suppressions=$ROOT/scripts/tsan.supp:log_path=$LOGDIR/tsan:exitcode=0:second_deadlock_stack=1:history_size=4"
 export PYTHONPATH=$WORK
 export PYTHON_GIL=0
 export PYASYNC_SANITIZED=1

@@ -48,6 +48,7 @@ def test_call_soon_threadsafe_wakes_loop_sleeping_on_timer(any_loop):
     assert time.monotonic() - start < 2
 
 
+@pytest.mark.slow_under_sanitizer   # (a time bound on a busy thread's count)
 def test_gil_released_while_sleeping():
     loop = pyasync.new_event_loop()
     counter = [0]

@@ -342,7 +342,7 @@ comb_fut_done(pyasync_state *st, PyObject *fut)
 {
     FutureObj *f = ccoro_exact_future(st, fut);
     if (f != NULL) {
-        return f->state != FUTURE_PENDING;
+        return FT_LOAD_ENUM(f->state) != FUTURE_PENDING;
     }
     return result_bool(call0(fut, st->comb_str_done));
 }
@@ -352,7 +352,8 @@ comb_fut_cancelled(pyasync_state *st, PyObject *fut)
 {
     FutureObj *f = ccoro_exact_future(st, fut);
     if (f != NULL) {
-        return f->state == FUTURE_CANCELLED;
+        /* (Executor threads ask: threads.c.) */
+        return FT_LOAD_ENUM(f->state) == FUTURE_CANCELLED;
     }
     return result_bool(call0(fut, st->comb_str_cancelled));
 }

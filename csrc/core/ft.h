@@ -28,6 +28,9 @@ typedef PyMutex pyasync_mutex;
 #define pyasync_thread_tid() _Py_ThreadId()
 
 #define FT_LOAD_CHAR(x) _Py_atomic_load_char_relaxed(&(x))
+/* (An enum, as an int: non-negative enums are unsigned ints here.) */
+#define FT_LOAD_ENUM(x) _Py_atomic_load_int_relaxed((const int *)&(x))
+#define FT_STORE_ENUM(x, v) _Py_atomic_store_int_relaxed((int *)&(x), (int)(v))
 #define FT_STORE_CHAR(x, v) _Py_atomic_store_char_relaxed(&(x), (char)(v))
 #define FT_LOAD_SSIZE(x) _Py_atomic_load_ssize_relaxed(&(x))
 #define FT_STORE_SSIZE(x, v) _Py_atomic_store_ssize_relaxed(&(x), (v))
@@ -48,6 +51,8 @@ typedef struct { char unused; } pyasync_mutex;
 #define pyasync_mutex_unlock(m) ((void)0)
 
 #define FT_LOAD_CHAR(x) (x)
+#define FT_LOAD_ENUM(x) (x)
+#define FT_STORE_ENUM(x, v) ((x) = (v))
 #define FT_STORE_CHAR(x, v) ((x) = (char)(v))
 #define FT_LOAD_SSIZE(x) (x)
 #define FT_STORE_SSIZE(x, v) ((x) = (v))

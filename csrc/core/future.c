@@ -581,7 +581,7 @@ future_set_result(FutureObj *fut, PyObject *result)
         return future_raise_invalid_state(fut, "invalid state");
     }
     Py_XSETREF(fut->result, Py_NewRef(result));
-    fut->state = FUTURE_FINISHED;
+    FT_STORE_ENUM(fut->state, FUTURE_FINISHED);
     return future_schedule_callbacks(fut);
 }
 
@@ -654,7 +654,7 @@ future_set_exception(FutureObj *fut, PyObject *exc)
     }
     Py_XSETREF(fut->exception_tb, PyException_GetTraceback(val));
     Py_XSETREF(fut->exception, val);
-    fut->state = FUTURE_FINISHED;
+    FT_STORE_ENUM(fut->state, FUTURE_FINISHED);
     if (future_schedule_callbacks(fut) < 0) {
         return -1;
     }
@@ -672,7 +672,7 @@ future_cancel(FutureObj *fut, PyObject *msg)
     if (fut->state != FUTURE_PENDING) {
         return 0;
     }
-    fut->state = FUTURE_CANCELLED;
+    FT_STORE_ENUM(fut->state, FUTURE_CANCELLED);
     Py_XSETREF(fut->cancel_message, Py_XNewRef(msg));
     if (future_schedule_callbacks(fut) < 0) {
         return -1;
@@ -1344,8 +1344,9 @@ static PyObject *
 future_cancelled_meth(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     FutureObj *fut = (FutureObj *)self;
+    /* (Other threads may ask, as asyncio's all_tasks() does.) */
     return PyBool_FromLong(future_is_alive(fut)
-                           && fut->state == FUTURE_CANCELLED);
+                           && FT_LOAD_ENUM(fut->state) == FUTURE_CANCELLED);
 }
 
 static PyObject *
@@ -1353,7 +1354,7 @@ future_done_meth(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     FutureObj *fut = (FutureObj *)self;
     return PyBool_FromLong(future_is_alive(fut)
-                           && fut->state != FUTURE_PENDING);
+                           && FT_LOAD_ENUM(fut->state) != FUTURE_PENDING);
 }
 
 static PyObject *

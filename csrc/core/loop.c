@@ -265,9 +265,11 @@ parse_callback_args(PyObject *const *args, Py_ssize_t nargs,
 }
 
 /* Queue fn(obj, arg): into the ready queue from the thread running the
- * loop; from any other thread into the inbox, under its lock, and wake
- * the poll (free-threaded build: see loop.h).  0, or -1 with an
- * exception ("Event loop is closed" once it is). */
+ * loop; from any other thread, under the inbox lock, into the ready queue
+ * too while no thread runs the loop (none can start meanwhile: see
+ * loop_set_owner), else into the inbox, waking the poll (free-threaded
+ * build: see loop.h).  0, or -1 with an exception ("Event loop is closed"
+ * once it is). */
 static int
 loop_push(LoopObj *self, pyasync_ready_fn fn, PyObject *obj, PyObject *arg,
           PyObject *context)
@@ -278,6 +280,9 @@ loop_push(LoopObj *self, pyasync_ready_fn fn, PyObject *obj, PyObject *arg,
         pyasync_mutex_lock(&self->inbox_lock);
         if (self->closed) {
             PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
+        }
+        else if (self->owner_tid == 0) {
+            r = ready_push(&self->ready, fn, obj, arg, context);
         }
         else if (ready_push(&self->inbox, fn, obj, arg, context) == 0) {
             FT_STORE_SSIZE(self->inbox_len, (Py_ssize_t)self->inbox.len);
@@ -399,8 +404,17 @@ loop_schedule_timer(LoopObj *self, PyObject *when, PyObject *callback,
     }
 #ifdef Py_GIL_DISABLED
     if (!pyasync_loop_is_owner(self)) {
-        if (loop_push(self, arm_timer_entry, h, (PyObject *)self,
-                      NULL) < 0) {
+        /* The heap itself while no thread runs the loop (under the lock,
+         * as in loop_push), else through the inbox. */
+        int r;
+        pyasync_mutex_lock(&self->inbox_lock);
+        int idle = self->owner_tid == 0 && !self->closed;
+        r = idle ? loop_arm_timer(self, h) : 0;
+        pyasync_mutex_unlock(&self->inbox_lock);
+        if (!idle) {
+            r = loop_push(self, arm_timer_entry, h, (PyObject *)self, NULL);
+        }
+        if (r < 0) {
             Py_DECREF(h);
             return NULL;
         }
@@ -970,9 +984,11 @@ static void
 loop_set_owner(LoopObj *self, int on)
 {
 #ifdef Py_GIL_DISABLED
-    /* (What was queued while nobody ran the loop is taken first thing in
-     * the iteration.) */
+    /* Under the lock: a thread that found no owner under it may still be
+     * pushing onto the ready queue or the timer heap. */
+    pyasync_mutex_lock(&self->inbox_lock);
     FT_STORE_UINTPTR(self->owner_tid, on ? pyasync_thread_tid() : 0);
+    pyasync_mutex_unlock(&self->inbox_lock);
 #else
     (void)self;
     (void)on;
