@@ -154,6 +154,26 @@ module_free(void *mod)
     pyasync_sleep_free(pyasync_state_from_module((PyObject *)mod));
 }
 
+#ifdef Py_GIL_DISABLED
+/* The module's functions and types are referenced by every thread that
+ * runs a loop (await pyasync.sleep(0) looks sleep up and calls it): with
+ * deferred reference counting, the interpreter's own references to them
+ * leave their shared counts alone, which threads would otherwise contend
+ * for, as it does for Python functions. */
+static void
+defer_shared_refcounts(PyObject *mod)
+{
+    PyObject *dict = PyModule_GetDict(mod);
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        if (PyCFunction_Check(value) || PyType_Check(value)) {
+            (void)PyUnstable_Object_EnableDeferredRefcount(value);
+        }
+    }
+}
+#endif
+
 static int
 module_exec(PyObject *mod)
 {
@@ -226,6 +246,9 @@ module_exec(PyObject *mod)
         || pyasync_server_init(mod, st) < 0) {
         return -1;
     }
+#ifdef Py_GIL_DISABLED
+    defer_shared_refcounts(mod);
+#endif
     return 0;
 }
 
