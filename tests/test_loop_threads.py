@@ -121,6 +121,10 @@ def test_close_shuts_down_default_executor(any_loop):
 
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
                     reason="signals are delivered to the main thread")
+@pytest.mark.skipif(bool(os.environ.get("PYASYNC_TSAN")), reason=(
+    "under ThreadSanitizer (scripts/tsan.sh), which defers signal "
+    "delivery, the SIGINT another thread sends intermittently never "
+    "reaches the loop (2 of 5 runs); every other build runs this test"))
 def test_sigint_interrupts_sleeping_loop():
     loop = pyasync.new_event_loop()
     try:
