@@ -50,7 +50,6 @@ export TSAN_OPTIONS="suppressions=$ROOT/scripts/tsan.supp:log_path=$LOGDIR/tsan:
 export PYTHONPATH=$WORK
 export PYTHON_GIL=0
 export PYASYNC_SANITIZED=1
-export PYASYNC_TSAN=1     # (tests/test_loop_threads.py: a SIGINT test)
 cd "$WORK"
 [ $# -gt 0 ] || set -- tests/test_free_threading.py tests/test_loop_threads.py tests/test_rel_threads.py
 rc=0
