@@ -300,7 +300,6 @@ loop_push(LoopObj *self, pyasync_ready_fn fn, PyObject *obj, PyObject *arg,
 
 #ifdef Py_GIL_DISABLED
 static int arm_timer_entry(PyObject *h, PyObject *loop);
-static int loop_arm_timer(LoopObj *self, PyObject *h);
 #endif
 
 /* The running thread: what other threads queued joins the ready queue,
@@ -360,15 +359,11 @@ loop_push_handle(LoopObj *self, PyObject *callback, PyObject *cbargs,
     return h;
 }
 
-/* Push the timer h onto the heap, due at its when(). */
+/* Push the timer h onto the heap, due at deadline (ns). */
 static int
-loop_arm_timer(LoopObj *self, PyObject *h)
+loop_arm_timer(LoopObj *self, PyObject *h, uint64_t deadline)
 {
-    double w = PyFloat_AsDouble(((TimerHandleObj *)h)->when);
-    if (w == -1.0 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (timers_push(&self->timers, seconds_to_ns(w), h) < 0) {
+    if (timers_push(&self->timers, deadline, h) < 0) {
         return -1;
     }
     FT_STORE_CHAR(((TimerHandleObj *)h)->scheduled, 1);
@@ -384,7 +379,11 @@ arm_timer_entry(PyObject *h, PyObject *loop)
     if (handle_is_cancelled(h)) {
         return 0;
     }
-    return loop_arm_timer((LoopObj *)loop, h);
+    double w = PyFloat_AsDouble(((TimerHandleObj *)h)->when);
+    if (w == -1.0 && PyErr_Occurred()) {
+        return -1;
+    }
+    return loop_arm_timer((LoopObj *)loop, h, seconds_to_ns(w));
 }
 #endif
 
@@ -409,7 +408,7 @@ loop_schedule_timer(LoopObj *self, PyObject *when, PyObject *callback,
         int r;
         pyasync_mutex_lock(&self->inbox_lock);
         int idle = self->owner_tid == 0 && !self->closed;
-        r = idle ? loop_arm_timer(self, h) : 0;
+        r = idle ? loop_arm_timer(self, h, seconds_to_ns(w)) : 0;
         pyasync_mutex_unlock(&self->inbox_lock);
         if (!idle) {
             r = loop_push(self, arm_timer_entry, h, (PyObject *)self, NULL);
@@ -421,7 +420,7 @@ loop_schedule_timer(LoopObj *self, PyObject *when, PyObject *callback,
         return h;
     }
 #endif
-    if (loop_arm_timer(self, h) < 0) {
+    if (loop_arm_timer(self, h, seconds_to_ns(w)) < 0) {
         Py_DECREF(h);
         return NULL;
     }
