@@ -155,11 +155,11 @@ module_free(void *mod)
 }
 
 #ifdef Py_GIL_DISABLED
-/* The module's functions and types are referenced by every thread that
- * runs a loop (await pyasync.sleep(0) looks sleep up and calls it): with
- * deferred reference counting, the interpreter's own references to them
- * leave their shared counts alone, which threads would otherwise contend
- * for, as it does for Python functions. */
+/* The module's functions are referenced by every thread that runs a loop
+ * (await pyasync.sleep(0) looks sleep up and calls it): with deferred
+ * reference counting, the interpreter's own references to them leave
+ * their shared counts alone, which threads would otherwise contend for,
+ * as it does for Python functions.  (Its types are immortal, below.) */
 static void
 defer_shared_refcounts(PyObject *mod)
 {
@@ -167,11 +167,111 @@ defer_shared_refcounts(PyObject *mod)
     Py_ssize_t pos = 0;
     PyObject *key, *value;
     while (PyDict_Next(dict, &pos, &key, &value)) {
-        if (PyCFunction_Check(value) || PyType_Check(value)) {
+        if (PyCFunction_Check(value)) {
             (void)PyUnstable_Object_EnableDeferredRefcount(value);
         }
     }
 }
+#endif
+
+#ifdef Py_GIL_DISABLED
+/* CPython exports _Py_SetImmortal but declares it in its internal headers
+ * only.  3.15's public PyUnstable_SetImmortal() is the same, for objects
+ * only their creator references: a type never is (its MRO holds it). */
+PyAPI_FUNC(void) _Py_SetImmortal(PyObject *op);
+
+/* Free-threaded, the heap types this module made are immortal.  Every
+ * instance holds a reference to its type, and its dealloc gives it back
+ * with an atomic on the type's shared count: loops in parallel threads
+ * freeing handles, tasks and futures fight over that cache line (and
+ * over tp_basicsize beside it, which every allocation reads), a tenth of
+ * a two-thread run.  An immortal type's count is never touched.  They
+ * keep the module, which keeps them, for as long as the process: only
+ * a free-threaded subinterpreter's copy outlives its interpreter. */
+static void
+own_type_immortal(PyObject *mod, PyObject *obj)
+{
+    if (obj != NULL && PyType_Check(obj)
+        && PyType_HasFeature((PyTypeObject *)obj, Py_TPFLAGS_HEAPTYPE)
+        && ((PyHeapTypeObject *)obj)->ht_module == mod) {
+        _Py_SetImmortal(obj);
+    }
+}
+
+static void
+own_types_immortal(PyObject *mod, pyasync_state *st)
+{
+#define IMMORTAL(field) own_type_immortal(mod, (PyObject *)st->field);
+    STATE_OBJECT_FIELDS(IMMORTAL)
+#undef IMMORTAL
+    PyObject *dict = PyModule_GetDict(mod);
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        own_type_immortal(mod, value);
+    }
+}
+#endif
+
+#if defined(Py_GIL_DISABLED) && PY_VERSION_HEX < 0x030F0000
+/* _immortalize(package, objects): make the pyasync package, its dict and
+ * its own public functions and classes immortal, free-threaded 3.14 only.
+ *
+ * asyncio's package, and so pyasync's, has a module __getattr__ on 3.14
+ * (for its deprecated policy names), and 3.14's specializer leaves every
+ * attribute load from such a module generic (3.15 specializes it): each
+ * `pyasync.sleep` then takes a reference to the module's dict and one to
+ * sleep.  Without the GIL each is an atomic on the object's shared count,
+ * and two loops in two threads awaiting pyasync.sleep() fight over them:
+ * half of a two-thread run of sleep(0) switches.  An immortal object's
+ * count is never touched.  They live as long as the process, as the
+ * module does (see own_types_immortal()). */
+
+static PyObject *
+module_immortalize(PyObject *Py_UNUSED(mod), PyObject *const *args,
+                   Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyModule_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_immortalize() takes a module and a sequence");
+        return NULL;
+    }
+    PyObject *dict = PyModule_GetDict(args[0]);
+    PyObject *seq = PySequence_Fast(args[1],
+                                    "_immortalize() takes a sequence");
+    if (dict == NULL || seq == NULL) {
+        Py_XDECREF(seq);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *obj = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyType_Check(obj) && !PyFunction_Check(obj)
+            && !PyCFunction_Check(obj)) {
+            Py_DECREF(seq);
+            PyErr_Format(PyExc_TypeError,
+                         "_immortalize() takes functions and classes, "
+                         "not %.100s", Py_TYPE(obj)->tp_name);
+            return NULL;
+        }
+    }
+    _Py_SetImmortal(args[0]);
+    _Py_SetImmortal(dict);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        _Py_SetImmortal(PySequence_Fast_GET_ITEM(seq, i));
+    }
+    Py_DECREF(seq);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_functions[] = {
+    {"_immortalize", (PyCFunction)(void (*)(void))module_immortalize,
+     METH_FASTCALL,
+     "_immortalize(package, objects)\n--\n\n"
+     "Make the package, its dict and its own functions and classes "
+     "immortal (3.14t)."},
+    {NULL, NULL, 0, NULL},
+};
 #endif
 
 static int
@@ -248,6 +348,7 @@ module_exec(PyObject *mod)
     }
 #ifdef Py_GIL_DISABLED
     defer_shared_refcounts(mod);
+    own_types_immortal(mod, st);
 #endif
     return 0;
 }
@@ -271,6 +372,9 @@ PyModuleDef pyasync_module_def = {
     .m_traverse = module_traverse,
     .m_clear = module_clear,
     .m_free = module_free,
+#if defined(Py_GIL_DISABLED) && PY_VERSION_HEX < 0x030F0000
+    .m_methods = module_functions,
+#endif
 };
 
 PyMODINIT_FUNC

@@ -44,6 +44,31 @@ typedef struct pyasync_link {
     struct pyasync_link *prev, *next;
 } pyasync_link;
 
+/* A task's place in the rings of tasks not yet in _all_tasks.data
+ * (core/all_tasks.c): its node, which ring it is or was on, and whether
+ * it ever was (a task is listed again if its __init__ runs again). */
+typedef struct {
+    pyasync_link link;
+    unsigned char ring;
+    unsigned char linked_before;
+} pyasync_task_node;
+
+/* A ring of pyasync tasks that _all_tasks will list but that have no
+ * weak reference in .data yet (core/all_tasks.c); not references.
+ * Free-threaded, each thread links its tasks into a ring of its own, so
+ * that loops in parallel threads take no common lock: the rings are 128
+ * bytes apart, so no two share a cache line. */
+typedef struct {
+    pyasync_link pending;
+    pyasync_mutex lock;
+    char pad[128 - sizeof(pyasync_link) - sizeof(pyasync_mutex)];
+} pyasync_task_ring;
+#ifdef Py_GIL_DISABLED
+#define PYASYNC_TASK_RINGS 32
+#else
+#define PYASYNC_TASK_RINGS 1
+#endif
+
 typedef struct {
     /* Types, created by each file's *_init function. */
     PyTypeObject *Loop_Type;          /* loop.c */
@@ -219,10 +244,7 @@ typedef struct {
      * running in parallel threads, each write would otherwise evict
      * those from every other core). */
     char pad_before_shared[64];
-    /* Ring of pyasync tasks that _all_tasks will list but that have no
-     * weak reference in .data yet (all_tasks.c); not references. */
-    pyasync_link all_tasks_pending;
-    pyasync_mutex all_tasks_lock;     /* the ring's, free-threaded */
+    pyasync_task_ring task_rings[PYASYNC_TASK_RINGS];
     /* The counter behind the default task names Task-N (atomic,
      * free-threaded). */
     uint64_t task_name_counter;

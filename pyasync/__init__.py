@@ -16,6 +16,7 @@ from asyncio.futures import isfuture
 from asyncio.events import AbstractEventLoop
 
 import sys as _sys
+import types as _types
 
 from . import _core
 from .events import (get_event_loop, get_event_loop_policy, get_running_loop,
@@ -107,7 +108,19 @@ if _sys.version_info >= (3, 14):
             return _asyncio.events._AbstractEventLoopPolicy
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+# Free-threaded 3.14 only: with the __getattr__ above, CPython 3.14 looks
+# up every `pyasync.sleep` generically, taking references that threads
+# running loops fight over; this package, its dict and its own functions
+# and classes are made immortal, whose counts nobody touches
+# (csrc/module.c, _immortalize).
+if hasattr(_core, '_immortalize'):
+    _core._immortalize(_sys.modules[__name__], [
+        value for value in list(globals().values())
+        if isinstance(value, (type, _types.FunctionType,
+                              _types.BuiltinFunctionType))
+        and getattr(value, '__module__', '').startswith('pyasync')])
+
 __all__ = tuple(sorted(set(_asyncio.__all__) | set(_graph.__all__) | {
     'EventLoop', 'EventLoopPolicy', 'install', 'run', 'Runner',
     'VirtualClock', 'DeadlockError', 'report_finished_lock_holders'}))
-del _sys
+del _sys, _types

@@ -15,6 +15,7 @@ import random
 import subprocess
 import sys
 import sysconfig
+import textwrap
 import threading
 
 import pytest
@@ -75,6 +76,50 @@ def test_importing_pyasync_keeps_the_gil_off():
                              os.environ, PYTHON_GIL=""))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.skipif(not FREE_THREADED, reason=(
+    "immortal types are how the free-threaded build keeps loops in "
+    "parallel threads off their reference counts; with the GIL they are "
+    "ordinary"))
+def test_shared_objects_are_immortal_without_the_gil():
+    """Without the GIL, what every loop's thread references is immortal:
+    pyasync's types (each instance's dealloc gives its type a reference
+    back) and, on 3.14, whose specializer leaves loads from a module with
+    a __getattr__ generic, the package, its dict and its own functions
+    and classes.  asyncio's deprecated names still warn."""
+    import warnings
+    code = textwrap.dedent("""
+        import sys, warnings, pyasync
+        async def main():
+            loop = pyasync.get_running_loop()
+            objs = [pyasync.current_task(), loop.create_future(),
+                    loop.call_soon(print), loop.call_later(1, print),
+                    pyasync.sleep(0), pyasync.Lock(), pyasync.Queue(),
+                    pyasync.Event(), loop]
+            out = [type(o).__name__ for o in objs
+                   if not sys._is_immortal(type(o))]
+            objs[2].cancel()
+            objs[3].cancel()
+            return out
+        mortal_types = pyasync.run(main())
+        package = [pyasync, vars(pyasync), pyasync.sleep, pyasync.gather,
+                   pyasync.wait_for, pyasync.create_task, pyasync.Lock]
+        mortal_package = [i for i, o in enumerate(package)
+                          if not sys._is_immortal(o)]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            policy = pyasync.DefaultEventLoopPolicy
+        print(mortal_types, mortal_package, policy is pyasync.EventLoopPolicy,
+              [w.category.__name__ for w in caught])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    mortal_package = "[]" if sys.version_info[:2] == (3, 14) else \
+        "[0, 1, 2, 3, 4, 5, 6]"
+    assert out.stdout.strip() == (
+        f"[] {mortal_package} True ['DeprecationWarning']"), out.stdout
 
 
 def test_many_threads_feed_one_loop():
@@ -275,6 +320,70 @@ def test_all_tasks_read_from_another_thread():
 
     bad, n, kept = same_on_both(scenario)
     assert bad == [] and kept and n == 26      # 25 waiting + churn()
+
+
+def test_task_numbers_follow_on_from_thread_to_thread():
+    """Threads that run loops one after the other number their tasks on
+    from each other, Task-N by Task-N, as asyncio does: free-threaded,
+    pyasync takes numbers in blocks while a loop runs, and gives back the
+    unused ones when it stops."""
+    def scenario(aio):
+        numbers = []
+
+        def run_one():
+            loop = aio.new_event_loop()
+
+            async def main():
+                ts = [aio.create_task(aio.sleep(0)) for _ in range(3)]
+                await aio.gather(*ts)
+                numbers.extend(int(t.get_name().split("-")[1]) for t in ts)
+            try:
+                task = loop.create_task(main())     # outside the run
+                loop.run_until_complete(task)
+                numbers.append(int(task.get_name().split("-")[1]))
+            finally:
+                loop.close()
+        for _ in range(3):
+            t = threading.Thread(target=run_one)
+            t.start()
+            t.join(30)
+        return [n - numbers[0] for n in numbers]
+
+    assert same_on_both(scenario) == [0, 1, 2, -1, 4, 5, 6, 3, 8, 9, 10, 7]
+
+
+def test_tasks_of_many_threads_all_listed_with_unique_names():
+    """More threads than pyasync has task rings (32) each make tasks on a
+    loop of their own at once: every loop lists all its pending tasks,
+    and no two tasks share a default name."""
+    def scenario(aio):
+        loops = [aio.new_event_loop() for _ in range(40)]
+        kept = [[] for _ in loops]
+
+        def make(i):
+            async def main():
+                never = aio.get_running_loop().create_future()
+                kept[i].extend(aio.create_task(asyncio.wait([never]))
+                               for _ in range(50))
+                await aio.sleep(0)
+            loops[i].run_until_complete(main())
+        try:
+            in_threads(len(loops), make)
+            listed = [aio.all_tasks(lp) for lp in loops]
+            names = {t.get_name() for tasks in listed for t in tasks}
+            counts = sorted(len(tasks) for tasks in listed)
+        finally:
+            for lp in loops:
+                async def cancel_all():
+                    tasks = aio.all_tasks() - {aio.current_task()}
+                    for t in tasks:
+                        t.cancel()
+                    await aio.gather(*tasks, return_exceptions=True)
+                lp.run_until_complete(cancel_all())
+                lp.close()
+        return counts, len(names)
+
+    assert same_on_both(scenario) == ([50] * 40, 2000)
 
 
 def test_work_passed_between_loops():

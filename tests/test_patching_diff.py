@@ -246,6 +246,35 @@ def test_call_soon_patched_on_the_instance_sees_what_asyncio_schedules():
     assert out[0] >= 4 and out[1] == 1
 
 
+def test_call_soon_patched_on_the_class_after_use_is_seen():
+    """pyasync remembers that a loop class keeps its own call_soon and
+    create_task (its C paths then call them directly) until the class
+    changes: a patch of the class made after the loop has run tasks must
+    see what asyncio's futures and tasks schedule."""
+    async def main():
+        loop = asyncio.get_running_loop()
+
+        async def child():
+            return 1
+        await loop.create_task(child())     # the class is known plain now
+        seen = []
+        real = type(loop).call_soon
+
+        def spy(self, callback, *args, context=None):
+            seen.append(getattr(callback, "__name__", None) == "<lambda>")
+            return real(self, callback, *args, context=context)
+
+        with mock.patch.object(type(loop), "call_soon", spy):
+            fut = loop.create_future()
+            fut.add_done_callback(lambda f: None)
+            fut.set_result(1)
+            await asyncio.sleep(0)
+        after = len(seen)
+        await loop.create_task(child())     # unpatched again
+        return [after > 0, seen.count(True), len(seen) == after]
+    assert assert_same(main) == [True, 1, True]
+
+
 def test_a_patch_on_asyncio_base_event_loop_reaches_the_loop():
     """pyasync's loop runs asyncio's own BaseEventLoop methods; patched on
     that class, they are patched for pyasync's loop as for asyncio's."""

@@ -15,6 +15,10 @@
  * in which case the callback runs as usual and defers the removal.  A task
  * still in the ring just unlinks itself.
  *
+ * Free-threaded, each thread links its tasks into a ring of its own
+ * (pyasync.h: pyasync_task_ring), and a task remembers which: a task made
+ * in one thread may die in another.
+ *
  * When _all_tasks is not exactly a weakref.WeakSet we call its add(). */
 #include <stddef.h>
 #include "pyasync.h"
@@ -49,28 +53,41 @@ ring_append(pyasync_link *head, pyasync_link *node)
 static inline PyObject *
 task_of_link(pyasync_link *node)
 {
-    return (PyObject *)((char *)node - offsetof(TaskObj, all_link));
+    return (PyObject *)((char *)node - offsetof(TaskObj, all_node.link));
 }
 
-/* Give every task of the ring its weak reference in .data.  0 or -1.
+/* The ring the calling thread links its tasks into. */
+#ifdef Py_GIL_DISABLED
+static int next_ring;                    /* (atomic) */
+static _Thread_local int tls_ring = -1;
+
+static unsigned char
+thread_ring(void)
+{
+    if (tls_ring < 0) {
+        tls_ring = _Py_atomic_add_int(&next_ring, 1) % PYASYNC_TASK_RINGS;
+    }
+    return (unsigned char)tls_ring;
+}
+#else
+#define thread_ring() ((unsigned char)0)
+#endif
+
+/* Give every task of ring its weak reference in .data.  0 or -1.
  * Creating a ref may run the GC, which may free tasks of the ring (they
  * unlink themselves), and other threads may add and free tasks meanwhile:
- * one node at a time is taken off the ring, under the lock, holding its
+ * one node at a time is taken off the ring, under its lock, holding its
  * task; the ref is made outside the lock. */
 static int
-all_tasks_flush(pyasync_state *st)
+ring_flush(pyasync_state *st, pyasync_task_ring *ring)
 {
-    pyasync_link *head = &st->all_tasks_pending;
-    if (st->all_tasks_data == NULL || st->all_tasks_remove == NULL) {
-        return 0;
-    }
-    int rc = 0;
+    pyasync_link *head = &ring->pending;
     for (;;) {
-        pyasync_mutex_lock(&st->all_tasks_lock);
+        pyasync_mutex_lock(&ring->lock);
         pyasync_link *node = head->next;
         if (node == head) {
-            pyasync_mutex_unlock(&st->all_tasks_lock);
-            break;
+            pyasync_mutex_unlock(&ring->lock);
+            return 0;
         }
         PyObject *task = task_of_link(node);
         ring_unlink(node);
@@ -82,24 +99,37 @@ all_tasks_flush(pyasync_state *st)
         Py_INCREF(task);
         int alive = 1;
 #endif
-        pyasync_mutex_unlock(&st->all_tasks_lock);
+        pyasync_mutex_unlock(&ring->lock);
         if (!alive) {
             continue;
         }
         PyObject *ref = PyWeakref_NewRef(task, st->all_tasks_remove);
         if (ref == NULL || PySet_Add(st->all_tasks_data, ref) < 0) {
             Py_XDECREF(ref);
-            pyasync_mutex_lock(&st->all_tasks_lock);
+            pyasync_mutex_lock(&ring->lock);
             ring_append(head, node);
-            pyasync_mutex_unlock(&st->all_tasks_lock);
+            pyasync_mutex_unlock(&ring->lock);
             Py_DECREF(task);
-            rc = -1;
-            break;
+            return -1;
         }
         Py_DECREF(ref);
         Py_DECREF(task);
     }
-    return rc;
+}
+
+/* Every ring's tasks into .data.  0 or -1. */
+static int
+all_tasks_flush(pyasync_state *st)
+{
+    if (st->all_tasks_data == NULL || st->all_tasks_remove == NULL) {
+        return 0;
+    }
+    for (int i = 0; i < PYASYNC_TASK_RINGS; i++) {
+        if (ring_flush(st, &st->task_rings[i]) < 0) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* ---- the .data set: a set that flushes the ring before it is read ---- */
@@ -361,7 +391,9 @@ done:
 int
 all_tasks_setup(pyasync_state *st)
 {
-    ring_init(&st->all_tasks_pending);
+    for (int i = 0; i < PYASYNC_TASK_RINGS; i++) {
+        ring_init(&st->task_rings[i].pending);
+    }
 #if PY_VERSION_HEX >= 0x030E0000
     if (find_asyncio_sets(st) < 0) {
         return -1;
@@ -424,7 +456,7 @@ all_tasks_install(PyObject *module, pyasync_state *st)
 /* ---- per task -------------------------------------------------------- */
 
 int
-all_tasks_add(pyasync_state *st, PyObject *task, pyasync_link *link)
+all_tasks_add(pyasync_state *st, PyObject *task, pyasync_task_node *node)
 {
     if (st->all_tasks_data == NULL) {
         PyObject *res = PyObject_CallMethodOneArg(st->all_tasks, st->str_add,
@@ -438,25 +470,39 @@ all_tasks_add(pyasync_state *st, PyObject *task, pyasync_link *link)
 #ifdef Py_GIL_DISABLED
     PyUnstable_EnableTryIncRef(task);       /* for all_tasks_flush */
 #endif
-    pyasync_mutex_lock(&st->all_tasks_lock);
-    if (link->next == NULL) {
-        ring_append(&st->all_tasks_pending, link);
+    if (node->linked_before) {
+        /* Still on its ring (under that ring's lock: a flush may be
+         * taking it off)?  Then nothing to do. */
+        pyasync_task_ring *old = &st->task_rings[node->ring];
+        pyasync_mutex_lock(&old->lock);
+        int listed = node->link.next != NULL;
+        pyasync_mutex_unlock(&old->lock);
+        if (listed) {
+            return 0;
+        }
     }
-    pyasync_mutex_unlock(&st->all_tasks_lock);
+    node->linked_before = 1;
+    node->ring = thread_ring();
+    pyasync_task_ring *ring = &st->task_rings[node->ring];
+    pyasync_mutex_lock(&ring->lock);
+    ring_append(&ring->pending, &node->link);
+    pyasync_mutex_unlock(&ring->lock);
     return 0;
 }
 
 void
-all_tasks_forget(pyasync_state *st, pyasync_link *link, PyObject *weakreflist)
+all_tasks_forget(pyasync_state *st, pyasync_task_node *node,
+                 PyObject *weakreflist)
 {
-    if (st != NULL) {
-        pyasync_mutex_lock(&st->all_tasks_lock);
+    pyasync_task_ring *ring = st != NULL ? &st->task_rings[node->ring] : NULL;
+    if (ring != NULL) {
+        pyasync_mutex_lock(&ring->lock);
     }
-    if (link->next != NULL) {
-        ring_unlink(link);      /* never entered: nothing else to do */
+    if (node->link.next != NULL) {
+        ring_unlink(&node->link);   /* never entered: nothing else to do */
     }
-    if (st != NULL) {
-        pyasync_mutex_unlock(&st->all_tasks_lock);
+    if (ring != NULL) {
+        pyasync_mutex_unlock(&ring->lock);
     }
 #ifdef Py_GIL_DISABLED
     /* An entered task's ref leaves .data through its callback, as in

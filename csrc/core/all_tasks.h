@@ -12,14 +12,14 @@ int all_tasks_setup(pyasync_state *st);
  * the set that lists the ring on demand.  0 or -1. */
 int all_tasks_install(PyObject *module, pyasync_state *st);
 
-/* _all_tasks.add(task), link being the task's own ring node (zeroed when
+/* _all_tasks.add(task), node being the task's own ring node (zeroed when
  * not linked).  0 or -1. */
-int all_tasks_add(pyasync_state *st, PyObject *task, pyasync_link *link);
+int all_tasks_add(pyasync_state *st, PyObject *task, pyasync_task_node *node);
 
 /* From a task's tp_dealloc, after its finalizer and before its weak
  * references are cleared: drop its _all_tasks entry without running the
  * Python callback.  Never fails; keeps any exception set. */
-void all_tasks_forget(pyasync_state *st, pyasync_link *link,
+void all_tasks_forget(pyasync_state *st, pyasync_task_node *node,
                       PyObject *weakreflist);
 
 #endif /* PYASYNC_ALL_TASKS_H */

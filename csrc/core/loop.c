@@ -9,6 +9,7 @@
 #include "core/future.h"
 #include "core/task.h"
 #include "core/handle.h"
+#include "core/task_numbers.h"
 #include "diag/lock_diag.h"
 #include <structmember.h>
 #include <sys/socket.h>
@@ -1003,6 +1004,7 @@ Loop__run(LoopObj *self, PyObject *Py_UNUSED(ignored))
     loop_refresh_clock_patched(self);
     loop_refresh_methods_own(self);
     loop_set_owner(self, 1);
+    task_numbers_hold();
     FT_STORE_ULONG(self->thread_id, PyThread_get_thread_ident());
     FT_STORE_CHAR(self->running, 1);
     while (r == 0) {
@@ -1014,6 +1016,7 @@ Loop__run(LoopObj *self, PyObject *Py_UNUSED(ignored))
     FT_STORE_CHAR(self->stopping, 0);
     FT_STORE_CHAR(self->running, 0);
     FT_STORE_ULONG(self->thread_id, 0);
+    task_numbers_release(self->st);
     loop_set_owner(self, 0);
     /* (An iteration that failed did not clear it.) */
     ctxshare_cache_clear(&self->ctx_share);
@@ -1030,9 +1033,11 @@ Loop__run_once(LoopObj *self, PyObject *Py_UNUSED(ignored))
     int outside = !FT_LOAD_CHAR(self->running);
     if (outside) {
         loop_set_owner(self, 1);
+        task_numbers_hold();
     }
     int r = loop_run_once(self);
     if (outside) {
+        task_numbers_release(self->st);
         loop_set_owner(self, 0);
     }
     if (r < 0) {
@@ -1812,12 +1817,19 @@ static _Thread_local unsigned int tls_plain_loop_tag;
 #define PLAIN_LOOP_TAG(st) ((st)->plain_loop_tag)
 #define TYPE_TAG(tp) ((tp)->tp_version_tag)
 #endif
+/* Whether tp's version tag is valid: 3.13 stopped setting the flag, and a
+ * tag of 0 there means "none" (a modified type gets a new tag or none). */
+#if PY_VERSION_HEX >= 0x030D0000
+#define TYPE_TAG_VALID(tp) (TYPE_TAG(tp) != 0)
+#else
+#define TYPE_TAG_VALID(tp) PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)
+#endif
 
 static int
 loop_type_is_plain(pyasync_state *st, PyTypeObject *tp)
 {
-    if (tp == PLAIN_LOOP_TYPE(st) && TYPE_TAG(tp) == PLAIN_LOOP_TAG(st)
-        && PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+    if (tp == PLAIN_LOOP_TYPE(st) && TYPE_TAG_VALID(tp)
+        && TYPE_TAG(tp) == PLAIN_LOOP_TAG(st)) {
         return 1;
     }
     if (st->str_get_debug == NULL || st->str_create_future == NULL
@@ -1830,7 +1842,7 @@ loop_type_is_plain(pyasync_state *st, PyTypeObject *tp)
         return 0;
     }
     /* The lookups gave tp a valid version tag if it can have one. */
-    if (PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+    if (TYPE_TAG_VALID(tp)) {
         PLAIN_LOOP_TYPE(st) = tp;
         PLAIN_LOOP_TAG(st) = TYPE_TAG(tp);
     }

@@ -20,6 +20,7 @@
 #include "core/loop.h"
 #include "diag/lock_diag.h"
 #include "core/all_tasks.h"
+#include "core/task_numbers.h"
 #include "core/current_task.h"
 #include "core/awaited_by.h"
 
@@ -728,7 +729,7 @@ task_set_name_from(pyasync_state *st, TaskObj *task, PyObject *name)
 {
     PyObject *tname = NULL;
     if (name == Py_None) {
-        task->name_number = FT_ADD_UINT64(st->task_name_counter, 1) + 1;
+        task->name_number = task_number_next(st);
     }
     else {
         tname = PyUnicode_CheckExact(name) ? Py_NewRef(name)
@@ -761,7 +762,7 @@ task_is_coroutine(pyasync_state *st, PyObject *obj)
 static int
 task_register(pyasync_state *st, PyObject *task)
 {
-    return all_tasks_add(st, task, &((TaskObj *)task)->all_link);
+    return all_tasks_add(st, task, &((TaskObj *)task)->all_node);
 }
 
 #if PY_VERSION_HEX >= 0x030C0000
@@ -1623,7 +1624,7 @@ task_dealloc(PyObject *self)
     }
     PyObject_GC_UnTrack(self);
     TaskObj *task = (TaskObj *)self;
-    all_tasks_forget(task->fut.st, &task->all_link, future_weakrefs(self));
+    all_tasks_forget(task->fut.st, &task->all_node, future_weakrefs(self));
     if (future_weakrefs(self) != NULL) {
         PyObject_ClearWeakRefs(self);
     }

@@ -16,7 +16,7 @@ typedef struct {
     PyObject *fut_waiter;        /* the future being awaited, or NULL */
     PyObject *wakeup;            /* cached done-callback bound to the task;
                                     cleared once the task is done */
-    pyasync_link all_link;       /* in st->all_tasks_pending (all_tasks.c) */
+    pyasync_task_node all_node;  /* in st->task_rings (all_tasks.c) */
     int num_cancels_requested;   /* cancel() calls minus uncancel() calls */
     char must_cancel;            /* throw CancelledError at the next step */
     char log_destroy_pending;    /* report "destroyed but it is pending" */
