@@ -386,6 +386,52 @@ def test_tasks_of_many_threads_all_listed_with_unique_names():
     assert same_on_both(scenario) == ([50] * 40, 2000)
 
 
+def test_one_coroutine_sent_into_from_two_threads():
+    """asyncio forbids stepping one coroutine from two threads at once.  A
+    thread that tries while the loop's thread is inside the coroutine
+    (asyncio.wait(), a C coroutine in pyasync, here held up in a future's
+    add_done_callback) gets the ValueError a generator gives, and the
+    coroutine carries on unharmed."""
+    def scenario(aio):
+        entered = threading.Event()
+        proceed = threading.Event()
+
+        class SlowFuture(aio.Future):
+            def add_done_callback(self, fn, *, context=None):
+                entered.set()
+                proceed.wait(10)
+                return super().add_done_callback(fn, context=context)
+        holder = []
+
+        async def main():
+            fut = SlowFuture()
+            aio.get_running_loop().call_later(0.01, fut.set_result, 7)
+            waiting = aio.wait([fut])
+            holder.append(waiting)
+            done, pending = await waiting
+            return [f.result() for f in done], len(pending)
+        loop = aio.new_event_loop()
+        result = []
+        runner = threading.Thread(
+            target=lambda: result.append(loop.run_until_complete(main())))
+        runner.start()
+        try:
+            assert entered.wait(10)
+            try:
+                holder[0].send(None)
+                error = None
+            except ValueError as exc:
+                error = str(exc)
+        finally:
+            proceed.set()
+            runner.join(30)
+            loop.close()
+        return error, result
+
+    assert same_on_both(scenario) == ("coroutine already executing",
+                                      [([7], 0)])
+
+
 def test_work_passed_between_loops():
     """Two loops in two threads hand work back and forth the way asyncio
     allows: run_coroutine_threadsafe() into the other loop, its

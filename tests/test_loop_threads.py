@@ -262,3 +262,30 @@ def test_debug_thread_check(differential):
     msg = ("Non-thread-safe operation invoked on an event loop other than "
            "the current one")
     assert differential(scenario) == [msg, None, msg]
+
+
+def test_transports_of_a_loop_running_elsewhere_are_refused():
+    """A transport is libuv's handle on the loop's own lists: made from a
+    thread other than the one running the loop (connect_accepted_socket
+    awaited on another loop), it is refused with asyncio's debug-mode
+    error instead of racing the loop's thread (without the GIL, that
+    would corrupt them)."""
+    loop = pyasync.new_event_loop()
+    started = threading.Event()
+    loop.call_soon(started.set)
+    runner = threading.Thread(target=loop.run_forever)
+    runner.start()
+    a, b = __import__("socket").socketpair()
+    try:
+        assert started.wait(10)
+
+        async def from_elsewhere():
+            return await loop.connect_accepted_socket(asyncio.Protocol, a)
+        with pytest.raises(RuntimeError, match="Non-thread-safe operation"):
+            pyasync.run(from_elsewhere())
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(10)
+        loop.close()
+        a.close()
+        b.close()

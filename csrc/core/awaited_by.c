@@ -51,13 +51,11 @@ is_pyasync_future(pyasync_state *st, PyObject *obj)
            || PyObject_TypeCheck(obj, st->Future_Type);
 }
 
-int
-awaited_by_add(pyasync_state *st, PyObject *obj, PyObject *waiter)
+/* The record of a pyasync future, under its critical section as
+ * asyncio's is: other threads may read it (the getter below). */
+static int
+record_add(FutureObj *fut, PyObject *waiter)
 {
-    if (!is_pyasync_future(st, obj)) {
-        return pyasync_call_for_effect(st->asyncio_awaited_by_add, obj, waiter);
-    }
-    FutureObj *fut = (FutureObj *)obj;
     if (fut->awaited_by == NULL) {
         fut->awaited_by = Py_NewRef(waiter);
         return 0;
@@ -79,13 +77,9 @@ awaited_by_add(pyasync_state *st, PyObject *obj, PyObject *waiter)
     return 0;
 }
 
-int
-awaited_by_discard(pyasync_state *st, PyObject *obj, PyObject *waiter)
+static int
+record_discard(FutureObj *fut, PyObject *waiter)
 {
-    if (!is_pyasync_future(st, obj)) {
-        return pyasync_call_for_effect(st->asyncio_awaited_by_discard, obj, waiter);
-    }
-    FutureObj *fut = (FutureObj *)obj;
     if (fut->awaited_by == NULL) {
         return 0;
     }
@@ -96,6 +90,32 @@ awaited_by_discard(pyasync_state *st, PyObject *obj, PyObject *waiter)
         Py_CLEAR(fut->awaited_by);
     }
     return 0;
+}
+
+int
+awaited_by_add(pyasync_state *st, PyObject *obj, PyObject *waiter)
+{
+    if (!is_pyasync_future(st, obj)) {
+        return pyasync_call_for_effect(st->asyncio_awaited_by_add, obj, waiter);
+    }
+    int rc;
+    Py_BEGIN_CRITICAL_SECTION(obj);
+    rc = record_add((FutureObj *)obj, waiter);
+    Py_END_CRITICAL_SECTION();
+    return rc;
+}
+
+int
+awaited_by_discard(pyasync_state *st, PyObject *obj, PyObject *waiter)
+{
+    if (!is_pyasync_future(st, obj)) {
+        return pyasync_call_for_effect(st->asyncio_awaited_by_discard, obj, waiter);
+    }
+    int rc;
+    Py_BEGIN_CRITICAL_SECTION(obj);
+    rc = record_discard((FutureObj *)obj, waiter);
+    Py_END_CRITICAL_SECTION();
+    return rc;
 }
 
 /* Add every item of iterable to set.  0 or -1. */
@@ -134,17 +154,25 @@ awaited_by_get(PyObject *self, void *Py_UNUSED(closure))
             return NULL;
         }
     }
-    if (fut->awaited_by == NULL) {
+    /* The record and its kind, read together (another thread may be
+     * turning one waiter into a set); then read outside the section. */
+    PyObject *record;
+    int is_set;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    record = Py_XNewRef(fut->awaited_by);
+    is_set = fut->awaited_by_is_set;
+    Py_END_CRITICAL_SECTION();
+    if (record == NULL) {
         return base != NULL ? base : Py_NewRef(Py_None);
     }
     PyObject *set = PySet_New(NULL);
     if (set == NULL) {
+        Py_DECREF(record);
         Py_XDECREF(base);
         return NULL;
     }
-    int rc = fut->awaited_by_is_set
-             ? set_add_all(set, fut->awaited_by)
-             : PySet_Add(set, fut->awaited_by);
+    int rc = is_set ? set_add_all(set, record) : PySet_Add(set, record);
+    Py_DECREF(record);
     if (rc == 0 && base != NULL && base != Py_None) {
         rc = set_add_all(set, base);
     }

@@ -24,6 +24,33 @@ is_ccoro(PyObject *obj)
     return am != NULL && am->am_send == ccoro_am_send;
 }
 
+/* Free-threaded, two threads may call into one coroutine at once (asyncio
+ * forbids it; it must still not corrupt the coroutine).  The first claims
+ * it for the whole call, the others get the ValueError a generator gives:
+ * the check and the entry are one atomic step.  With the GIL the running
+ * flag's check suffices: only one thread runs between them. */
+#ifdef Py_GIL_DISABLED
+static int
+coro_claim(ccoro *co)
+{
+    uint8_t expected = 0;
+    if (!_Py_atomic_compare_exchange_uint8(&co->claimed, &expected, 1)) {
+        PyErr_SetString(PyExc_ValueError, "coroutine already executing");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+coro_unclaim(ccoro *co)
+{
+    _Py_atomic_store_uint8(&co->claimed, 0);
+}
+#else
+#define coro_claim(co) 0
+#define coro_unclaim(co) ((void)0)
+#endif
+
 /* What `await obj` iterates: a coroutine itself, else obj.__await__(). */
 static PyObject *
 awaitable_iter(PyObject *obj)
@@ -158,7 +185,7 @@ coro_resume(ccoro *co, PyObject *value, PyObject **out)
 {
     PyObject *res = NULL;
     Py_XINCREF(value);
-    co->running = 1;
+    FT_STORE_CHAR(co->running, 1);
     for (;;) {
         int r = co->step(co, value, &res);
         Py_XDECREF(value);
@@ -168,7 +195,7 @@ coro_resume(ccoro *co, PyObject *value, PyObject **out)
              * generator's does at a bare yield. */
             co->awaiting = Py_NewRef(Py_None);
             co->awaiting_kind = CCORO_AWAITING_BARE;
-            co->running = 0;
+            FT_STORE_CHAR(co->running, 0);
             *out = res;
             return PYGEN_NEXT;
         }
@@ -179,7 +206,7 @@ coro_resume(ccoro *co, PyObject *value, PyObject **out)
             PyObject *yielded;
             PySendResult sr = awaiting_send(co, Py_None, &yielded);
             if (sr == PYGEN_NEXT) {
-                co->running = 0;
+                FT_STORE_CHAR(co->running, 0);
                 *out = yielded;
                 return PYGEN_NEXT;
             }
@@ -187,7 +214,7 @@ coro_resume(ccoro *co, PyObject *value, PyObject **out)
             value = sr == PYGEN_RETURN ? yielded : NULL;
             continue;
         }
-        co->running = 0;
+        FT_STORE_CHAR(co->running, 0);
         co->finished = 1;
         if (r == CCORO_RETURN) {
             *out = res;
@@ -206,7 +233,7 @@ coro_resume(ccoro *co, PyObject *value, PyObject **out)
 static int
 coro_check_runnable(ccoro *co)
 {
-    if (co->running) {
+    if (FT_LOAD_CHAR(co->running)) {
         PyErr_SetString(PyExc_ValueError, "coroutine already executing");
         return -1;
     }
@@ -252,14 +279,14 @@ static PySendResult
 coro_send_impl(ccoro *co, PyObject *arg, PyObject **out)
 {
     *out = NULL;
-    if (co->awaiting == NULL || co->running) {
+    if (co->awaiting == NULL || FT_LOAD_CHAR(co->running)) {
         return send_unsuspended(co, arg, out);
     }
     /* Suspended in an await (so started and not finished). */
     PyObject *res;
-    co->running = 1;
+    FT_STORE_CHAR(co->running, 1);
     PySendResult sr = awaiting_send(co, arg, &res);
-    co->running = 0;
+    FT_STORE_CHAR(co->running, 0);
     if (sr == PYGEN_NEXT) {
         *out = res;
         return sr;
@@ -270,7 +297,14 @@ coro_send_impl(ccoro *co, PyObject *arg, PyObject **out)
 static PySendResult
 ccoro_am_send(PyObject *self, PyObject *arg, PyObject **out)
 {
-    return coro_send_impl((ccoro *)self, arg, out);
+    ccoro *co = (ccoro *)self;
+    if (coro_claim(co) < 0) {
+        *out = NULL;
+        return PYGEN_ERROR;
+    }
+    PySendResult sr = coro_send_impl(co, arg, out);
+    coro_unclaim(co);
+    return sr;
 }
 
 /* The StopIteration carrying value (a new reference, dropped) of a
@@ -296,7 +330,7 @@ static PyObject *
 coro_send(PyObject *self, PyObject *arg)
 {
     PyObject *res;
-    if (coro_send_impl((ccoro *)self, arg, &res) == PYGEN_RETURN) {
+    if (ccoro_am_send(self, arg, &res) == PYGEN_RETURN) {
         return raise_stop_iteration(res);
     }
     return res;
@@ -306,7 +340,7 @@ static PyObject *
 coro_iternext(PyObject *self)
 {
     PyObject *res;
-    if (coro_send_impl((ccoro *)self, Py_None, &res) == PYGEN_RETURN) {
+    if (ccoro_am_send(self, Py_None, &res) == PYGEN_RETURN) {
         if (res == Py_None) {
             Py_DECREF(res);   /* a plain StopIteration, left unset */
             return NULL;
@@ -318,6 +352,31 @@ coro_iternext(PyObject *self)
 
 static PySendResult coro_throw_current(ccoro *co, PyObject **out);
 static int coro_close_impl(ccoro *co);
+
+/* throw() and close() from outside the coroutine (its caller, or the
+ * coroutine that awaits it), claimed as send() is. */
+static PySendResult
+claimed_throw_current(ccoro *co, PyObject **out)
+{
+    if (coro_claim(co) < 0) {
+        *out = NULL;
+        return PYGEN_ERROR;
+    }
+    PySendResult sr = coro_throw_current(co, out);
+    coro_unclaim(co);
+    return sr;
+}
+
+static int
+claimed_close(ccoro *co)
+{
+    if (coro_claim(co) < 0) {
+        return -1;
+    }
+    int rc = coro_close_impl(co);
+    coro_unclaim(co);
+    return rc;
+}
 
 /* Continue co after what it awaited (it, stolen) ended: with its result,
  * or with the current exception. */
@@ -364,9 +423,9 @@ throw_into_iter(ccoro *co, PyObject *it, PyObject **out)
         Py_DECREF(it);
         return coro_resume(co, NULL, out);
     }
-    co->running = 1;
+    FT_STORE_CHAR(co->running, 1);
     PyObject *res = PyObject_CallOneArg(throw, v);
-    co->running = 0;
+    FT_STORE_CHAR(co->running, 0);
     Py_DECREF(throw);
     Py_XDECREF(t);
     Py_XDECREF(v);
@@ -423,7 +482,7 @@ coro_throw_current(ccoro *co, PyObject **out)
         PyErr_Fetch(&t, &v, &tb);
         int rc = 0;
         if (is_ccoro(it)) {
-            rc = coro_close_impl((ccoro *)it);
+            rc = claimed_close((ccoro *)it);
         }
         else {
             PyObject *close;
@@ -456,9 +515,9 @@ coro_throw_current(ccoro *co, PyObject **out)
     }
     if (is_ccoro(it)) {
         PyObject *res;
-        co->running = 1;
-        PySendResult sr = coro_throw_current((ccoro *)it, &res);
-        co->running = 0;
+        FT_STORE_CHAR(co->running, 1);
+        PySendResult sr = claimed_throw_current((ccoro *)it, &res);
+        FT_STORE_CHAR(co->running, 0);
         return resume_after(co, it, sr, res, out);
     }
     return throw_into_iter(co, it, out);
@@ -525,7 +584,7 @@ coro_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *res;
-    if (coro_throw_current((ccoro *)self, &res) == PYGEN_RETURN) {
+    if (claimed_throw_current((ccoro *)self, &res) == PYGEN_RETURN) {
         /* Returned after catching: StopIteration(value), like send(). */
         return raise_stop_iteration(res);
     }
@@ -540,7 +599,7 @@ coro_close_impl(ccoro *co)
         co->finished = 1;
         return 0;
     }
-    if (co->running) {
+    if (FT_LOAD_CHAR(co->running)) {
         PyErr_SetString(PyExc_ValueError, "coroutine already executing");
         return -1;
     }
@@ -567,7 +626,7 @@ coro_close_impl(ccoro *co)
 static PyObject *
 coro_close(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (coro_close_impl((ccoro *)self) < 0) {
+    if (claimed_close((ccoro *)self) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -631,7 +690,7 @@ coro_await(PyObject *self)
 static PyObject *
 coro_get_running(PyObject *self, void *Py_UNUSED(closure))
 {
-    return PyBool_FromLong(((ccoro *)self)->running);
+    return PyBool_FromLong(FT_LOAD_CHAR(((ccoro *)self)->running));
 }
 
 static PyObject *

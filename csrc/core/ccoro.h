@@ -40,6 +40,14 @@ typedef struct ccoro ccoro;
  * reference for CCORO_RETURN and CCORO_AWAIT. */
 typedef int (*ccoro_step_fn)(ccoro *co, PyObject *value, PyObject **out);
 
+/* Free-threaded: which thread is inside send(), throw() or close() (see
+ * coro_claim() in ccoro.c). */
+#ifdef Py_GIL_DISABLED
+#define CCORO_CLAIM_FIELD uint8_t claimed;
+#else
+#define CCORO_CLAIM_FIELD
+#endif
+
 /* The fields every C coroutine starts with (a struct may add its own). */
 #define CCORO_HEAD \
     PyObject_HEAD \
@@ -52,7 +60,8 @@ typedef int (*ccoro_step_fn)(ccoro *co, PyObject *value, PyObject **out);
     char started; \
     char running; \
     char finished; \
-    char awaiting_kind;      /* CCORO_AWAITING_* */
+    char awaiting_kind;      /* CCORO_AWAITING_* */ \
+    CCORO_CLAIM_FIELD
 
 struct ccoro {
     CCORO_HEAD
@@ -94,6 +103,9 @@ ccoro_init(ccoro *co, pyasync_state *st, ccoro_step_fn step,
     co->running = 0;
     co->finished = 0;
     co->awaiting_kind = CCORO_AWAITING_ITER;
+#ifdef Py_GIL_DISABLED
+    co->claimed = 0;
+#endif
 }
 
 int ccoro_traverse(ccoro *co, visitproc visit, void *arg);

@@ -1513,7 +1513,7 @@ Loop_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
 }
 
 /* The loop methods C code calls directly instead of through the
- * attribute asyncio's code would look up (see loop_type_is_plain()). */
+ * attribute asyncio's code would look up (see pyasync_loop_type_is_plain()). */
 static const char *const fast_path_methods[] = {
     "call_soon", "create_future", "create_task", "get_debug", NULL,
 };
@@ -1529,17 +1529,17 @@ is_fast_path_method(PyObject *name)
     return 0;
 }
 
-static int loop_type_is_plain(pyasync_state *st, PyTypeObject *tp);
 
 static void
 loop_refresh_methods_own(LoopObj *self)
 {
-    int own = loop_type_is_plain(self->st, Py_TYPE(self));
+    /* (The class is checked at each use: pyasync_loop_methods_own().) */
+    int own = 1;
     for (const char *const *m = fast_path_methods;
          *m != NULL && self->dict != NULL && own; m++) {
         own = PyDict_GetItemString(self->dict, *m) == NULL;
     }
-    self->methods_own = (char)own;
+    FT_STORE_CHAR(self->methods_own, own);
 }
 
 /* Setting or deleting "time" on the instance (a mock.patch) switches the
@@ -1825,8 +1825,8 @@ static _Thread_local unsigned int tls_plain_loop_tag;
 #define TYPE_TAG_VALID(tp) PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)
 #endif
 
-static int
-loop_type_is_plain(pyasync_state *st, PyTypeObject *tp)
+int
+pyasync_loop_type_is_plain(pyasync_state *st, PyTypeObject *tp)
 {
     if (tp == PLAIN_LOOP_TYPE(st) && TYPE_TAG_VALID(tp)
         && TYPE_TAG(tp) == PLAIN_LOOP_TAG(st)) {
@@ -1855,8 +1855,7 @@ loop_type_is_plain(pyasync_state *st, PyTypeObject *tp)
 int
 pyasync_loop_is_plain(pyasync_state *st, PyObject *loop)
 {
-    return pyasync_is_loop(st, loop) && ((LoopObj *)loop)->methods_own
-           && loop_type_is_plain(st, Py_TYPE(loop));
+    return pyasync_is_loop(st, loop) && pyasync_loop_methods_own(loop);
 }
 
 int

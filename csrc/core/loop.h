@@ -36,10 +36,11 @@ typedef struct {
     char clock_patched;        /* time() patched or overridden: the loop
                                   asks self.time() as asyncio's does */
     char methods_own;          /* call_soon, create_future, create_task
-                                  and get_debug are Loop's own, neither
-                                  overridden nor set on the instance, as
-                                  last checked (creation, setattr, each
-                                  run_forever): C may bypass them */
+                                  and get_debug are not set on the
+                                  instance, as last checked (creation,
+                                  setattr, each run_forever); the class
+                                  is checked at each use
+                                  (pyasync_loop_methods_own) */
     char task_factory_eager;   /* task_factory is an eager factory of
                                   pyasync's or asyncio's own Task:
                                   create_task() makes an eager pyasync
@@ -103,11 +104,20 @@ pyasync_loop_now_ns(LoopObj *self)
     return self->virtual_clock ? self->virtual_now : uv_hrtime();
 }
 
-/* loop (a pyasync loop) lets C schedule without calling call_soon. */
+/* True when tp keeps the loop methods the C fast paths replace (a cached
+ * answer while the class is unchanged; core/loop.c). */
+int pyasync_loop_type_is_plain(pyasync_state *st, PyTypeObject *tp);
+
+/* loop (a pyasync loop) lets C schedule without calling call_soon:
+ * neither the instance nor its class replaces a method the C paths
+ * bypass, the class being checked each time, as it may be patched while
+ * the loop runs. */
 static inline int
 pyasync_loop_methods_own(PyObject *loop)
 {
-    return ((LoopObj *)loop)->methods_own;
+    LoopObj *self = (LoopObj *)loop;
+    return FT_LOAD_CHAR(self->methods_own)
+           && pyasync_loop_type_is_plain(self->st, Py_TYPE(loop));
 }
 
 /* For libuv callbacks that touch Python objects.  A blocking uv_run runs

@@ -167,6 +167,9 @@ process_spawn(ProcessObj *self, PyObject *file, PyObject *args,
     uv_stdio_container_t *containers = NULL;
     int r = -1;
     memset(&opts, 0, sizeof(opts));
+    if (io_check_thread(self->loop) < 0) {  /* (see pyasync_stream_new) */
+        return -1;
+    }
     if (bytes_vector(args, "args", &argv) < 0
         || bytes_vector(env, "env", &envp) < 0
         || stdio_containers(stdio, &containers, &opts.stdio_count) < 0) {

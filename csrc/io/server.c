@@ -169,6 +169,9 @@ Loop__listen(PyObject *loop_obj, PyObject *args)
         PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
         return NULL;
     }
+    if (io_check_thread(loop) < 0) {    /* (see pyasync_stream_new) */
+        return NULL;
+    }
     PyTypeObject *tp = (PyTypeObject *)loop->st->Listener_Type;
     ListenerObj *self = (ListenerObj *)tp->tp_alloc(tp, 0);
     if (self == NULL) {

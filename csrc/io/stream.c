@@ -117,6 +117,11 @@ pyasync_stream_new(LoopObj *loop, int kind, int fd, PyObject *sock)
         PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
         return NULL;
     }
+    /* libuv's handle lists are the loop thread's (asyncio's debug-mode
+     * error; without the GIL, another thread would corrupt them). */
+    if (io_check_thread(loop) < 0) {
+        return NULL;
+    }
     if (kind < STREAM_TCP || kind > STREAM_PIPE_WRITE) {
         PyErr_SetString(PyExc_ValueError, "bad stream kind");
         return NULL;

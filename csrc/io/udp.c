@@ -493,6 +493,9 @@ UDPHandle_get_reading(UDPHandleObj *self, void *Py_UNUSED(closure))
 static int
 udp_open_fd(UDPHandleObj *self, int fd)
 {
+    if (io_check_thread(self->loop) < 0) {  /* (see pyasync_stream_new) */
+        return -1;
+    }
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
