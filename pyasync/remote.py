@@ -57,6 +57,10 @@ AwaitedInfo = namedtuple('AwaitedInfo', 'thread_id awaited_by')
 
 WAKE_PREFIX = 'pyasync-wake-'
 
+
+def _gil_disabled():
+    return not getattr(sys, '_is_gil_enabled', lambda: True)()
+
 # ---- in the inspected program ---------------------------------------------
 
 _wake = None            # (pid, socket): this process's wake socket
@@ -137,31 +141,73 @@ def _thread_ids():
     return {t.ident: t.native_id for t in threading.enumerate()}
 
 
+def _records(loop):
+    """The records of loop's pending tasks (run where reading them is
+    safe: see collect())."""
+    import asyncio
+    records = []
+    for task in [t for t in asyncio.all_tasks(loop) if not t.done()]:
+        coro = task.get_coro() if hasattr(task, 'get_coro') else None
+        awaited_by = []
+        for parent in task._asyncio_awaited_by or ():
+            pcoro = (parent.get_coro() if hasattr(parent, 'get_coro')
+                     else None)
+            awaited_by.append([_frames_of(pcoro), id(parent)])
+        records.append([id(task), task.get_name(), _frames_of(coro),
+                        awaited_by])
+    return records
+
+
+def _names_only(loop):
+    """What may be read of another thread's running loop from here: its
+    tasks by name, without what they await."""
+    import asyncio
+    return [[id(t), t.get_name(), [], []]
+            for t in asyncio.all_tasks(loop) if not t.done()]
+
+
+def _on_loop_thread(loop, timeout=2.0):
+    """_records(loop) run by loop's own thread, or None if it does not
+    answer within timeout (a callback blocking it)."""
+    done = threading.Event()
+    box = []
+
+    def run():
+        try:
+            box.append(_records(loop))
+        finally:
+            done.set()
+    loop.call_soon_threadsafe(run)
+    return box[0] if done.wait(timeout) and box else None
+
+
 def collect():
     """Every pending task of every pyasync loop of this process, as
-    {native thread id: [task records]} (JSON-ready)."""
-    import asyncio
+    {native thread id: [task records]} (JSON-ready).
+
+    Without the GIL (3.14t), a loop running in another thread changes its
+    coroutines' state while we would read it: its records are made by its
+    own thread, between two callbacks; one that does not answer (blocked)
+    is listed by task names only.  With the GIL, reading them from here
+    is safe, and a blocked loop is listed in full."""
     from . import loop as _loop
     native = _thread_ids()
+    here = threading.get_ident()
     out = {}
     for loop in list(_loop._live_loops):
         if loop.is_closed():
             continue
-        tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        if not tasks:
-            continue
         ident = getattr(loop, '_thread_id', None)
+        if _gil_disabled() and loop.is_running() and ident not in (None, here):
+            records = _on_loop_thread(loop)
+            if records is None:
+                records = _names_only(loop)
+        else:
+            records = _records(loop)
+        if not records:
+            continue
         tid = native.get(ident, 0) if ident is not None else 0
-        records = out.setdefault(str(tid), [])
-        for task in tasks:
-            coro = task.get_coro() if hasattr(task, 'get_coro') else None
-            awaited_by = []
-            for parent in task._asyncio_awaited_by or ():
-                pcoro = (parent.get_coro() if hasattr(parent, 'get_coro')
-                         else None)
-                awaited_by.append([_frames_of(pcoro), id(parent)])
-            records.append([id(task), task.get_name(), _frames_of(coro),
-                            awaited_by])
+        out.setdefault(str(tid), []).extend(records)
     return out
 
 

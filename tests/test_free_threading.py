@@ -432,6 +432,97 @@ def test_one_coroutine_sent_into_from_two_threads():
                                       [([7], 0)])
 
 
+def test_future_callbacks_read_from_another_thread():
+    """A future's _callbacks (asyncio's private view, which reprs and
+    debuggers read) from other threads while its loop adds, removes and
+    runs done-callbacks: always None or a list of (callback, context)
+    pairs, never a crash."""
+    def scenario(aio):
+        loop = aio.new_event_loop()
+        stop = threading.Event()
+        current = [loop.create_future()]
+        bad = []
+
+        async def churn():
+            for _ in range(300):
+                fut = loop.create_future()
+                current[0] = fut
+                callbacks = [lambda f: None for _ in range(5)]
+                for cb in callbacks:
+                    fut.add_done_callback(cb)
+                fut.remove_done_callback(callbacks[2])
+                await aio.sleep(0)
+                fut.set_result(None)
+                await aio.sleep(0)
+
+        def run():
+            try:
+                loop.run_until_complete(churn())
+            finally:
+                stop.set()
+
+        def read(i):
+            while not stop.is_set():
+                seen = current[0]._callbacks
+                if seen is not None and not all(
+                        isinstance(p, tuple) and len(p) == 2 for p in seen):
+                    bad.append(seen)
+        runner = threading.Thread(target=run)
+        runner.start()
+        try:
+            in_threads(THREADS, read)
+        finally:
+            runner.join(30)
+            loop.close()
+        return bad
+
+    assert same_on_both(scenario) == []
+
+
+def test_ps_collects_loops_running_in_other_threads():
+    """`python -m pyasync ps` gathers every loop's pending tasks in the
+    inspected program's main thread.  Loops running in other threads give
+    theirs (from their own thread when the GIL is off): each task by name,
+    with the pyasync C coroutine it awaits as its innermost frame."""
+    from pyasync import remote
+    loops = [pyasync.new_event_loop() for _ in range(2)]
+    gates = [None, None]
+    ready = threading.Barrier(3)
+
+    async def waiter(i):
+        await gates[i].wait()
+
+    async def main(i):
+        gates[i] = pyasync.Event()
+        tasks = [asyncio.create_task(waiter(i), name=f"w{i}-{k}")
+                 for k in range(3)]
+        await asyncio.sleep(0)
+        ready.wait(10)
+        await asyncio.gather(*tasks)
+    threads = [threading.Thread(target=lp.run_until_complete,
+                                args=(main(i),))
+               for i, lp in enumerate(loops)]
+    for t in threads:
+        t.start()
+    try:
+        ready.wait(10)
+        got = remote.collect()
+    finally:
+        for lp, gate in zip(loops, gates):
+            lp.call_soon_threadsafe(gate.set)
+        for t in threads:
+            t.join(30)
+        for lp in loops:
+            lp.close()
+    records = [r for rs in got.values() for r in rs]
+    names = sorted(r[1] for r in records if r[1].startswith("w"))
+    assert names == [f"w{i}-{k}" for i in range(2) for k in range(3)]
+    waits = [r[2] for r in records if r[1].startswith("w")]
+    assert all(frames and frames[0][2] == "Event.wait" for frames in waits), \
+        waits
+    assert len(got) == 2        # two threads, each its own entry
+
+
 def test_work_passed_between_loops():
     """Two loops in two threads hand work back and forth the way asyncio
     allows: run_coroutine_threadsafe() into the other loop, its

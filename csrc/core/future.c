@@ -350,13 +350,18 @@ future_schedule_callbacks(FutureObj *fut)
     if (st == NULL) {
         return -1;
     }
-    /* Detach first: call_soon may run arbitrary code (foreign loops). */
-    PyObject *cb0 = fut->callback0;
-    PyObject *ctx0 = fut->context0;
-    PyObject *list = fut->callbacks;
+    /* Detach first: call_soon may run arbitrary code (foreign loops).
+     * The callback fields change under the future's critical section, as
+     * asyncio's do: the _callbacks getter may read them from any thread. */
+    PyObject *cb0, *ctx0, *list;
+    Py_BEGIN_CRITICAL_SECTION(fut);
+    cb0 = fut->callback0;
+    ctx0 = fut->context0;
+    list = fut->callbacks;
     fut->callback0 = NULL;
     fut->context0 = NULL;
     fut->callbacks = NULL;
+    Py_END_CRITICAL_SECTION();
     if (cb0 == NULL && list == NULL) {
         return 0;
     }
@@ -392,7 +397,8 @@ future_schedule_callbacks(FutureObj *fut)
 /* Store a pending callback: inline if it is the first, else in the list.
  * context NULL stores a wake-up of the task `callback`. */
 static int
-future_store_callback(FutureObj *fut, PyObject *callback, PyObject *context)
+future_store_callback_locked(FutureObj *fut, PyObject *callback,
+                             PyObject *context)
 {
     if (fut->callback0 == NULL && fut->callbacks == NULL) {
         fut->callback0 = Py_NewRef(callback);
@@ -413,6 +419,16 @@ future_store_callback(FutureObj *fut, PyObject *callback, PyObject *context)
     }
     int rc = PyList_Append(fut->callbacks, item);
     Py_DECREF(item);
+    return rc;
+}
+
+static int
+future_store_callback(FutureObj *fut, PyObject *callback, PyObject *context)
+{
+    int rc;
+    Py_BEGIN_CRITICAL_SECTION(fut);
+    rc = future_store_callback_locked(fut, callback, context);
+    Py_END_CRITICAL_SECTION();
     return rc;
 }
 
@@ -488,15 +504,22 @@ future_remove_callback0(FutureObj *fut, PyObject *fn)
     int eq = PyObject_RichCompareBool(callable, fn, Py_EQ);
     Py_DECREF(callable);
     /* __eq__ may have run code that replaced or removed callback0. */
+    PyObject *old_cb = NULL, *old_ctx = NULL;
     if (eq == 1) {
+        Py_BEGIN_CRITICAL_SECTION(fut);
         if (fut->callback0 == cb) {
-            Py_CLEAR(fut->callback0);
-            Py_CLEAR(fut->context0);
+            old_cb = fut->callback0;
+            old_ctx = fut->context0;
+            fut->callback0 = NULL;
+            fut->context0 = NULL;
         }
         else {
             eq = 0;
         }
+        Py_END_CRITICAL_SECTION();
     }
+    Py_XDECREF(old_cb);
+    Py_XDECREF(old_ctx);
     Py_DECREF(cb);
     return eq;
 }
@@ -548,13 +571,15 @@ future_remove_from_list(FutureObj *fut, PyObject *fn, Py_ssize_t *removed)
     }
     Py_ssize_t len = PyList_GET_SIZE(fut->callbacks);
     *removed = len - nkept;
-    if (nkept == 0) {
-        Py_CLEAR(fut->callbacks);
-    }
-    else if (nkept != len) {
+    PyObject *old = NULL;
+    if (nkept == 0 || nkept != len) {
         /* Our list is private: swapping it is `callbacks[:] = kept`. */
-        Py_SETREF(fut->callbacks, Py_NewRef(kept));
+        Py_BEGIN_CRITICAL_SECTION(fut);
+        old = fut->callbacks;
+        fut->callbacks = nkept == 0 ? NULL : Py_NewRef(kept);
+        Py_END_CRITICAL_SECTION();
     }
+    Py_XDECREF(old);
     Py_DECREF(kept);
     return 0;
 }
@@ -1518,37 +1543,55 @@ future_get_callbacks(PyObject *self, void *Py_UNUSED(closure))
     if (future_ensure_alive(fut) < 0) {
         return NULL;
     }
-    if (fut->callback0 == NULL && fut->callbacks == NULL) {
-        Py_RETURN_NONE;
+    /* The fields as they are now (another thread may be changing them,
+     * under the same critical section), then read outside it. */
+    PyObject *cb0, *ctx0, *stored;
+    Py_BEGIN_CRITICAL_SECTION(fut);
+    cb0 = Py_XNewRef(fut->callback0);
+    ctx0 = Py_XNewRef(fut->context0);
+    stored = Py_XNewRef(fut->callbacks);
+    Py_END_CRITICAL_SECTION();
+    PyObject *list = NULL;
+    if (cb0 == NULL && stored == NULL) {
+        list = Py_NewRef(Py_None);
+        goto done;
     }
-    PyObject *list = PyList_New(0);
+    list = PyList_New(0);
     if (list == NULL) {
-        return NULL;
+        goto done;
     }
-    if (fut->callback0 != NULL) {
-        PyObject *item = stored_pair(fut->callback0, fut->context0);
+    if (cb0 != NULL) {
+        PyObject *item = stored_pair(cb0, ctx0);
         if (item == NULL || PyList_Append(list, item) < 0) {
             Py_XDECREF(item);
-            Py_DECREF(list);
-            return NULL;
+            Py_CLEAR(list);
+            goto done;
         }
         Py_DECREF(item);
     }
-    /* Read the live list on each step: building a pair may run code. */
-    for (Py_ssize_t i = 0;
-         fut->callbacks != NULL && i < PyList_GET_SIZE(fut->callbacks); i++) {
-        PyObject *stored = Py_NewRef(PyList_GET_ITEM(fut->callbacks, i));
-        PyObject *item = is_wakeup_item(stored)
-            ? stored_pair(PyTuple_GET_ITEM(stored, 0), NULL)
-            : Py_NewRef(stored);
-        Py_DECREF(stored);
+    /* A copy: the loop's thread may append to the live list meanwhile. */
+    PyObject *items = stored != NULL ? PySequence_List(stored) : NULL;
+    if (stored != NULL && items == NULL) {
+        Py_CLEAR(list);
+        goto done;
+    }
+    for (Py_ssize_t i = 0; items != NULL && i < PyList_GET_SIZE(items); i++) {
+        PyObject *one = PyList_GET_ITEM(items, i);
+        PyObject *item = is_wakeup_item(one)
+            ? stored_pair(PyTuple_GET_ITEM(one, 0), NULL)
+            : Py_NewRef(one);
         if (item == NULL || PyList_Append(list, item) < 0) {
             Py_XDECREF(item);
-            Py_DECREF(list);
-            return NULL;
+            Py_CLEAR(list);
+            break;
         }
         Py_DECREF(item);
     }
+    Py_XDECREF(items);
+done:
+    Py_XDECREF(cb0);
+    Py_XDECREF(ctx0);
+    Py_XDECREF(stored);
     return list;
 }
 
