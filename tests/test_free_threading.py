@@ -434,9 +434,10 @@ def test_one_coroutine_sent_into_from_two_threads():
 
 def test_future_callbacks_read_from_another_thread():
     """A future's _callbacks (asyncio's private view, which reprs and
-    debuggers read) from other threads while its loop adds, removes and
-    runs done-callbacks: always None or a list of (callback, context)
-    pairs, never a crash."""
+    debuggers read) and, on 3.14, its _asyncio_awaited_by (the call
+    graph's) from other threads while its loop adds, removes and runs
+    done-callbacks and tasks come to await it: always None, a list of
+    (callback, context) pairs, a frozenset of tasks; never a crash."""
     def scenario(aio):
         loop = aio.new_event_loop()
         stop = threading.Event()
@@ -451,9 +452,13 @@ def test_future_callbacks_read_from_another_thread():
                 for cb in callbacks:
                     fut.add_done_callback(cb)
                 fut.remove_done_callback(callbacks[2])
+                waiters = [aio.ensure_future(wait_on(fut)) for _ in range(3)]
                 await aio.sleep(0)
                 fut.set_result(None)
-                await aio.sleep(0)
+                await aio.gather(*waiters)
+
+        async def wait_on(fut):
+            await fut
 
         def run():
             try:
@@ -463,10 +468,17 @@ def test_future_callbacks_read_from_another_thread():
 
         def read(i):
             while not stop.is_set():
-                seen = current[0]._callbacks
+                fut = current[0]
+                seen = fut._callbacks
                 if seen is not None and not all(
                         isinstance(p, tuple) and len(p) == 2 for p in seen):
                     bad.append(seen)
+                waiters = getattr(fut, "_asyncio_awaited_by", None)
+                if waiters is not None and not (
+                        isinstance(waiters, frozenset)
+                        and all(isinstance(w, asyncio.Future)
+                                for w in waiters)):
+                    bad.append(waiters)
         runner = threading.Thread(target=run)
         runner.start()
         try:

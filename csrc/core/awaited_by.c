@@ -165,13 +165,15 @@ awaited_by_get(PyObject *self, void *Py_UNUSED(closure))
     if (record == NULL) {
         return base != NULL ? base : Py_NewRef(Py_None);
     }
-    PyObject *set = PySet_New(NULL);
+    /* A set is copied in one step (the loop's thread may be adding to
+     * it; iterating it could see it change size). */
+    PyObject *set = PySet_New(is_set ? record : NULL);
     if (set == NULL) {
         Py_DECREF(record);
         Py_XDECREF(base);
         return NULL;
     }
-    int rc = is_set ? set_add_all(set, record) : PySet_Add(set, record);
+    int rc = is_set ? 0 : PySet_Add(set, record);
     Py_DECREF(record);
     if (rc == 0 && base != NULL && base != Py_None) {
         rc = set_add_all(set, base);
