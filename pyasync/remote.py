@@ -149,7 +149,8 @@ def _records(loop):
     for task in [t for t in asyncio.all_tasks(loop) if not t.done()]:
         coro = task.get_coro() if hasattr(task, 'get_coro') else None
         awaited_by = []
-        for parent in task._asyncio_awaited_by or ():
+        # (The waiter records are 3.14's: before, nobody is listed.)
+        for parent in getattr(task, '_asyncio_awaited_by', None) or ():
             pcoro = (parent.get_coro() if hasattr(parent, 'get_coro')
                      else None)
             awaited_by.append([_frames_of(pcoro), id(parent)])
