@@ -41,7 +41,6 @@ typedef PyMutex pyasync_mutex;
 #define FT_STORE_ULONG(x, v) _Py_atomic_store_ulong_relaxed(&(x), (v))
 #define FT_LOAD_UINTPTR(x) _Py_atomic_load_uintptr_relaxed(&(x))
 #define FT_STORE_UINTPTR(x, v) _Py_atomic_store_uintptr_relaxed(&(x), (v))
-#define FT_ADD_UINT64(x, v) _Py_atomic_add_uint64(&(x), (v))
 
 #else
 
@@ -63,7 +62,6 @@ typedef struct { char unused; } pyasync_mutex;
 #define FT_STORE_ULONG(x, v) ((x) = (v))
 #define FT_LOAD_UINTPTR(x) (x)
 #define FT_STORE_UINTPTR(x, v) ((x) = (v))
-#define FT_ADD_UINT64(x, v) (((x) += (v)) - (v))
 
 #endif /* Py_GIL_DISABLED */
 
