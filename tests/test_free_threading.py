@@ -491,6 +491,75 @@ def test_future_callbacks_read_from_another_thread():
     assert same_on_both(scenario) == []
 
 
+def test_primitives_used_from_worker_threads():
+    """A misuse asyncio survives: worker threads put into a Queue, release
+    a Semaphore and set an Event whose waiters are the loop's tasks, while
+    a task reads them.  Without the GIL asyncio's Python loses counts
+    here (`self._unfinished_tasks += 1` is not atomic: 3.14t counted
+    64,586 of 80,000), and its loop is not woken for waiters a thread
+    completes, so this runs on pyasync only, which must lose nothing:
+    every item got once, every count exact, every waiter woken."""
+    n, k = THREADS, 3000
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        q, sem, ev = pyasync.Queue(), pyasync.Semaphore(0), pyasync.Event()
+        got, acquired, seen = [], [0], []
+        done = pyasync.Event()
+
+        async def consume():
+            while (item := await q.get()) is not None:
+                got.append(item)
+                q.task_done()
+            q.task_done()
+
+        async def acquire():
+            for _ in range(n * k):
+                await sem.acquire()
+                acquired[0] += 1
+
+        async def read():
+            while not done.is_set():
+                seen.append((repr(q), q.qsize(), q.full(), q.empty(),
+                             repr(sem), sem.locked(), ev.is_set()))
+                await asyncio.sleep(0)
+
+        def work(t):
+            for i in range(k):
+                q.put_nowait((t, i))
+                sem.release()
+            ev.set()
+        tasks = [asyncio.ensure_future(c)
+                 for c in (consume(), consume(), acquire(), read())]
+        await asyncio.gather(*(loop.run_in_executor(None, work, t)
+                               for t in range(n)))
+        await asyncio.wait_for(ev.wait(), 30)
+        q.put_nowait(None)
+        q.put_nowait(None)
+        await asyncio.wait_for(q.join(), 30)
+        await asyncio.wait_for(asyncio.gather(*tasks[:3]), 30)
+        done.set()
+        await tasks[3]
+        return got, acquired[0], sem._value, q._unfinished_tasks, seen
+
+    got, acquired, left, unfinished, seen = pyasync.run(main())
+    assert sorted(got) == [(t, i) for t in range(n) for i in range(k)]
+    assert (acquired, left, unfinished) == (n * k, 0, 0)
+    assert seen and all(r[0].startswith("<Queue at ") for r in seen)
+
+    # The same counts with no loop in the way: only the threads contend.
+    total = 4 * 20000
+    q, sem = pyasync.Queue(), pyasync.BoundedSemaphore(total)
+    sem._value = 0
+
+    def fill(t):
+        for i in range(total // 4):
+            q.put_nowait(i)
+            sem.release()
+    in_threads(4, fill)
+    assert (q.qsize(), q._unfinished_tasks, sem._value) == (total,) * 3
+
+
 def test_ps_collects_loops_running_in_other_threads():
     """`python -m pyasync ps` gathers every loop's pending tasks in the
     inspected program's main thread.  Loops running in other threads give

@@ -239,7 +239,7 @@ barrier_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
 }
 
 static int
-barrier_init(BarrierObj *self, PyObject *args, PyObject *kwds)
+barrier_init_lock_held(BarrierObj *self, PyObject *args, PyObject *kwds)
 {
     PyObject *parties_obj = NULL;
     if (sync_parse_init_arg("Barrier", args, kwds, "parties", 1,
@@ -268,6 +268,8 @@ barrier_init(BarrierObj *self, PyObject *args, PyObject *kwds)
     self->count = 0;
     return 0;
 }
+
+SYNC_LOCKED_INIT(barrier_init, BarrierObj)
 
 static int
 barrier_check(BarrierObj *self)
@@ -335,23 +337,40 @@ barrier_get_parties(BarrierObj *self, void *Py_UNUSED(closure))
     return PyLong_FromSsize_t(self->parties);
 }
 
+/* The state, and into *n_waiting the waiters' count, read together in
+ * the barrier's critical section (waiter.h). */
+static int
+barrier_read_state(BarrierObj *self, Py_ssize_t *n_waiting)
+{
+    int state;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    state = self->state;
+    *n_waiting = state == B_FILLING ? self->count : 0;
+    Py_END_CRITICAL_SECTION();
+    return state;
+}
+
 static PyObject *
 barrier_get_n_waiting(BarrierObj *self, void *Py_UNUSED(closure))
 {
-    return PyLong_FromSsize_t(self->state == B_FILLING ? self->count : 0);
+    Py_ssize_t n;
+    (void)barrier_read_state(self, &n);
+    return PyLong_FromSsize_t(n);
 }
 
 static PyObject *
 barrier_get_broken(BarrierObj *self, void *Py_UNUSED(closure))
 {
-    return PyBool_FromLong(self->state == B_BROKEN);
+    Py_ssize_t n;
+    return PyBool_FromLong(barrier_read_state(self, &n) == B_BROKEN);
 }
 
 static PyObject *
 barrier_get_state(BarrierObj *self, void *Py_UNUSED(closure))
 {
+    Py_ssize_t n;
     return PyObject_GetAttrString(self->st->sync_barrier_states,
-                                  state_names[self->state]);
+                                  state_names[barrier_read_state(self, &n)]);
 }
 
 static int
@@ -365,7 +384,9 @@ barrier_set_state(BarrierObj *self, PyObject *value, void *Py_UNUSED(closure))
         }
         Py_DECREF(member);   /* kept alive by the enum class */
         if (member == value) {
+            Py_BEGIN_CRITICAL_SECTION(self);
             self->state = i;
+            Py_END_CRITICAL_SECTION();
             return 0;
         }
     }
@@ -374,7 +395,7 @@ barrier_set_state(BarrierObj *self, PyObject *value, void *Py_UNUSED(closure))
 }
 
 static PyObject *
-barrier_repr(BarrierObj *self)
+barrier_repr_lock_held(BarrierObj *self)
 {
     PyObject *extra;
     if (self->state == B_BROKEN) {
@@ -387,6 +408,8 @@ barrier_repr(BarrierObj *self)
     }
     return sync_repr_extra((PyObject *)self, extra);
 }
+
+SYNC_LOCKED_REPR(barrier_repr, BarrierObj)
 
 static int
 barrier_traverse(BarrierObj *self, visitproc visit, void *arg)

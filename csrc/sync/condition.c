@@ -324,7 +324,7 @@ cond_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
 }
 
 static int
-cond_init(CondObj *self, PyObject *args, PyObject *kwds)
+cond_init_lock_held(CondObj *self, PyObject *args, PyObject *kwds)
 {
     PyObject *lock = NULL;
     if (sync_parse_init_arg("Condition", args, kwds, "lock", 0, &lock) < 0) {
@@ -333,23 +333,31 @@ cond_init(CondObj *self, PyObject *args, PyObject *kwds)
     return cond_fields_init(self, lock);
 }
 
+SYNC_LOCKED_INIT(cond_init, CondObj)
+
 static PyObject *
-cond_locked(CondObj *self, PyObject *Py_UNUSED(ignored))
+cond_locked_lock_held(CondObj *self, PyObject *Py_UNUSED(ignored))
 {
     return cond_call_lock(self, self->st->str_locked);
 }
 
+SYNC_LOCKED(cond_locked, CondObj)
+
 static PyObject *
-cond_acquire(CondObj *self, PyObject *Py_UNUSED(ignored))
+cond_acquire_lock_held(CondObj *self, PyObject *Py_UNUSED(ignored))
 {
     return cond_call_lock(self, self->st->str_acquire);
 }
 
+SYNC_LOCKED(cond_acquire, CondObj)
+
 static PyObject *
-cond_release(CondObj *self, PyObject *Py_UNUSED(ignored))
+cond_release_lock_held(CondObj *self, PyObject *Py_UNUSED(ignored))
 {
     return cond_call_lock(self, self->st->str_release);
 }
+
+SYNC_LOCKED(cond_release, CondObj)
 
 static PyObject *
 cond_wait(CondObj *self, PyObject *Py_UNUSED(ignored))
@@ -366,7 +374,7 @@ cond_wait_for(CondObj *self, PyObject *predicate)
 }
 
 static PyObject *
-cond_notify(CondObj *self, PyObject *const *args, Py_ssize_t nargs,
+cond_notify_lock_held(CondObj *self, PyObject *const *args, Py_ssize_t nargs,
             PyObject *kwnames)
 {
     static const char *const names[] = {"n", NULL};
@@ -400,8 +408,10 @@ cond_notify(CondObj *self, PyObject *const *args, Py_ssize_t nargs,
     return cond_notify_n(self, n);
 }
 
+SYNC_LOCKED_FASTCALL(cond_notify, CondObj)
+
 static PyObject *
-cond_notify_all(CondObj *self, PyObject *Py_UNUSED(ignored))
+cond_notify_all_lock_held(CondObj *self, PyObject *Py_UNUSED(ignored))
 {
     Py_ssize_t n = sync_waiters_len(self->waiters);
     if (n < 0) {
@@ -409,6 +419,8 @@ cond_notify_all(CondObj *self, PyObject *Py_UNUSED(ignored))
     }
     return cond_notify_n(self, n);
 }
+
+SYNC_LOCKED(cond_notify_all, CondObj)
 
 static PyObject *
 cond_aenter(CondObj *self, PyObject *Py_UNUSED(ignored))
@@ -423,7 +435,7 @@ cond_aexit(CondObj *self, PyObject *args)
 }
 
 static PyObject *
-cond_repr(CondObj *self)
+cond_repr_lock_held(CondObj *self)
 {
     int locked = cond_is_locked(self);
     if (locked < 0) {
@@ -433,6 +445,8 @@ cond_repr(CondObj *self)
     return sync_repr_extra((PyObject *)self,
                            sync_extra_waiters(extra, self->waiters));
 }
+
+SYNC_LOCKED_REPR(cond_repr, CondObj)
 
 static int
 cond_traverse(CondObj *self, visitproc visit, void *arg)

@@ -60,7 +60,7 @@ event_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
 }
 
 static int
-event_init(EventObj *self, PyObject *args, PyObject *kwds)
+event_init_lock_held(EventObj *self, PyObject *args, PyObject *kwds)
 {
     if (sync_check_no_args("Event", args, kwds) < 0) {
         return -1;
@@ -68,14 +68,18 @@ event_init(EventObj *self, PyObject *args, PyObject *kwds)
     return event_fields_init(self);
 }
 
+SYNC_LOCKED_INIT(event_init, EventObj)
+
 static PyObject *
-event_is_set(EventObj *self, PyObject *Py_UNUSED(ignored))
+event_is_set_lock_held(EventObj *self, PyObject *Py_UNUSED(ignored))
 {
     return PyBool_FromLong(self->value);
 }
 
+SYNC_LOCKED(event_is_set, EventObj)
+
 static PyObject *
-event_set(EventObj *self, PyObject *Py_UNUSED(ignored))
+event_set_lock_held(EventObj *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->value) {
         Py_RETURN_NONE;
@@ -107,18 +111,24 @@ event_set(EventObj *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+SYNC_LOCKED(event_set, EventObj)
+
 static PyObject *
-event_clear_meth(EventObj *self, PyObject *Py_UNUSED(ignored))
+event_clear_meth_lock_held(EventObj *self, PyObject *Py_UNUSED(ignored))
 {
     self->value = 0;
     Py_RETURN_NONE;
 }
 
+SYNC_LOCKED(event_clear_meth, EventObj)
+
 int
 sync_event_clear(pyasync_state *st, PyObject *event)
 {
     if (Py_IS_TYPE(event, (PyTypeObject *)st->Event_Type)) {
+        Py_BEGIN_CRITICAL_SECTION(event);
         ((EventObj *)event)->value = 0;   /* what Event.clear() does */
+        Py_END_CRITICAL_SECTION();
         return 0;
     }
     PyObject *r = PyObject_CallMethodNoArgs(event, st->str_clear);
@@ -137,12 +147,14 @@ event_wait(EventObj *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
-event_repr(EventObj *self)
+event_repr_lock_held(EventObj *self)
 {
     PyObject *extra = PyUnicode_FromString(self->value ? "set" : "unset");
     return sync_repr_extra((PyObject *)self,
                            sync_extra_waiters(extra, self->waiters));
 }
+
+SYNC_LOCKED_REPR(event_repr, EventObj)
 
 static PyMethodDef event_methods[] = {
     {"is_set", (PyCFunction)event_is_set, METH_NOARGS, NULL},

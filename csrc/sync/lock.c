@@ -93,7 +93,7 @@ lock_acquire_step(sync_coro *c, PyObject *value)
 }
 
 static int
-lock_init(LockObj *self, PyObject *args, PyObject *kwds)
+lock_init_lock_held(LockObj *self, PyObject *args, PyObject *kwds)
 {
     if (sync_check_no_args("Lock", args, kwds) < 0) {
         return -1;
@@ -105,6 +105,8 @@ lock_init(LockObj *self, PyObject *args, PyObject *kwds)
     self->locked = 0;
     return 0;
 }
+
+SYNC_LOCKED_INIT(lock_init, LockObj)
 
 static PyObject *
 lock_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
@@ -129,7 +131,7 @@ lock_acquire(LockObj *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
-lock_release(LockObj *self, PyObject *Py_UNUSED(ignored))
+lock_release_lock_held(LockObj *self, PyObject *Py_UNUSED(ignored))
 {
     if (!self->locked) {
         PyErr_SetString(PyExc_RuntimeError, "Lock is not acquired.");
@@ -145,8 +147,10 @@ lock_release(LockObj *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+SYNC_LOCKED(lock_release, LockObj)
+
 static PyObject *
-lock_wake_up_first_meth(LockObj *self, PyObject *Py_UNUSED(ignored))
+lock_wake_up_first_meth_lock_held(LockObj *self, PyObject *Py_UNUSED(ignored))
 {
     if (lock_wake_up_first(self) < 0) {
         return NULL;
@@ -154,11 +158,15 @@ lock_wake_up_first_meth(LockObj *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+SYNC_LOCKED(lock_wake_up_first_meth, LockObj)
+
 static PyObject *
-lock_locked(LockObj *self, PyObject *Py_UNUSED(ignored))
+lock_locked_lock_held(LockObj *self, PyObject *Py_UNUSED(ignored))
 {
     return PyBool_FromLong(self->locked);
 }
+
+SYNC_LOCKED(lock_locked, LockObj)
 
 static PyObject *
 lock_aenter(LockObj *self, PyObject *Py_UNUSED(ignored))
@@ -181,7 +189,7 @@ lock_aexit_step(sync_coro *c, PyObject *value)
     if (value == NULL) {
         return SYNC_ERROR;
     }
-    PyObject *r = lock_release((LockObj *)c->self, NULL);
+    PyObject *r = lock_release_lock_held((LockObj *)c->self, NULL);
     if (r == NULL) {
         return SYNC_ERROR;
     }
@@ -202,12 +210,14 @@ lock_aexit(LockObj *self, PyObject *args)
 }
 
 static PyObject *
-lock_repr(LockObj *self)
+lock_repr_lock_held(LockObj *self)
 {
     PyObject *extra = PyUnicode_FromString(self->locked ? "locked" : "unlocked");
     return sync_repr_extra((PyObject *)self,
                            sync_extra_waiters(extra, self->waiters));
 }
+
+SYNC_LOCKED_REPR(lock_repr, LockObj)
 
 static PyMethodDef lock_methods[] = {
     {"acquire", (PyCFunction)lock_acquire, METH_NOARGS, NULL},

@@ -482,7 +482,7 @@ queue_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
 }
 
 static PyObject *
-queue_init_hook_fifo(QueueObj *self, PyObject *maxsize)
+queue_init_hook_fifo_lock_held(QueueObj *self, PyObject *maxsize)
 {
     PyObject *dq = sync_deque_new(self->st);
     if (dq == NULL) {
@@ -492,8 +492,10 @@ queue_init_hook_fifo(QueueObj *self, PyObject *maxsize)
     Py_RETURN_NONE;
 }
 
+SYNC_LOCKED(queue_init_hook_fifo, QueueObj)
+
 static PyObject *
-queue_init_hook_list(QueueObj *self, PyObject *maxsize)
+queue_init_hook_list_lock_held(QueueObj *self, PyObject *maxsize)
 {
     PyObject *list = PyList_New(0);
     if (list == NULL) {
@@ -503,8 +505,10 @@ queue_init_hook_list(QueueObj *self, PyObject *maxsize)
     Py_RETURN_NONE;
 }
 
+SYNC_LOCKED(queue_init_hook_list, QueueObj)
+
 static int
-queue_init(QueueObj *self, PyObject *args, PyObject *kwds)
+queue_init_lock_held(QueueObj *self, PyObject *args, PyObject *kwds)
 {
     PyObject *maxsize_obj = NULL;
     pyasync_state *st = self->st;
@@ -544,11 +548,11 @@ queue_init(QueueObj *self, PyObject *args, PyObject *kwds)
     Py_DECREF(r);
     switch (self->kind) {
     case KIND_FIFO:
-        r = queue_init_hook_fifo(self, size);
+        r = queue_init_hook_fifo_lock_held(self, size);
         break;
     case KIND_HEAP:
     case KIND_LIFO:
-        r = queue_init_hook_list(self, size);
+        r = queue_init_hook_list_lock_held(self, size);
         break;
     default:
         r = PyObject_CallMethodOneArg((PyObject *)self, st->str_init_hook, size);
@@ -566,8 +570,10 @@ fail:
     return -1;
 }
 
+SYNC_LOCKED_INIT(queue_init, QueueObj)
+
 static PyObject *
-queue_put_hook_fifo(QueueObj *self, PyObject *item)
+queue_put_hook_fifo_lock_held(QueueObj *self, PyObject *item)
 {
     if (self->queue == NULL) {
         return items_missing();
@@ -575,8 +581,10 @@ queue_put_hook_fifo(QueueObj *self, PyObject *item)
     return PyObject_CallMethodOneArg(self->queue, self->st->str_append, item);
 }
 
+SYNC_LOCKED(queue_put_hook_fifo, QueueObj)
+
 static PyObject *
-queue_get_hook_fifo(QueueObj *self, PyObject *Py_UNUSED(ignored))
+queue_get_hook_fifo_lock_held(QueueObj *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->queue == NULL) {
         return items_missing();
@@ -584,8 +592,10 @@ queue_get_hook_fifo(QueueObj *self, PyObject *Py_UNUSED(ignored))
     return PyObject_CallMethodNoArgs(self->queue, self->st->str_popleft);
 }
 
+SYNC_LOCKED(queue_get_hook_fifo, QueueObj)
+
 static PyObject *
-queue_put_hook_heap(QueueObj *self, PyObject *item)
+queue_put_hook_heap_lock_held(QueueObj *self, PyObject *item)
 {
     if (self->queue == NULL) {
         return items_missing();
@@ -594,8 +604,10 @@ queue_put_hook_heap(QueueObj *self, PyObject *item)
                                         item, NULL);
 }
 
+SYNC_LOCKED(queue_put_hook_heap, QueueObj)
+
 static PyObject *
-queue_get_hook_heap(QueueObj *self, PyObject *Py_UNUSED(ignored))
+queue_get_hook_heap_lock_held(QueueObj *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->queue == NULL) {
         return items_missing();
@@ -603,8 +615,10 @@ queue_get_hook_heap(QueueObj *self, PyObject *Py_UNUSED(ignored))
     return PyObject_CallOneArg(self->st->sync_heappop, self->queue);
 }
 
+SYNC_LOCKED(queue_get_hook_heap, QueueObj)
+
 static PyObject *
-queue_get_hook_lifo(QueueObj *self, PyObject *Py_UNUSED(ignored))
+queue_get_hook_lifo_lock_held(QueueObj *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->queue == NULL) {
         return items_missing();
@@ -612,15 +626,19 @@ queue_get_hook_lifo(QueueObj *self, PyObject *Py_UNUSED(ignored))
     return PyObject_CallMethod(self->queue, "pop", NULL);
 }
 
+SYNC_LOCKED(queue_get_hook_lifo, QueueObj)
+
 static PyObject *
-queue_qsize_meth(QueueObj *self, PyObject *Py_UNUSED(ignored))
+queue_qsize_meth_lock_held(QueueObj *self, PyObject *Py_UNUSED(ignored))
 {
     Py_ssize_t n = items_len(self);
     return n < 0 ? NULL : PyLong_FromSsize_t(n);
 }
 
+SYNC_LOCKED(queue_qsize_meth, QueueObj)
+
 static PyObject *
-queue_empty_meth(QueueObj *self, PyObject *Py_UNUSED(ignored))
+queue_empty_meth_lock_held(QueueObj *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->queue == NULL) {
         return items_missing();
@@ -629,12 +647,16 @@ queue_empty_meth(QueueObj *self, PyObject *Py_UNUSED(ignored))
     return b < 0 ? NULL : PyBool_FromLong(!b);
 }
 
+SYNC_LOCKED(queue_empty_meth, QueueObj)
+
 static PyObject *
-queue_full_meth(QueueObj *self, PyObject *Py_UNUSED(ignored))
+queue_full_meth_lock_held(QueueObj *self, PyObject *Py_UNUSED(ignored))
 {
     int full = queue_full_impl(self);
     return full < 0 ? NULL : PyBool_FromLong(full);
 }
+
+SYNC_LOCKED(queue_full_meth, QueueObj)
 
 static PyObject *
 queue_put(QueueObj *self, PyObject *item)
@@ -658,16 +680,20 @@ queue_join(QueueObj *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
-queue_put_nowait(QueueObj *self, PyObject *item)
+queue_put_nowait_lock_held(QueueObj *self, PyObject *item)
 {
     return queue_put_nowait_impl(self, item);
 }
 
+SYNC_LOCKED(queue_put_nowait, QueueObj)
+
 static PyObject *
-queue_get_nowait(QueueObj *self, PyObject *Py_UNUSED(ignored))
+queue_get_nowait_lock_held(QueueObj *self, PyObject *Py_UNUSED(ignored))
 {
     return queue_get_nowait_impl(self);
 }
+
+SYNC_LOCKED(queue_get_nowait, QueueObj)
 
 /* self._finished.set(): join() may return.  0 or -1. */
 static int
@@ -686,7 +712,7 @@ queue_set_finished(QueueObj *self)
 }
 
 static PyObject *
-queue_task_done(QueueObj *self, PyObject *Py_UNUSED(ignored))
+queue_task_done_lock_held(QueueObj *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->unfinished <= 0) {
         PyErr_SetString(PyExc_ValueError, "task_done() called too many times");
@@ -698,6 +724,8 @@ queue_task_done(QueueObj *self, PyObject *Py_UNUSED(ignored))
     }
     Py_RETURN_NONE;
 }
+
+SYNC_LOCKED(queue_task_done, QueueObj)
 
 #if PY_VERSION_HEX >= 0x030D0000
 /* Wake every waiter of the deque self->*slot, not only the next one.  The
@@ -730,8 +758,8 @@ queue_wake_all(QueueObj *self, PyObject **slot)
 /* shutdown(immediate=False), taking its argument as a Python function
  * would (same TypeError messages). */
 static PyObject *
-queue_shutdown(QueueObj *self, PyObject *const *args, Py_ssize_t nargs,
-               PyObject *kwnames)
+queue_shutdown_lock_held(QueueObj *self, PyObject *const *args,
+                         Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *immediate_obj = NULL;
     if (nargs > 1) {
@@ -793,10 +821,12 @@ queue_shutdown(QueueObj *self, PyObject *const *args, Py_ssize_t nargs,
     }
     Py_RETURN_NONE;
 }
+
+SYNC_LOCKED_FASTCALL(queue_shutdown, QueueObj)
 #endif
 
 static PyObject *
-queue_wakeup_next_meth(QueueObj *self, PyObject *waiters)
+queue_wakeup_next_meth_lock_held(QueueObj *self, PyObject *waiters)
 {
     if (queue_wakeup_next(self, waiters) < 0) {
         return NULL;
@@ -804,9 +834,11 @@ queue_wakeup_next_meth(QueueObj *self, PyObject *waiters)
     Py_RETURN_NONE;
 }
 
+SYNC_LOCKED(queue_wakeup_next_meth, QueueObj)
+
 /* The part of the repr after the class name, as Queue._format(). */
 static PyObject *
-queue_format(QueueObj *self, PyObject *Py_UNUSED(ignored))
+queue_format_lock_held(QueueObj *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *res = PyUnicode_FromFormat("maxsize=%R", self->maxsize_obj);
     if (res == NULL) {
@@ -862,11 +894,13 @@ error:
     return NULL;
 }
 
+SYNC_LOCKED(queue_format, QueueObj)
+
 static PyObject *
 queue_call_format(QueueObj *self)
 {
     if (self->kind != KIND_CUSTOM) {
-        return queue_format(self, NULL);
+        return queue_format_lock_held(self, NULL);
     }
     return PyObject_CallMethod((PyObject *)self, "_format", NULL);
 }
@@ -894,21 +928,40 @@ queue_describe(QueueObj *self, int with_id)
 }
 
 static PyObject *
-queue_repr(QueueObj *self)
+queue_repr_lock_held(QueueObj *self)
 {
     return queue_describe(self, 1);
 }
 
+SYNC_LOCKED_REPR(queue_repr, QueueObj)
+
 static PyObject *
-queue_str(QueueObj *self)
+queue_str_lock_held(QueueObj *self)
 {
     return queue_describe(self, 0);
 }
 
+SYNC_LOCKED_REPR(queue_str, QueueObj)
+
 static PyObject *
 queue_get_maxsize(QueueObj *self, void *Py_UNUSED(closure))
 {
-    return Py_NewRef(self->maxsize_obj != NULL ? self->maxsize_obj : Py_None);
+    PyObject *res;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    res = Py_NewRef(self->maxsize_obj != NULL ? self->maxsize_obj : Py_None);
+    Py_END_CRITICAL_SECTION();
+    return res;
+}
+
+/* The setter of _maxsize, in the queue's critical section. */
+static int
+queue_set_maxsize_locked(QueueObj *self, PyObject *value, void *closure)
+{
+    int res;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    res = queue_set_maxsize(self, value, closure);
+    Py_END_CRITICAL_SECTION();
+    return res;
 }
 
 static int
@@ -962,7 +1015,8 @@ static PyMethodDef queue_methods[] = {
 
 static PyGetSetDef queue_getset[] = {
     {"maxsize", (getter)queue_get_maxsize, NULL, NULL, NULL},
-    {"_maxsize", (getter)queue_get_maxsize, (setter)queue_set_maxsize, NULL, NULL},
+    {"_maxsize", (getter)queue_get_maxsize,
+     (setter)queue_set_maxsize_locked, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

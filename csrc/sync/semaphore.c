@@ -209,7 +209,7 @@ parse_value(PyObject *args, PyObject *kwds, const char *cls,
 }
 
 static int
-sem_init(SemObj *self, PyObject *args, PyObject *kwds)
+sem_init_lock_held(SemObj *self, PyObject *args, PyObject *kwds)
 {
     Py_ssize_t value;
     if (parse_value(args, kwds, "Semaphore", &value) < 0) {
@@ -218,8 +218,10 @@ sem_init(SemObj *self, PyObject *args, PyObject *kwds)
     return sem_fields_init(self, value);
 }
 
+SYNC_LOCKED_INIT(sem_init, SemObj)
+
 static int
-bsem_init(SemObj *self, PyObject *args, PyObject *kwds)
+bsem_init_lock_held(SemObj *self, PyObject *args, PyObject *kwds)
 {
     Py_ssize_t value;
     if (parse_value(args, kwds, "BoundedSemaphore", &value) < 0) {
@@ -229,12 +231,16 @@ bsem_init(SemObj *self, PyObject *args, PyObject *kwds)
     return sem_fields_init(self, value);
 }
 
+SYNC_LOCKED_INIT(bsem_init, SemObj)
+
 static PyObject *
-sem_locked(SemObj *self, PyObject *Py_UNUSED(ignored))
+sem_locked_lock_held(SemObj *self, PyObject *Py_UNUSED(ignored))
 {
     int locked = sem_is_locked(self);
     return locked < 0 ? NULL : PyBool_FromLong(locked);
 }
+
+SYNC_LOCKED(sem_locked, SemObj)
 
 static PyObject *
 sem_acquire(SemObj *self, PyObject *Py_UNUSED(ignored))
@@ -244,7 +250,7 @@ sem_acquire(SemObj *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
-sem_release(SemObj *self, PyObject *Py_UNUSED(ignored))
+sem_release_lock_held(SemObj *self, PyObject *Py_UNUSED(ignored))
 {
     self->value++;
     if (SEM_DIAG(self)) {
@@ -256,25 +262,31 @@ sem_release(SemObj *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+SYNC_LOCKED(sem_release, SemObj)
+
 static PyObject *
-bsem_release(SemObj *self, PyObject *Py_UNUSED(ignored))
+bsem_release_lock_held(SemObj *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->value >= self->bound) {
         PyErr_SetString(PyExc_ValueError,
                         "BoundedSemaphore released too many times");
         return NULL;
     }
-    return sem_release(self, NULL);
+    return sem_release_lock_held(self, NULL);
 }
 
+SYNC_LOCKED(bsem_release, SemObj)
+
 static PyObject *
-sem_wake_up_next_meth(SemObj *self, PyObject *Py_UNUSED(ignored))
+sem_wake_up_next_meth_lock_held(SemObj *self, PyObject *Py_UNUSED(ignored))
 {
     if (sem_wake_up_next(self) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
 }
+
+SYNC_LOCKED(sem_wake_up_next_meth, SemObj)
 
 static PyObject *
 sem_aenter(SemObj *self, PyObject *Py_UNUSED(ignored))
@@ -299,7 +311,7 @@ sem_aexit(SemObj *self, PyObject *args)
 }
 
 static PyObject *
-sem_repr(SemObj *self)
+sem_repr_lock_held(SemObj *self)
 {
     int locked = sem_is_locked(self);
     if (locked < 0) {
@@ -311,6 +323,8 @@ sem_repr(SemObj *self)
     return sync_repr_extra((PyObject *)self,
                            sync_extra_waiters(extra, self->waiters));
 }
+
+SYNC_LOCKED_REPR(sem_repr, SemObj)
 
 static PyMethodDef sem_methods[] = {
     {"acquire", (PyCFunction)sem_acquire, METH_NOARGS, NULL},

@@ -496,7 +496,15 @@ static int
 sync_coro_step(ccoro *co, PyObject *value, PyObject **out)
 {
     sync_coro *c = (sync_coro *)co;
-    int rc = c->sync_step(c, value);
+    int rc;
+    if (c->self == NULL) {      /* cleared by the collector */
+        PyErr_SetString(PyExc_RuntimeError, "coroutine was cleared");
+        return CCORO_ERROR;
+    }
+    /* In the primitive's critical section (waiter.h). */
+    Py_BEGIN_CRITICAL_SECTION(c->self);
+    rc = c->sync_step(c, value);
+    Py_END_CRITICAL_SECTION();
     if (rc == SYNC_AWAIT && c->next != NULL) {
         *out = c->next;
         c->next = NULL;

@@ -212,4 +212,59 @@ int sync_head_init(sync_obj *o);
         Py_DECREF(tp); \
     }
 
+/* ---- one thread at a time ------------------------------------------------
+ * A primitive belongs to its loop's thread, as in asyncio.  Without the
+ * GIL asyncio's Python primitives still survive a misuse such as
+ * Event.set() or Queue.put_nowait() from a worker thread; pyasync's C
+ * fields would not (a field replaced while another thread reads it).  So
+ * they are read and changed only in the primitive's critical section: the
+ * steps of its coroutines take it (sync_coro_step), and so do its methods,
+ * each defined with SYNC_LOCKED as a wrapper over name_lock_held().  Under
+ * the GIL the critical section compiles away and the wrapper is a call. */
+#define SYNC_LOCKED(name, type) \
+    static PyObject * \
+    name(type *self, PyObject *arg) \
+    { \
+        PyObject *res; \
+        Py_BEGIN_CRITICAL_SECTION(self); \
+        res = name##_lock_held(self, arg); \
+        Py_END_CRITICAL_SECTION(); \
+        return res; \
+    }
+
+/* The same for a METH_FASTCALL | METH_KEYWORDS method. */
+#define SYNC_LOCKED_FASTCALL(name, type) \
+    static PyObject * \
+    name(type *self, PyObject *const *args, Py_ssize_t nargs, \
+         PyObject *kwnames) \
+    { \
+        PyObject *res; \
+        Py_BEGIN_CRITICAL_SECTION(self); \
+        res = name##_lock_held(self, args, nargs, kwnames); \
+        Py_END_CRITICAL_SECTION(); \
+        return res; \
+    }
+
+/* The same for tp_init and tp_repr. */
+#define SYNC_LOCKED_INIT(name, type) \
+    static int \
+    name(type *self, PyObject *args, PyObject *kwds) \
+    { \
+        int res; \
+        Py_BEGIN_CRITICAL_SECTION(self); \
+        res = name##_lock_held(self, args, kwds); \
+        Py_END_CRITICAL_SECTION(); \
+        return res; \
+    }
+#define SYNC_LOCKED_REPR(name, type) \
+    static PyObject * \
+    name(type *self) \
+    { \
+        PyObject *res; \
+        Py_BEGIN_CRITICAL_SECTION(self); \
+        res = name##_lock_held(self); \
+        Py_END_CRITICAL_SECTION(); \
+        return res; \
+    }
+
 #endif /* PYASYNC_WAITER_H */
