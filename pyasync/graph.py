@@ -30,6 +30,7 @@ import dataclasses
 import inspect
 import signal as _signal
 import sys
+import threading
 import types
 import weakref
 
@@ -265,6 +266,59 @@ def _loop_of(fut):
         return getattr(fut, '_loop', None)
 
 
+# ---- reading a loop that another thread runs --------------------------
+
+def _gil_disabled():
+    return not getattr(sys, '_is_gil_enabled', lambda: True)()
+
+
+def _runs_elsewhere(loop):
+    """True when another thread is running loop without the GIL: its
+    coroutines then change under a reader here (pyasync's C coroutines
+    and CPython's alike), so what they await is read by that thread."""
+    if loop is None or not _gil_disabled():
+        return False
+    ident = getattr(loop, '_thread_id', None)
+    return (ident is not None and ident != threading.get_ident()
+            and loop.is_running())
+
+
+def _on_loop_thread(loop, fn, timeout):
+    """(True, fn()) run by the thread running loop between two of its
+    callbacks, or (False, None) if it has not run within timeout seconds
+    (a callback blocking the loop).  fn's exception is raised here."""
+    done = threading.Event()
+    box = []
+
+    def run():
+        try:
+            box.append((True, fn()))
+        except BaseException as exc:     # raised in the caller's thread
+            box.append((False, exc))
+        finally:
+            done.set()
+    loop.call_soon_threadsafe(run)
+    if not done.wait(timeout):
+        return False, None
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return True, value
+
+
+def _read_on_loop_thread(loop, fn, what):
+    """fn(), by loop's own thread when another thread runs it (GIL off),
+    else here.  A loop that does not answer within 5 s is reported."""
+    if not _runs_elsewhere(loop):
+        return fn()
+    answered, value = _on_loop_thread(loop, fn, 5.0)
+    if not answered:
+        raise RuntimeError(
+            f'{what}: {loop!r} runs in another thread and did not answer '
+            f'within 5 seconds (a callback is blocking it)')
+    return value
+
+
 # ---- capture_call_graph ------------------------------------------------
 
 def _check_future(future):
@@ -348,8 +402,11 @@ def capture_call_graph(future=None, /, *, depth=1, limit=None):
     if future is not None:
         if loop is None or future is not asyncio.current_task(loop=loop):
             _check_future(future)
-            return _graph_for_future(future, _AwaitedByIndex(_loop_of(future)),
-                                     limit)
+            owner = _loop_of(future)
+            return _read_on_loop_thread(
+                owner, lambda: _graph_for_future(
+                    future, _AwaitedByIndex(owner), limit),
+                'capture_call_graph()')
     else:
         if loop is None:
             raise RuntimeError(
@@ -692,6 +749,11 @@ def format_tasks(loop=None):
     name) and what it is waiting on."""
     if loop is None:
         loop = asyncio.get_running_loop()
+    return _read_on_loop_thread(loop, lambda: _format_tasks(loop),
+                                'format_tasks()')
+
+
+def _format_tasks(loop):
     tasks = sorted(_loop_tasks(loop), key=_task_sort_key)
     current = asyncio.current_task(loop) if loop.is_running() else None
     index = _AwaitedByIndex(loop)

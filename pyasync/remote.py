@@ -58,9 +58,6 @@ AwaitedInfo = namedtuple('AwaitedInfo', 'thread_id awaited_by')
 WAKE_PREFIX = 'pyasync-wake-'
 
 
-def _gil_disabled():
-    return not getattr(sys, '_is_gil_enabled', lambda: True)()
-
 # ---- in the inspected program ---------------------------------------------
 
 _wake = None            # (pid, socket): this process's wake socket
@@ -167,21 +164,6 @@ def _names_only(loop):
             for t in asyncio.all_tasks(loop) if not t.done()]
 
 
-def _on_loop_thread(loop, timeout=2.0):
-    """_records(loop) run by loop's own thread, or None if it does not
-    answer within timeout (a callback blocking it)."""
-    done = threading.Event()
-    box = []
-
-    def run():
-        try:
-            box.append(_records(loop))
-        finally:
-            done.set()
-    loop.call_soon_threadsafe(run)
-    return box[0] if done.wait(timeout) and box else None
-
-
 def collect():
     """Every pending task of every pyasync loop of this process, as
     {native thread id: [task records]} (JSON-ready).
@@ -191,17 +173,17 @@ def collect():
     own thread, between two callbacks; one that does not answer (blocked)
     is listed by task names only.  With the GIL, reading them from here
     is safe, and a blocked loop is listed in full."""
-    from . import loop as _loop
+    from . import graph as _graph, loop as _loop
     native = _thread_ids()
-    here = threading.get_ident()
     out = {}
     for loop in list(_loop._live_loops):
         if loop.is_closed():
             continue
         ident = getattr(loop, '_thread_id', None)
-        if _gil_disabled() and loop.is_running() and ident not in (None, here):
-            records = _on_loop_thread(loop)
-            if records is None:
+        if _graph._runs_elsewhere(loop):
+            answered, records = _graph._on_loop_thread(
+                loop, lambda loop=loop: _records(loop), 2.0)
+            if not answered:
                 records = _names_only(loop)
         else:
             records = _records(loop)

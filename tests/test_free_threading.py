@@ -560,6 +560,65 @@ def test_primitives_used_from_worker_threads():
     assert (q.qsize(), q._unfinished_tasks, sem._value) == (total,) * 3
 
 
+def test_call_graph_read_from_another_thread():
+    """capture_call_graph(task), format_call_graph(task) and
+    format_tasks(loop) called in other threads while the task's loop runs
+    and its other tasks churn.  Without the GIL the loop's own thread does
+    the reading (pyasync/graph.py): a coroutine must not change under a
+    reader.  A parked task's graph is the one its loop's thread captures;
+    a churning one's is always a whole graph of that task."""
+    loop = pyasync.new_event_loop()
+    stop = threading.Event()
+    ready = threading.Event()
+    parked, busy = [], []
+
+    async def inner(ev):
+        await ev.wait()
+
+    async def outer(ev):
+        await inner(ev)
+
+    async def churn(lock, q):
+        while not stop.is_set():
+            async with lock:
+                await asyncio.sleep(0)
+            q.put_nowait(1)
+            await q.get()
+
+    async def main():
+        ev, lock, q = pyasync.Event(), pyasync.Lock(), pyasync.Queue()
+        parked.append(asyncio.ensure_future(outer(ev)))
+        busy.extend(asyncio.ensure_future(churn(lock, q)) for _ in range(3))
+        await asyncio.sleep(0)
+        here = pyasync.format_call_graph(parked[0])
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.001)
+        ev.set()
+        await asyncio.gather(*parked, *busy)
+        return here
+    runner = concurrent.futures.ThreadPoolExecutor(1)
+    result = runner.submit(loop.run_until_complete, main())
+    try:
+        assert ready.wait(30)
+        seen = []
+
+        def read(i):
+            for _ in range(30):
+                graph = pyasync.capture_call_graph(busy[i % len(busy)])
+                assert graph.future is busy[i % len(busy)]
+                seen.append(pyasync.format_call_graph(parked[0]))
+                assert "churn" in pyasync.format_tasks(loop)
+        in_threads(THREADS, read)
+    finally:
+        stop.set()
+        here = result.result(30)
+        runner.shutdown()
+        loop.close()
+    assert "<locals>.inner()" in here and "<locals>.outer()" in here
+    assert set(seen) == {here}
+
+
 def test_ps_collects_loops_running_in_other_threads():
     """`python -m pyasync ps` gathers every loop's pending tasks in the
     inspected program's main thread.  Loops running in other threads give
