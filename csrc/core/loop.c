@@ -1617,6 +1617,19 @@ Loop_dealloc(LoopObj *self)
 
 #define FASTCALL_KW (METH_FASTCALL | METH_KEYWORDS)
 
+/* tp's attribute name, found along its MRO: a new reference, or NULL.
+ * (Free-threaded, a borrowed one could be freed by a thread that sets the
+ * attribute meanwhile.) */
+static PyObject *
+type_lookup_ref(PyTypeObject *tp, PyObject *name)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return _PyType_LookupRef(tp, name);
+#else
+    return Py_XNewRef(_PyType_Lookup(tp, name));
+#endif
+}
+
 /* True when descr is a descriptor of Loop's method def, on Loop or made
  * for a subclass by _bind_c_methods(). */
 static int
@@ -1649,9 +1662,11 @@ Loop__bind_c_methods(PyTypeObject *cls, PyObject *Py_UNUSED(ignored))
         if (name == NULL) {
             return NULL;
         }
-        PyObject *found = _PyType_Lookup(cls, name);   /* borrowed */
-        if (found == NULL || !loop_own_method(found, def)
-            || PyDescr_TYPE(found) == cls) {
+        PyObject *found = type_lookup_ref(cls, name);
+        int keep = found == NULL || !loop_own_method(found, def)
+                   || PyDescr_TYPE(found) == cls;
+        Py_XDECREF(found);
+        if (keep) {
             Py_DECREF(name);
             continue;
         }
@@ -1790,13 +1805,15 @@ pyasync_loop_init(PyObject *module, pyasync_state *st)
 static int
 loop_keeps_method(pyasync_state *st, PyTypeObject *tp, PyObject *name)
 {
-    PyObject *base = _PyType_Lookup(st->Loop_Type, name);
-    PyObject *found = _PyType_Lookup(tp, name);
-    if (found == base) {
-        return 1;
-    }
-    return base != NULL && Py_IS_TYPE(base, &PyMethodDescr_Type)
-           && loop_own_method(found, ((PyMethodDescrObject *)base)->d_method);
+    PyObject *base = type_lookup_ref(st->Loop_Type, name);
+    PyObject *found = type_lookup_ref(tp, name);
+    int keeps = found == base
+        || (base != NULL && Py_IS_TYPE(base, &PyMethodDescr_Type)
+            && loop_own_method(found,
+                               ((PyMethodDescrObject *)base)->d_method));
+    Py_XDECREF(base);
+    Py_XDECREF(found);
+    return keeps;
 }
 
 /* True when tp keeps the loop methods the C fast paths replace: asyncio's

@@ -103,16 +103,24 @@ io_ensure_fd_no_transport(LoopObj *loop, PyObject *fileobj, int fd)
         return 0;
     }
     /* asyncio's table is a WeakValueDictionary: any mapping will do. */
-    PyObject *table = PyDict_GetItemString(loop->dict, "_transports");
+    PyObject *table;
+#if PY_VERSION_HEX >= 0x030D0000
+    if (PyDict_GetItemStringRef(loop->dict, "_transports", &table) < 0) {
+        return -1;
+    }
+#else
+    table = Py_XNewRef(PyDict_GetItemString(loop->dict, "_transports"));
+#endif
     if (table == NULL || table == Py_None
         || (PyDict_Check(table) && PyDict_GET_SIZE(table) == 0)) {
+        Py_XDECREF(table);
         return 0;
     }
     PyObject *key = PyLong_FromLong(fd);
     if (key == NULL) {
+        Py_DECREF(table);
         return -1;
     }
-    Py_INCREF(table);
     PyObject *tr = PyObject_GetItem(table, key);
     Py_DECREF(table);
     Py_DECREF(key);
