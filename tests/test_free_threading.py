@@ -203,6 +203,86 @@ def test_futures_resolved_from_other_threads():
     assert wrapped == list(range(20)) and mine == [-k for k in range(20)]
 
 
+def test_futures_set_by_racing_threads():
+    """Threads race to set the same futures (a misuse asyncio's C Future
+    survives: its check and its change of state are one critical
+    section), while no thread runs their loop: each future takes exactly
+    one result, every other set_result() raises InvalidStateError, and
+    each done-callback runs once when the loop next runs."""
+    count = 2000
+
+    def scenario(aio):
+        loop = aio.new_event_loop()
+        try:
+            futs = [loop.create_future() for _ in range(count)]
+            ran = []
+            for fut in futs:
+                fut.add_done_callback(ran.append)
+            refused = [0] * THREADS
+            at = [0] * THREADS
+
+            def race(i):
+                for k, fut in enumerate(futs):
+                    at[i] = k
+                    while FREE_THREADED and min(at) < k:
+                        pass        # in step: both at this future at once
+                    try:
+                        fut.set_result(i)
+                    except aio.InvalidStateError:
+                        refused[i] += 1
+            in_threads(THREADS, race)
+            loop.run_until_complete(aio.sleep(0))
+            return (sum(refused), len(ran), len(set(map(id, ran))),
+                    all(f.result() in range(THREADS) for f in futs))
+        finally:
+            loop.close()
+
+    assert same_on_both(scenario) == ((THREADS - 1) * count, count, count,
+                                      True)
+
+
+def test_callbacks_added_while_another_thread_sets_results():
+    """The loop's thread adds a done-callback to each future while a
+    worker thread sets their results, the two racing future by future:
+    each callback runs exactly once, whether it was stored before the
+    result came (then run by set_result's scheduling) or after (then
+    scheduled at once).  A callback stored just as the future finished
+    would otherwise never run."""
+    count = 5000
+
+    def scenario(aio):
+        async def main():
+            loop = aio.get_running_loop()
+            futs = [loop.create_future() for _ in range(count)]
+            ran = []
+            # Without the GIL the two threads go in step, future by future,
+            # so that the set_result() lands while add_done_callback() runs.
+            adding, finished = [-1], [0]
+
+            def finish():
+                for k, fut in enumerate(futs):
+                    while FREE_THREADED and adding[0] < k:
+                        pass
+                    fut.set_result(None)
+                    finished[0] = k + 1
+            worker = threading.Thread(target=finish)
+            worker.start()
+            for k, fut in enumerate(futs):
+                while FREE_THREADED and finished[0] < k:
+                    pass
+                adding[0] = k
+                fut.add_done_callback(ran.append)
+            await aio.to_thread(worker.join)
+            for _ in range(1000):
+                if len(ran) == count:
+                    break
+                await aio.sleep(0.001)
+            return len(ran), len(set(map(id, ran)))
+        return aio.run(main())
+
+    assert same_on_both(scenario) == (count, count)
+
+
 def test_loops_made_run_and_closed_concurrently():
     """Each thread makes, runs and closes loops over and over, with tasks,
     timers, primitives and a thread hop in each."""

@@ -340,37 +340,48 @@ future_schedule_one(pyasync_state *st, PyObject *loop, FutureObj *fut,
     return rc;
 }
 
-/* Schedule every done-callback with call_soon, FIFO, each in its own
- * context.  On error the remaining callbacks are dropped, as asyncio
- * does. */
-static int
-future_schedule_callbacks(FutureObj *fut)
+/* The done-callbacks, taken off the future: a finished future schedules
+ * them outside its critical section (call_soon may run arbitrary code:
+ * foreign loops). */
+typedef struct {
+    PyObject *cb0;       /* callback0, context0: the first one, inline */
+    PyObject *ctx0;
+    PyObject *list;      /* the others */
+} detached_callbacks;
+
+/* Take the callbacks off fut; call in its critical section, together with
+ * the change of state, so that future_store_callback(), which checks the
+ * state in the same section, either stores a callback before they are
+ * taken or sees the future done. */
+static void
+future_detach_callbacks_locked(FutureObj *fut, detached_callbacks *d)
 {
-    pyasync_state *st = future_get_state(fut);
-    if (st == NULL) {
-        return -1;
-    }
-    /* Detach first: call_soon may run arbitrary code (foreign loops).
-     * The callback fields change under the future's critical section, as
-     * asyncio's do: the _callbacks getter may read them from any thread. */
-    PyObject *cb0, *ctx0, *list;
-    Py_BEGIN_CRITICAL_SECTION(fut);
-    cb0 = fut->callback0;
-    ctx0 = fut->context0;
-    list = fut->callbacks;
+    d->cb0 = fut->callback0;
+    d->ctx0 = fut->context0;
+    d->list = fut->callbacks;
     fut->callback0 = NULL;
     fut->context0 = NULL;
     fut->callbacks = NULL;
-    Py_END_CRITICAL_SECTION();
+}
+
+/* Schedule detached callbacks with call_soon, FIFO, each in its own
+ * context; the references in d are consumed.  On error the remaining
+ * callbacks are dropped, as asyncio does. */
+static int
+future_schedule_detached(FutureObj *fut, detached_callbacks *d)
+{
+    PyObject *cb0 = d->cb0, *ctx0 = d->ctx0, *list = d->list;
     if (cb0 == NULL && list == NULL) {
         return 0;
     }
-    if (fut->loop == NULL) {
-        /* Re-initialised into a broken state by a re-entrant __init__. */
+    pyasync_state *st = future_get_state(fut);
+    if (st == NULL || fut->loop == NULL) {
+        /* (loop NULL: re-initialised into a broken state by a re-entrant
+         * __init__.) */
         Py_XDECREF(cb0);
         Py_XDECREF(ctx0);
         Py_XDECREF(list);
-        return future_ensure_alive(fut);
+        return st == NULL ? -1 : future_ensure_alive(fut);
     }
 
     PyObject *loop = Py_NewRef(fut->loop);
@@ -422,12 +433,20 @@ future_store_callback_locked(FutureObj *fut, PyObject *callback,
     return rc;
 }
 
+/* Store a callback of a pending future: 0, or 1 if the future is done
+ * (another thread finished it since the caller looked: the caller then
+ * schedules the callback itself), or -1 with an exception. */
 static int
 future_store_callback(FutureObj *fut, PyObject *callback, PyObject *context)
 {
     int rc;
     Py_BEGIN_CRITICAL_SECTION(fut);
-    rc = future_store_callback_locked(fut, callback, context);
+    if (FT_LOAD_ENUM(fut->state) != FUTURE_PENDING) {
+        rc = 1;
+    }
+    else {
+        rc = future_store_callback_locked(fut, callback, context);
+    }
     Py_END_CRITICAL_SECTION();
     return rc;
 }
@@ -440,7 +459,10 @@ future_add_task_wakeup(FutureObj *fut, PyObject *task)
         return -1;
     }
     if (fut->state == FUTURE_PENDING) {
-        return future_store_callback(fut, task, NULL);
+        int rc = future_store_callback(fut, task, NULL);
+        if (rc <= 0) {
+            return rc;
+        }
     }
     pyasync_state *st = future_get_state(fut);
     if (st == NULL) {
@@ -472,17 +494,18 @@ future_add_done_callback(FutureObj *fut, PyObject *callback,
         ctx = Py_NewRef(context);
     }
 
-    int rc;
-    if (fut->state != FUTURE_PENDING) {
-        /* Own the loop: looking up call_soon may run arbitrary code. */
+    int rc = 1;
+    if (fut->state == FUTURE_PENDING) {
+        rc = future_store_callback(fut, callback, ctx);
+    }
+    if (rc == 1) {
+        /* Done: schedule it now.  Own the loop: looking up call_soon may
+         * run arbitrary code. */
         pyasync_state *st = future_get_state(fut);
         PyObject *loop = Py_NewRef(fut->loop);
         rc = st == NULL ? -1 : pyasync_call_soon(st, loop, callback,
                                                  (PyObject *)fut, ctx);
         Py_DECREF(loop);
-    }
-    else {
-        rc = future_store_callback(fut, callback, ctx);
     }
     Py_DECREF(ctx);
     return rc;
@@ -602,12 +625,25 @@ future_set_result(FutureObj *fut, PyObject *result)
     if (future_ensure_alive(fut) < 0) {
         return -1;
     }
-    if (fut->state != FUTURE_PENDING) {
+    /* Checked and changed in one critical section, as asyncio's: of two
+     * threads setting it, one gets InvalidStateError. */
+    detached_callbacks d;
+    int pending;
+    PyObject *old = NULL;
+    Py_BEGIN_CRITICAL_SECTION(fut);
+    pending = fut->state == FUTURE_PENDING;
+    if (pending) {
+        old = fut->result;
+        fut->result = Py_NewRef(result);
+        FT_STORE_ENUM(fut->state, FUTURE_FINISHED);
+        future_detach_callbacks_locked(fut, &d);
+    }
+    Py_END_CRITICAL_SECTION();
+    if (!pending) {
         return future_raise_invalid_state(fut, "invalid state");
     }
-    Py_XSETREF(fut->result, Py_NewRef(result));
-    FT_STORE_ENUM(fut->state, FUTURE_FINISHED);
-    return future_schedule_callbacks(fut);
+    Py_XDECREF(old);
+    return future_schedule_detached(fut, &d);
 }
 
 /* asyncio accepts an exception class and instantiates it. */
@@ -669,18 +705,34 @@ future_set_exception(FutureObj *fut, PyObject *exc)
     if (val == NULL) {
         return -1;
     }
-    /* Instantiating the class ran Python code: check again. */
-    if (fut->state != FUTURE_PENDING || !future_is_alive(fut)) {
+    /* Instantiating the class ran Python code: check again, and change
+     * the state in the same critical section (see future_set_result). */
+    PyObject *tb = PyException_GetTraceback(val);
+    PyObject *old_exc = NULL, *old_tb = NULL;
+    detached_callbacks d;
+    int pending;
+    Py_BEGIN_CRITICAL_SECTION(fut);
+    pending = fut->state == FUTURE_PENDING && future_is_alive(fut);
+    if (pending) {
+        old_tb = fut->exception_tb;
+        old_exc = fut->exception;
+        fut->exception_tb = tb;
+        fut->exception = val;
+        FT_STORE_ENUM(fut->state, FUTURE_FINISHED);
+        future_detach_callbacks_locked(fut, &d);
+    }
+    Py_END_CRITICAL_SECTION();
+    if (!pending) {
+        Py_XDECREF(tb);
         Py_DECREF(val);
         if (future_ensure_alive(fut) < 0) {
             return -1;
         }
         return future_raise_invalid_state(fut, "invalid state");
     }
-    Py_XSETREF(fut->exception_tb, PyException_GetTraceback(val));
-    Py_XSETREF(fut->exception, val);
-    FT_STORE_ENUM(fut->state, FUTURE_FINISHED);
-    if (future_schedule_callbacks(fut) < 0) {
+    Py_XDECREF(old_tb);
+    Py_XDECREF(old_exc);
+    if (future_schedule_detached(fut, &d) < 0) {
         return -1;
     }
     fut->log_traceback = 1;
@@ -693,16 +745,24 @@ future_cancel(FutureObj *fut, PyObject *msg)
     if (future_ensure_alive(fut) < 0) {
         return -1;
     }
+    detached_callbacks d;
+    int pending;
+    PyObject *old = NULL;
+    Py_BEGIN_CRITICAL_SECTION(fut);
     fut->log_traceback = 0;
-    if (fut->state != FUTURE_PENDING) {
+    pending = fut->state == FUTURE_PENDING;
+    if (pending) {
+        FT_STORE_ENUM(fut->state, FUTURE_CANCELLED);
+        old = fut->cancel_message;
+        fut->cancel_message = Py_XNewRef(msg);
+        future_detach_callbacks_locked(fut, &d);
+    }
+    Py_END_CRITICAL_SECTION();
+    if (!pending) {
         return 0;
     }
-    FT_STORE_ENUM(fut->state, FUTURE_CANCELLED);
-    Py_XSETREF(fut->cancel_message, Py_XNewRef(msg));
-    if (future_schedule_callbacks(fut) < 0) {
-        return -1;
-    }
-    return 1;
+    Py_XDECREF(old);
+    return future_schedule_detached(fut, &d) < 0 ? -1 : 1;
 }
 
 PyObject *
