@@ -473,10 +473,9 @@ all_tasks_add(pyasync_state *st, PyObject *task, pyasync_task_node *node)
     if (node->linked_before) {
         /* Still on its ring (under that ring's lock: a flush may be
          * taking it off)?  Then nothing to do. */
-        pyasync_task_ring *old = &st->task_rings[node->ring];
-        pyasync_mutex_lock(&old->lock);
+        pyasync_mutex_lock(&st->task_rings[node->ring].lock);
         int listed = node->link.next != NULL;
-        pyasync_mutex_unlock(&old->lock);
+        pyasync_mutex_unlock(&st->task_rings[node->ring].lock);
         if (listed) {
             return 0;
         }

@@ -8,6 +8,7 @@
  * BaseSubprocessTransport) does the rest.  The pipes are made and
  * connected in Python; here they are only fds the child inherits. */
 #include "io/process.h"
+#include "io/io.h"
 #include "io/uvcall.h"
 #include <limits.h>
 #include <string.h>
