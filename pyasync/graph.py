@@ -286,29 +286,50 @@ def _runs_elsewhere(loop):
 def _on_loop_thread(loop, fn, timeout):
     """(True, fn()) run by the thread running loop between two of its
     callbacks, or (False, None) if it has not run within timeout seconds
-    (a callback blocking the loop).  fn's exception is raised here."""
+    (a callback blocking the loop).  fn's exception is raised here.  If
+    the loop stops first, fn() runs here: nothing changes its coroutines
+    any more (and the queued call, run later, does nothing)."""
     done = threading.Event()
+    lock = threading.Lock()
     box = []
 
     def run():
-        try:
-            box.append((True, fn()))
-        except BaseException as exc:     # raised in the caller's thread
-            box.append((False, exc))
-        finally:
-            done.set()
-    loop.call_soon_threadsafe(run)
-    if not done.wait(timeout):
-        return False, None
+        with lock:
+            if box:
+                return          # abandoned: read here already
+            try:
+                box.append((True, fn()))
+            except Exception as exc:     # raised in the caller's thread
+                box.append((False, exc))
+        done.set()
+    try:
+        loop.call_soon_threadsafe(run)
+    except RuntimeError:        # closed meanwhile
+        return True, fn()
+    waited = 0.0
+    while not done.wait(0.05):
+        waited += 0.05
+        stopped = not loop.is_running()
+        if not stopped and waited < timeout:
+            continue
+        with lock:
+            abandon = not box
+            if abandon:
+                box.append((None, None))
+        if abandon:
+            return (True, fn()) if stopped else (False, None)
+        done.wait()             # it is answering just now
+        break
     ok, value = box[0]
-    if not ok:
+    if ok is False:
         raise value
     return True, value
 
 
 def _read_on_loop_thread(loop, fn, what):
     """fn(), by loop's own thread when another thread runs it (GIL off),
-    else here.  A loop that does not answer within 5 s is reported."""
+    else here.  A loop that does not answer within 5 s is reported.  (A
+    loop's thread asking another loop waits for it meanwhile.)"""
     if not _runs_elsewhere(loop):
         return fn()
     answered, value = _on_loop_thread(loop, fn, 5.0)

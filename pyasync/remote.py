@@ -181,8 +181,11 @@ def collect():
             continue
         ident = getattr(loop, '_thread_id', None)
         if _graph._runs_elsewhere(loop):
-            answered, records = _graph._on_loop_thread(
-                loop, lambda loop=loop: _records(loop), 2.0)
+            try:
+                answered, records = _graph._on_loop_thread(
+                    loop, lambda loop=loop: _records(loop), 2.0)
+            except Exception:   # one loop's failure: its names at least
+                answered = False
             if not answered:
                 records = _names_only(loop)
         else:

@@ -686,15 +686,20 @@ def test_call_graph_read_from_another_thread():
         def read(i):
             for _ in range(30):
                 graph = pyasync.capture_call_graph(busy[i % len(busy)])
-                assert graph.future is busy[i % len(busy)]
+                names = [e.frame.f_code.co_name for e in graph.call_stack]
+                assert names and names[-1] == "churn", names
                 seen.append(pyasync.format_call_graph(parked[0]))
-                assert "churn" in pyasync.format_tasks(loop)
+                assert pyasync.format_tasks(loop).count(".churn()") == 3
         in_threads(THREADS, read)
     finally:
         stop.set()
-        here = result.result(30)
-        runner.shutdown()
-        loop.close()
+        try:
+            here = result.result(30)
+        finally:
+            if not result.done():
+                loop.call_soon_threadsafe(loop.stop)
+            runner.shutdown()
+            loop.close()
     assert "<locals>.inner()" in here and "<locals>.outer()" in here
     assert set(seen) == {here}
 
