@@ -458,7 +458,7 @@ future_add_task_wakeup(FutureObj *fut, PyObject *task)
         PyErr_SetString(PyExc_RuntimeError, "uninitialized Future object");
         return -1;
     }
-    if (fut->state == FUTURE_PENDING) {
+    if (FT_LOAD_ENUM(fut->state) == FUTURE_PENDING) {
         int rc = future_store_callback(fut, task, NULL);
         if (rc <= 0) {
             return rc;
@@ -495,7 +495,7 @@ future_add_done_callback(FutureObj *fut, PyObject *callback,
     }
 
     int rc = 1;
-    if (fut->state == FUTURE_PENDING) {
+    if (FT_LOAD_ENUM(fut->state) == FUTURE_PENDING) {
         rc = future_store_callback(fut, callback, ctx);
     }
     if (rc == 1) {
@@ -698,7 +698,7 @@ future_set_exception(FutureObj *fut, PyObject *exc)
     if (future_ensure_alive(fut) < 0) {
         return -1;
     }
-    if (fut->state != FUTURE_PENDING) {
+    if (FT_LOAD_ENUM(fut->state) != FUTURE_PENDING) {
         return future_raise_invalid_state(fut, "invalid state");
     }
     PyObject *val = make_exception_instance(exc);

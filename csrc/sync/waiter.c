@@ -38,7 +38,7 @@ sync_future_done(pyasync_state *st, PyObject *fut)
 {
     FutureObj *f = ccoro_exact_future(st, fut);
     if (f != NULL) {
-        return f->state != FUTURE_PENDING;
+        return FT_LOAD_ENUM(f->state) != FUTURE_PENDING;
     }
     return call_bool_method(fut, st->str_done);
 }
@@ -48,7 +48,7 @@ sync_future_cancelled(pyasync_state *st, PyObject *fut)
 {
     FutureObj *f = ccoro_exact_future(st, fut);
     if (f != NULL) {
-        return f->state == FUTURE_CANCELLED;
+        return FT_LOAD_ENUM(f->state) == FUTURE_CANCELLED;
     }
     return call_bool_method(fut, st->str_cancelled);
 }
